@@ -1,0 +1,167 @@
+//! Every error leaves the server as Graph's error JSON (SPEC section 4).
+
+use super::context::RequestContext;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+
+#[derive(Debug, Clone)]
+pub struct GraphError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub inner_code: Option<&'static str>,
+}
+
+impl GraphError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        GraphError {
+            status,
+            code,
+            message: message.into(),
+            inner_code: None,
+        }
+    }
+
+    pub fn with_inner(mut self, inner_code: &'static str) -> Self {
+        self.inner_code = Some(inner_code);
+        self
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+    }
+
+    pub fn invalid_query(message: impl Into<String>) -> Self {
+        Self::bad_request(message).with_inner("invalidQueryOption")
+    }
+
+    pub fn not_supported(message: impl Into<String>) -> Self {
+        Self::bad_request(message).with_inner("notSupported")
+    }
+
+    pub fn segment_not_found(segment: &str) -> Self {
+        Self::bad_request(format!("Resource not found for the segment '{segment}'."))
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            message,
+        )
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "Forbidden", message).with_inner("accessDenied")
+    }
+
+    pub fn not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "itemNotFound",
+            format!("The userSecurityProfile with id '{id}' was not found."),
+        )
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "BadRequest",
+            "Specified HTTP method is not allowed for the request target.",
+        )
+    }
+
+    pub fn conflict(id: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "nameAlreadyExists",
+            format!("A userSecurityProfile with id '{id}' already exists."),
+        )
+    }
+
+    pub fn precondition_failed() -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "resourceModified",
+            "The resource has changed since it was read: the If-Match header does not match its current ETag.",
+        )
+        .with_inner("entityTagDoesNotMatch")
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BadRequest",
+            format!("The request body is larger than the limit of {limit} bytes."),
+        )
+        .with_inner("requestEntityTooLarge")
+    }
+
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "BadRequest", message)
+            .with_inner("unsupportedMediaType")
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "generalException",
+            "An internal server error occurred.",
+        )
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "serviceNotAvailable",
+            message,
+        )
+    }
+
+    /// Renders the Graph error body; the request-id headers are added by the request layer.
+    pub fn render(&self, ctx: &RequestContext) -> Response {
+        let mut inner = serde_json::Map::new();
+        if let Some(code) = self.inner_code {
+            inner.insert("code".into(), code.into());
+        }
+        inner.insert(
+            "date".into(),
+            crate::domain::datetime::now()[..19].to_string().into(),
+        );
+        inner.insert("request-id".into(), ctx.request_id.clone().into());
+        inner.insert(
+            "client-request-id".into(),
+            ctx.client_request_id.clone().into(),
+        );
+        let body = serde_json::json!({
+            "error": { "code": self.code, "message": self.message, "innerError": inner }
+        });
+        let mut response = (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"graphsec\", error=\"invalid_token\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<crate::store::StoreError> for GraphError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Closed => {
+                GraphError::unavailable("The service is shutting down.")
+            }
+            other => {
+                tracing::error!(error = %other, "store failure");
+                GraphError::internal()
+            }
+        }
+    }
+}

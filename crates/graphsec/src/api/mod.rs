@@ -1,0 +1,158 @@
+//! The HTTP surface: one entry point that routes, authenticates and dispatches every request.
+
+pub mod body;
+pub mod context;
+pub mod error;
+pub mod prefer;
+pub mod profiles;
+pub mod query;
+pub mod render;
+pub mod route;
+
+use crate::app::{AppState, AuthMode};
+use crate::auth::{self, Principal};
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use context::RequestContext;
+use error::GraphError;
+use http::{HeaderValue, Method, StatusCode, header};
+use route::Route;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// CSDL for the types of SPEC section 1, the `security` singleton and its capabilities.
+const METADATA: &str = include_str!("metadata.xml");
+use tracing::Instrument;
+
+/// Every request enters here: it gets a request-id, a log span, Graph error rendering and the
+/// request-id headers on the way out.
+pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response {
+    let ctx = RequestContext::new(request.headers(), app.tls);
+    let span = tracing::info_span!("request", request_id = %ctx.request_id);
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let mut response = match dispatch(&app, &ctx, request).instrument(span.clone()).await {
+        Ok(response) => response,
+        Err(error) => error.render(&ctx),
+    };
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        headers.insert("request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&ctx.client_request_id) {
+        headers.insert("client-request-id", v);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            %method,
+            path = %path,
+            status = response.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "handled"
+        );
+    });
+    response
+}
+
+async fn dispatch(
+    app: &Arc<AppState>,
+    ctx: &RequestContext,
+    request: Request,
+) -> Result<Response, GraphError> {
+    let path = request.uri().path();
+    if path == "/healthz" {
+        return Ok((StatusCode::OK, "ok").into_response());
+    }
+    if path == "/readyz" {
+        return match app.store.ping() {
+            Ok(()) => Ok((StatusCode::OK, "ready").into_response()),
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness check failed");
+                Err(GraphError::unavailable("The database is not answering."))
+            }
+        };
+    }
+    let route = route::parse(path).map_err(|s| GraphError::segment_not_found(&s.0))?;
+    let (parts, body) = request.into_parts();
+    let method = parts.method;
+
+    if route == Route::ServiceDocument {
+        only(&method, &[Method::GET])?;
+        let body = serde_json::json!({
+            "@odata.context": format!("{}/$metadata", ctx.service_root),
+            "value": [{"name": "security", "kind": "Singleton", "url": "security"}]
+        });
+        return Ok(render::odata_response(StatusCode::OK, body.to_string()));
+    }
+
+    if route == Route::Metadata {
+        only(&method, &[Method::GET])?;
+        let mut response = (StatusCode::OK, METADATA).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml;charset=utf-8"),
+        );
+        response
+            .headers_mut()
+            .insert("OData-Version", HeaderValue::from_static("4.0"));
+        return Ok(response);
+    }
+
+    let principal = authenticate(app, &parts.headers)?;
+    let call = profiles::Call {
+        app,
+        ctx,
+        principal: &principal,
+        headers: &parts.headers,
+        query: parts.uri.query(),
+    };
+    match route {
+        Route::Collection => match method {
+            Method::GET => profiles::list(call).await,
+            Method::POST => profiles::create(call, body).await,
+            _ => Err(GraphError::method_not_allowed()),
+        },
+        Route::Count => {
+            only(&method, &[Method::GET])?;
+            profiles::count(call).await
+        }
+        Route::Item(id) => match method {
+            Method::GET => profiles::get(call, &id).await,
+            Method::PATCH => profiles::update(call, &id, body).await,
+            Method::DELETE => profiles::delete(call, &id).await,
+            _ => Err(GraphError::method_not_allowed()),
+        },
+        Route::Security => {
+            only(&method, &[Method::GET])?;
+            let body = serde_json::json!({ "@odata.context": format!("{}/$metadata#security/$entity", ctx.service_root) });
+            Ok(render::odata_response(StatusCode::OK, body.to_string()))
+        }
+        Route::Batch => Err(GraphError::not_supported(
+            "JSON batching is not available in this version of graphsec.",
+        )),
+        Route::ServiceDocument | Route::Metadata => Err(GraphError::internal()),
+    }
+}
+
+fn only(method: &Method, allowed: &[Method]) -> Result<(), GraphError> {
+    if allowed.contains(method) {
+        Ok(())
+    } else {
+        Err(GraphError::method_not_allowed())
+    }
+}
+
+fn authenticate(app: &AppState, headers: &http::HeaderMap) -> Result<Principal, GraphError> {
+    match &app.auth {
+        AuthMode::Off => Ok(Principal::unauthenticated_emulator()),
+        AuthMode::Local(key) => {
+            let header = headers
+                .get(header::AUTHORIZATION)
+                .map(|v| v.to_str().unwrap_or(""));
+            let token = auth::bearer_token(header).map_err(|e| GraphError::unauthenticated(e.0))?;
+            key.verify(token)
+                .map_err(|e| GraphError::unauthenticated(e.0))
+        }
+    }
+}

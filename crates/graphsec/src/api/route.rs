@@ -1,0 +1,178 @@
+//! Maps a request path to a resource. Segments match case-insensitively (Graph does); ids are
+//! percent-decoded and case-sensitive.
+
+use percent_encoding::percent_decode_str;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    ServiceDocument,
+    Metadata,
+    Batch,
+    Security,
+    Collection,
+    Count,
+    Item(String),
+}
+
+/// A path that names no resource: 400 "Resource not found for the segment '...'".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownSegment(pub String);
+
+const COLLECTION: &str = "userSecurityProfiles";
+
+pub fn parse(raw_path: &str) -> Result<Route, UnknownSegment> {
+    let trimmed = raw_path.strip_prefix('/').unwrap_or(raw_path);
+    let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+    let segments: Vec<String> = trimmed
+        .split('/')
+        .map(|s| {
+            percent_decode_str(s)
+                .decode_utf8()
+                .map(|d| d.into_owned())
+                .map_err(|_| UnknownSegment(s.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    let seg = |i: usize| segments.get(i).map(String::as_str);
+    let is = |i: usize, name: &str| seg(i).is_some_and(|s| s.eq_ignore_ascii_case(name));
+
+    if is(0, "v1.0") {
+        // The resource is beta-only; v1.0 does not know its first segment.
+        return Err(UnknownSegment(seg(1).unwrap_or("v1.0").to_string()));
+    }
+    if !is(0, "beta") {
+        return Err(UnknownSegment(seg(0).unwrap_or_default().to_string()));
+    }
+    let route = match seg(1) {
+        None | Some("") if segments.len() <= 1 => return Ok(Route::ServiceDocument),
+        _ if is(1, "$metadata") => Route::Metadata,
+        _ if is(1, "$batch") => Route::Batch,
+        _ if is(1, "security") => return parse_security(&segments),
+        other => return Err(UnknownSegment(other.unwrap_or_default().to_string())),
+    };
+    match seg(2) {
+        None => Ok(route),
+        Some(extra) => Err(UnknownSegment(extra.to_string())),
+    }
+}
+
+fn parse_security(segments: &[String]) -> Result<Route, UnknownSegment> {
+    let Some(collection) = segments.get(2) else {
+        return Ok(Route::Security);
+    };
+    let (route, used) = if collection.eq_ignore_ascii_case(COLLECTION) {
+        match segments.get(3) {
+            None => (Route::Collection, 3),
+            Some(s) if s.eq_ignore_ascii_case("$count") => (Route::Count, 4),
+            Some(id) if !id.is_empty() => (Route::Item(id.clone()), 4),
+            Some(other) => return Err(UnknownSegment(other.clone())),
+        }
+    } else if let Some(id) = parenthesised_key(collection) {
+        // OData key syntax: userSecurityProfiles('id') or userSecurityProfiles(id='id').
+        (Route::Item(id), 3)
+    } else {
+        return Err(UnknownSegment(collection.clone()));
+    };
+    match segments.get(used) {
+        None => Ok(route),
+        Some(extra) => Err(UnknownSegment(extra.clone())),
+    }
+}
+
+fn parenthesised_key(segment: &str) -> Option<String> {
+    let prefix = segment.get(..COLLECTION.len())?;
+    if !prefix.eq_ignore_ascii_case(COLLECTION) {
+        return None;
+    }
+    let inner = segment[COLLECTION.len()..]
+        .strip_prefix('(')?
+        .strip_suffix(')')?;
+    let inner = match inner.split_once('=') {
+        Some((name, value)) if name.trim() == "id" => value.trim(),
+        Some(_) => return None,
+        None => inner.trim(),
+    };
+    let quoted = inner.strip_prefix('\'')?.strip_suffix('\'')?;
+    // Inside an OData string literal a single quote is written twice.
+    let mut out = String::with_capacity(quoted.len());
+    let mut chars = quoted.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\'' {
+            if chars.next() != Some('\'') {
+                return None;
+            }
+        }
+        out.push(c);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(path: &str) -> Route {
+        parse(path).unwrap_or_else(|e| panic!("{path}: {e:?}"))
+    }
+
+    fn segment(path: &str) -> String {
+        parse(path).unwrap_err().0
+    }
+
+    #[test]
+    fn routes_case_insensitively() {
+        assert_eq!(ok("/beta/security/userSecurityProfiles"), Route::Collection);
+        assert_eq!(
+            ok("/beta/Security/UserSecurityProfiles/"),
+            Route::Collection
+        );
+        assert_eq!(
+            ok("/BETA/SECURITY/USERSECURITYPROFILES/$COUNT"),
+            Route::Count
+        );
+        assert_eq!(
+            ok("/beta/security/userSecurityProfiles/%24count"),
+            Route::Count
+        );
+        assert_eq!(ok("/beta/security"), Route::Security);
+        assert_eq!(ok("/beta"), Route::ServiceDocument);
+        assert_eq!(ok("/beta/"), Route::ServiceDocument);
+        assert_eq!(ok("/beta/$metadata"), Route::Metadata);
+        assert_eq!(ok("/beta/$batch"), Route::Batch);
+    }
+
+    #[test]
+    fn ids_are_decoded_and_keep_their_case() {
+        assert_eq!(
+            ok("/beta/Security/userSecurityProfiles/AbC"),
+            Route::Item("AbC".into())
+        );
+        assert_eq!(
+            ok("/beta/security/userSecurityProfiles/a%2Fb%20c"),
+            Route::Item("a/b c".into())
+        );
+        assert_eq!(
+            ok("/beta/security/userSecurityProfiles('x''y')"),
+            Route::Item("x'y".into())
+        );
+        assert_eq!(
+            ok("/beta/security/userSecurityProfiles(id='k')"),
+            Route::Item("k".into())
+        );
+    }
+
+    #[test]
+    fn unknown_segments_are_named() {
+        assert_eq!(segment("/v1.0/security/userSecurityProfiles"), "security");
+        assert_eq!(segment("/beta/secret"), "secret");
+        assert_eq!(segment("/beta/security/alerts"), "alerts");
+        assert_eq!(segment("/beta/security/userSecurityProfiles/x/y"), "y");
+        assert_eq!(segment("/beta/security/userSecurityProfiles/$count/x"), "x");
+        assert_eq!(segment("/beta/$metadata/x"), "x");
+        assert_eq!(segment("/"), "");
+        assert_eq!(segment("/beta/security/userSecurityProfiles/%FF"), "%FF");
+        assert_eq!(
+            segment("/beta/security/userSecurityProfiles('x)"),
+            "userSecurityProfiles('x)"
+        );
+    }
+}

@@ -1,0 +1,120 @@
+//! Server assembly: state, router, listener and graceful shutdown.
+
+use crate::auth::local::LocalKey;
+use crate::config::{AuthChoice, ServeConfig};
+use crate::store::SqliteStore;
+use anyhow::Context;
+use axum::Router;
+use axum::response::IntoResponse;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+pub enum AuthMode {
+    Local(LocalKey),
+    /// Emulator only: no token needed, every tenant visible.
+    Off,
+}
+
+pub struct AppState {
+    pub store: Arc<SqliteStore>,
+    pub auth: AuthMode,
+    pub page_size: usize,
+    pub max_body_bytes: usize,
+    /// Tenant of profiles created without azureTenantId when auth is off.
+    pub default_tenant: String,
+    pub tls: bool,
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: TcpListener,
+    state: Arc<AppState>,
+}
+
+impl Server {
+    pub async fn bind(config: &ServeConfig) -> anyhow::Result<Server> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
+        let db_path = config.data_dir.join("graphsec.sqlite3");
+        let store = SqliteStore::open(&db_path, config.durability)
+            .with_context(|| format!("cannot open the database {}", db_path.display()))?;
+        let auth = match config.auth {
+            AuthChoice::Local => AuthMode::Local(LocalKey::load_or_create(&config.data_dir)?),
+            AuthChoice::Off => {
+                tracing::warn!(
+                    "AUTHENTICATION IS OFF (--auth off): anyone who can reach {} can read and change every tenant's profiles. Use this only as a local emulator.",
+                    config.listen
+                );
+                AuthMode::Off
+            }
+        };
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let state = Arc::new(AppState {
+            store,
+            auth,
+            page_size: config.page_size,
+            max_body_bytes: config.max_body_bytes,
+            default_tenant: config.default_tenant.clone(),
+            tls: false,
+        });
+        Ok(Server { listener, state })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests and flushes the store.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let store = self.state.store.clone();
+        let router = Router::new()
+            .fallback(crate::api::handle)
+            .with_state(self.state)
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+                tracing::error!("a request handler panicked");
+                let body = serde_json::json!({"error": {"code": "generalException", "message": "An internal server error occurred.", "innerError": {}}});
+                (http::StatusCode::INTERNAL_SERVER_ERROR, [(http::header::CONTENT_TYPE, "application/json")], body.to_string())
+                    .into_response()
+            }));
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        tokio::task::spawn_blocking(move || store.close()).await?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

@@ -1,0 +1,148 @@
+//! Command-line interface; every flag can also come from a `GRAPHSEC_*` environment variable.
+
+use crate::store::sqlite::Durability;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "graphsec",
+    version,
+    about = "A self-hostable Microsoft Graph beta userSecurityProfile server"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve(ServeConfig),
+    /// Print a bearer token signed with the data directory's key (accepted by `serve --auth local`).
+    Token(TokenArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "GRAPHSEC_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Directory for the SQLite database and the local signing key (created if missing).
+    #[arg(long, env = "GRAPHSEC_DATA_DIR", default_value = "./graphsec-data")]
+    pub data_dir: PathBuf,
+    /// `local`: require tokens from `graphsec token`; `off`: no authentication (emulator only).
+    #[arg(long, env = "GRAPHSEC_AUTH", value_enum, default_value_t = AuthChoice::Local)]
+    pub auth: AuthChoice,
+    /// Log format.
+    #[arg(long, env = "GRAPHSEC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter, e.g. `info`, `warn`, `graphsec=debug`.
+    #[arg(long, env = "GRAPHSEC_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// `full` fsyncs every commit (survives power loss); `normal` survives process crashes only.
+    #[arg(long, env = "GRAPHSEC_DURABILITY", value_enum, default_value_t = Durability::Full)]
+    pub durability: Durability,
+    /// Server page size of list responses (a client's `$top` or `odata.maxpagesize` may change it).
+    #[arg(long, env = "GRAPHSEC_PAGE_SIZE", default_value_t = 100, value_parser = parse_page_size)]
+    pub page_size: usize,
+    /// Largest accepted request body in bytes, after gzip inflation.
+    #[arg(long, env = "GRAPHSEC_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// With `--auth off`, the tenant of profiles created without azureTenantId.
+    #[arg(
+        long,
+        env = "GRAPHSEC_DEFAULT_TENANT",
+        default_value = "00000000-0000-0000-0000-000000000001"
+    )]
+    pub default_tenant: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TokenArgs {
+    /// Data directory holding the signing key (created with the key if missing).
+    #[arg(long, env = "GRAPHSEC_DATA_DIR", default_value = "./graphsec-data")]
+    pub data_dir: PathBuf,
+    /// Tenant id for the `tid` claim: the caller sees only this tenant's profiles.
+    #[arg(long)]
+    pub tenant: String,
+    /// Space-separated permissions.
+    #[arg(long, default_value = "SecurityEvents.ReadWrite.All")]
+    pub scopes: String,
+    /// Mint an application token (permissions in `roles`) instead of a delegated one (`scp`).
+    #[arg(long)]
+    pub app: bool,
+    /// Lifetime, e.g. `30m`, `1h`, `7d`, `3600s`.
+    #[arg(long, default_value = "1h", value_parser = parse_duration_seconds)]
+    pub ttl: u64,
+    /// Subject (`sub`, and `oid` or `appid`).
+    #[arg(long, default_value = "graphsec-cli")]
+    pub subject: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuthChoice {
+    Local,
+    Off,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_page_size(text: &str) -> Result<usize, String> {
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=1000).contains(n))
+        .ok_or_else(|| format!("'{text}' is not a page size from 1 to 1000"))
+}
+
+fn parse_duration_seconds(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration like 30m, 1h or 7d"))?;
+    let factor = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "unknown unit '{unit}' in '{text}'; use s, m, h or d"
+            ));
+        }
+    };
+    number
+        .checked_mul(factor)
+        .filter(|s| *s > 0)
+        .ok_or_else(|| format!("'{text}' is not a positive duration"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_seconds("1h"), Ok(3600));
+        assert_eq!(parse_duration_seconds("30m"), Ok(1800));
+        assert_eq!(parse_duration_seconds("90"), Ok(90));
+        assert_eq!(parse_duration_seconds("7d"), Ok(604_800));
+        assert!(parse_duration_seconds("0s").is_err());
+        assert!(parse_duration_seconds("1w").is_err());
+        assert!(parse_duration_seconds("h").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

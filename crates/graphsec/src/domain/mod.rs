@@ -1,0 +1,6 @@
+//! The userSecurityProfile model and the rules around it; knows neither HTTP nor SQL.
+
+pub mod datetime;
+pub mod etag;
+pub mod profile;
+pub mod skiptoken;

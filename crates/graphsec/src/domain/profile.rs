@@ -1,0 +1,549 @@
+//! The userSecurityProfile entity: request-body validation, create defaults and PATCH merge.
+//!
+//! A profile is kept as one canonical JSON object (declared members in CSDL order with explicit
+//! nulls, then dynamic members), which is exactly what is sent on the wire, so reads pass it
+//! through untouched.
+
+use serde_json::{Map, Value};
+
+pub const ENTITY_TYPE_NAME: &str = "microsoft.graph.userSecurityProfile";
+
+/// Declared properties of userSecurityProfile in CSDL order.
+pub const DECLARED: [&str; 11] = [
+    "id",
+    "accounts",
+    "azureSubscriptionId",
+    "azureTenantId",
+    "createdDateTime",
+    "displayName",
+    "lastModifiedDateTime",
+    "riskScore",
+    "tags",
+    "userPrincipalName",
+    "vendorInformation",
+];
+
+const USER_ACCOUNT: [&str; 6] = [
+    "displayName",
+    "lastSeenDateTime",
+    "riskScore",
+    "service",
+    "signinName",
+    "status",
+];
+const VENDOR_INFORMATION: [&str; 4] = ["provider", "providerVersion", "subProvider", "vendor"];
+pub const ACCOUNT_STATUS: [&str; 6] = [
+    "unknown",
+    "staged",
+    "active",
+    "suspended",
+    "deleted",
+    "unknownFutureValue",
+];
+/// The "Update userSecurityProfile" documentation example sends `"status": "String"` (a generator
+/// placeholder). It is kept as sent so the documented request works unchanged; every other
+/// non-member is refused.
+const DOCUMENTED_STATUS_PLACEHOLDER: &str = "String";
+
+const MAX_ID_LEN: usize = 512;
+const MAX_DYNAMIC_NAME_LEN: usize = 128;
+
+/// Why a body was refused; rendered as a 400 with `inner_code` as the inner error code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    pub inner_code: &'static str,
+    pub message: String,
+}
+
+impl ValidationError {
+    fn invalid(message: impl Into<String>) -> Self {
+        ValidationError {
+            inner_code: "invalidRequest",
+            message: message.into(),
+        }
+    }
+}
+
+/// A validated request body: only the members it carried, each normalised. For declared members
+/// `Null` means "set to null"; for dynamic members it means "remove".
+#[derive(Debug, Clone, Default)]
+pub struct ProfileInput {
+    members: Map<String, Value>,
+}
+
+impl ProfileInput {
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.members.get(name)
+    }
+
+    /// Names of the members the client sent (for logs and the audit trail).
+    pub fn member_names(&self) -> impl Iterator<Item = &str> {
+        self.members.keys().map(String::as_str)
+    }
+}
+
+pub fn parse_input(body: &[u8]) -> Result<ProfileInput, ValidationError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| ValidationError {
+        inner_code: "invalidJson",
+        message: format!(
+            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format. ({e})"
+        ),
+    })?;
+    let Value::Object(object) = value else {
+        return Err(ValidationError::invalid(
+            "The request body must be a JSON object describing a userSecurityProfile.",
+        ));
+    };
+    let mut members = Map::new();
+    for (name, value) in object {
+        if let Some(annotation) = name.strip_prefix('@') {
+            if annotation == "odata.type" {
+                check_odata_type(&value, ENTITY_TYPE_NAME)?;
+            }
+            continue;
+        }
+        if name.contains('@') {
+            continue; // property annotation such as "tags@odata.type"
+        }
+        let normalized = match DECLARED.iter().find(|d| d.eq_ignore_ascii_case(&name)) {
+            Some(declared) if *declared != name => {
+                return Err(ValidationError::invalid(format!(
+                    "Property '{name}' does not exist on type '{ENTITY_TYPE_NAME}'; property names are case-sensitive (did you mean '{declared}'?)."
+                )));
+            }
+            Some(declared) => normalize_declared(declared, value)?,
+            None => {
+                check_dynamic_name(&name)?;
+                if let Some(other) = members.keys().find(|k| k.eq_ignore_ascii_case(&name)) {
+                    return Err(ValidationError::invalid(format!(
+                        "Dynamic properties '{other}' and '{name}' differ only by case."
+                    )));
+                }
+                value
+            }
+        };
+        members.insert(name, normalized);
+    }
+    Ok(ProfileInput { members })
+}
+
+/// Builds a new profile from a create body. `default_tenant` applies when the body has no
+/// azureTenantId; `now` is the wire-form current time.
+pub fn build_new(
+    input: ProfileInput,
+    default_tenant: &str,
+    now: &str,
+) -> Result<Map<String, Value>, ValidationError> {
+    let mut doc = Map::new();
+    for name in DECLARED {
+        let value = match (name, input.get(name)) {
+            ("id", None | Some(Value::Null)) => Value::String(uuid::Uuid::new_v4().to_string()),
+            ("azureTenantId", None) => Value::String(default_tenant.to_string()),
+            ("createdDateTime", None | Some(Value::Null)) => Value::String(now.to_string()),
+            ("lastModifiedDateTime", _) => Value::String(now.to_string()),
+            ("vendorInformation", Some(Value::Object(v))) => {
+                Value::Object(merge_vendor_information(None, v))
+            }
+            (_, Some(v)) => v.clone(),
+            (_, None) => Value::Null,
+        };
+        doc.insert(name.to_string(), value);
+    }
+    for (name, value) in input.members {
+        if !DECLARED.contains(&name.as_str()) && !value.is_null() {
+            doc.insert(name, value);
+        }
+    }
+    Ok(doc)
+}
+
+/// Applies a PATCH body to a stored profile and returns the new canonical document.
+pub fn apply_patch(
+    stored: &Map<String, Value>,
+    input: &ProfileInput,
+    url_id: &str,
+    now: &str,
+) -> Result<Map<String, Value>, ValidationError> {
+    if let Some(id) = input.get("id") {
+        if id.as_str() != Some(url_id) {
+            return Err(ValidationError::invalid(format!(
+                "The id in the body must match the id in the URL ('{url_id}') or be left out."
+            )));
+        }
+    }
+    let mut doc = Map::new();
+    for name in DECLARED {
+        let old = stored.get(name).cloned().unwrap_or(Value::Null);
+        let value = match (name, input.get(name)) {
+            // Server-managed: a client may send back what it read; it is ignored.
+            ("id" | "createdDateTime", _) => old,
+            ("lastModifiedDateTime", _) => Value::String(super::datetime::strictly_after(
+                old.as_str(),
+                now.to_string(),
+            )),
+            ("vendorInformation", Some(Value::Object(patch))) => {
+                Value::Object(merge_vendor_information(old.as_object(), patch))
+            }
+            (_, Some(v)) => v.clone(),
+            (_, None) => old,
+        };
+        doc.insert(name.to_string(), value);
+    }
+    for (name, value) in stored {
+        if !DECLARED.contains(&name.as_str()) {
+            doc.insert(name.clone(), value.clone());
+        }
+    }
+    for (name, value) in &input.members {
+        if DECLARED.contains(&name.as_str()) {
+            continue;
+        }
+        if let Some(existing) = doc
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case(name) && *k != name)
+        {
+            return Err(ValidationError::invalid(format!(
+                "Dynamic property '{name}' differs only by case from the stored property '{existing}'."
+            )));
+        }
+        if value.is_null() {
+            doc.remove(name);
+        } else {
+            doc.insert(name.clone(), value.clone());
+        }
+    }
+    Ok(doc)
+}
+
+/// OData PATCH applied to a complex value: members present in `patch` replace, the rest stay.
+fn merge_vendor_information(
+    old: Option<&Map<String, Value>>,
+    patch: &Map<String, Value>,
+) -> Map<String, Value> {
+    VENDOR_INFORMATION
+        .iter()
+        .map(|m| {
+            let value = patch
+                .get(*m)
+                .or_else(|| old.and_then(|o| o.get(*m)))
+                .cloned()
+                .unwrap_or(Value::Null);
+            (m.to_string(), value)
+        })
+        .collect()
+}
+
+fn normalize_declared(name: &str, value: Value) -> Result<Value, ValidationError> {
+    match name {
+        "id" => match &value {
+            Value::String(s) if is_valid_id(s) => Ok(value),
+            Value::Null => Ok(value),
+            _ => Err(ValidationError::invalid(format!(
+                "'id' must be a non-empty string of at most {MAX_ID_LEN} bytes without control characters."
+            ))),
+        },
+        "azureTenantId" => match &value {
+            Value::String(s) if !s.is_empty() && s.len() <= MAX_ID_LEN => Ok(value),
+            Value::Null => Err(ValidationError::invalid("'azureTenantId' cannot be null.")),
+            _ => Err(ValidationError::invalid(
+                "'azureTenantId' must be a non-empty string.",
+            )),
+        },
+        "createdDateTime" | "lastModifiedDateTime" => normalize_datetime(name, value),
+        "tags" => normalize_string_collection(name, value),
+        "accounts" => match value {
+            Value::Null => Ok(Value::Null),
+            Value::Array(items) => items
+                .into_iter()
+                .map(normalize_user_account)
+                .collect::<Result<_, _>>()
+                .map(Value::Array),
+            _ => Err(wrong_type(
+                name,
+                "a collection of microsoft.graph.userAccount",
+            )),
+        },
+        "vendorInformation" => match value {
+            Value::Null => Ok(Value::Null),
+            Value::Object(members) => normalize_complex(
+                members,
+                "microsoft.graph.securityVendorInformation",
+                &VENDOR_INFORMATION,
+                |_, v| expect_string_or_null(v),
+            )
+            .map(Value::Object),
+            _ => Err(wrong_type(
+                name,
+                "a microsoft.graph.securityVendorInformation object",
+            )),
+        },
+        _ => expect_string_or_null(value).map_err(|_| wrong_type(name, "a string")),
+    }
+}
+
+fn normalize_user_account(value: Value) -> Result<Value, ValidationError> {
+    let Value::Object(members) = value else {
+        return Err(wrong_type(
+            "accounts",
+            "a collection of microsoft.graph.userAccount objects",
+        ));
+    };
+    let mut account = normalize_complex(
+        members,
+        "microsoft.graph.userAccount",
+        &USER_ACCOUNT,
+        |name, v| match name {
+            "lastSeenDateTime" => normalize_datetime(name, v),
+            "status" => match &v {
+                Value::Null => Ok(v),
+                Value::String(s)
+                    if ACCOUNT_STATUS.contains(&s.as_str())
+                        || s == DOCUMENTED_STATUS_PLACEHOLDER =>
+                {
+                    Ok(v)
+                }
+                _ => Err(ValidationError {
+                    inner_code: "invalidEnumValue",
+                    message: format!(
+                        "The value {v} is not a member of microsoft.graph.accountStatus ({}).",
+                        ACCOUNT_STATUS.join(", ")
+                    ),
+                }),
+            },
+            _ => expect_string_or_null(v).map_err(|_| wrong_type(name, "a string")),
+        },
+    )?;
+    for member in USER_ACCOUNT {
+        account.entry(member.to_string()).or_insert(Value::Null);
+    }
+    // Keep declared member order regardless of the order the client used.
+    Ok(Value::Object(
+        USER_ACCOUNT
+            .iter()
+            .map(|m| (m.to_string(), account[*m].clone()))
+            .collect(),
+    ))
+}
+
+/// Validates the members of a (closed) complex value; returns only those present, normalised.
+fn normalize_complex(
+    members: Map<String, Value>,
+    type_name: &str,
+    allowed: &[&str],
+    normalize_member: impl Fn(&str, Value) -> Result<Value, ValidationError>,
+) -> Result<Map<String, Value>, ValidationError> {
+    let mut out = Map::new();
+    for (name, value) in members {
+        if name == "@odata.type" {
+            check_odata_type(&value, type_name)?;
+            continue;
+        }
+        if name.starts_with('@') || name.contains('@') {
+            continue;
+        }
+        let Some(member) = allowed.iter().find(|m| **m == name) else {
+            return Err(ValidationError::invalid(format!(
+                "Property '{name}' does not exist on type '{type_name}'."
+            )));
+        };
+        out.insert(member.to_string(), normalize_member(member, value)?);
+    }
+    Ok(out)
+}
+
+fn normalize_datetime(name: &str, value: Value) -> Result<Value, ValidationError> {
+    match value {
+        Value::Null => Ok(Value::Null),
+        Value::String(s) => super::datetime::normalize(&s)
+            .map(Value::String)
+            .map_err(|message| ValidationError {
+                inner_code: "invalidDateTimeOffset",
+                message: format!("'{name}': {message}"),
+            }),
+        _ => Err(wrong_type(name, "a DateTimeOffset string")),
+    }
+}
+
+fn normalize_string_collection(name: &str, value: Value) -> Result<Value, ValidationError> {
+    match &value {
+        Value::Null => Ok(value),
+        Value::Array(items) if items.iter().all(Value::is_string) => Ok(value),
+        _ => Err(wrong_type(
+            name,
+            "a collection of strings (null elements are not allowed)",
+        )),
+    }
+}
+
+fn expect_string_or_null(value: Value) -> Result<Value, ValidationError> {
+    match value {
+        Value::Null | Value::String(_) => Ok(value),
+        other => Err(ValidationError::invalid(format!(
+            "Expected a string, found {other}."
+        ))),
+    }
+}
+
+fn check_odata_type(value: &Value, expected: &str) -> Result<(), ValidationError> {
+    let given = value.as_str().unwrap_or_default();
+    let given = given.strip_prefix('#').unwrap_or(given);
+    let short = expected.strip_prefix("microsoft.").unwrap_or(expected);
+    if given == expected || given == short {
+        Ok(())
+    } else {
+        Err(ValidationError {
+            inner_code: "invalidODataType",
+            message: format!("'@odata.type' is {value} but this member is of type '#{expected}'."),
+        })
+    }
+}
+
+/// Dynamic property names are OData simple identifiers, so they can be named in `$filter`,
+/// `$select` and `$orderby`.
+fn check_dynamic_name(name: &str) -> Result<(), ValidationError> {
+    let mut chars = name.chars();
+    let valid = name.len() <= MAX_DYNAMIC_NAME_LEN
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(ValidationError::invalid(format!(
+            "'{name}' is not a valid dynamic property name (letters, digits and '_', starting with a letter or '_', at most {MAX_DYNAMIC_NAME_LEN})."
+        )))
+    }
+}
+
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_ID_LEN && !id.chars().any(char::is_control)
+}
+
+fn wrong_type(name: &str, expected: &str) -> ValidationError {
+    ValidationError {
+        inner_code: "invalidPropertyValue",
+        message: format!("'{name}' must be {expected}."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: &str = "2024-01-02T03:04:05.0000000Z";
+
+    fn input(v: Value) -> ProfileInput {
+        parse_input(v.to_string().as_bytes()).unwrap()
+    }
+
+    fn create(v: Value) -> Map<String, Value> {
+        build_new(input(v), "tenant-a", NOW).unwrap()
+    }
+
+    #[test]
+    fn create_fills_defaults_in_csdl_order() {
+        let doc = create(json!({"displayName": "Alex", "custom": 5}));
+        let names: Vec<&str> = doc.keys().map(String::as_str).collect();
+        assert_eq!(&names[..11], DECLARED);
+        assert_eq!(names[11], "custom");
+        assert_eq!(doc["azureTenantId"], "tenant-a");
+        assert_eq!(doc["createdDateTime"], NOW);
+        assert_eq!(doc["lastModifiedDateTime"], NOW);
+        assert_eq!(doc["tags"], Value::Null);
+        assert!(uuid::Uuid::parse_str(doc["id"].as_str().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn accounts_and_vendor_information_are_completed_with_nulls() {
+        let doc = create(json!({
+            "accounts": [{"@odata.type": "microsoft.graph.userAccount", "status": "active", "lastSeenDateTime": "2020-01-01T01:00:00+01:00"}],
+            "vendorInformation": {"provider": "P"}
+        }));
+        assert_eq!(
+            doc["accounts"],
+            json!([{"displayName": null, "lastSeenDateTime": "2020-01-01T00:00:00.0000000Z", "riskScore": null,
+                    "service": null, "signinName": null, "status": "active"}])
+        );
+        assert_eq!(
+            doc["vendorInformation"],
+            json!({"provider": "P", "providerVersion": null, "subProvider": null, "vendor": null})
+        );
+    }
+
+    #[test]
+    fn rejects_bad_members() {
+        let cases = [
+            json!({"displayName": 5}),
+            json!({"azureTenantId": null}),
+            json!({"tags": ["a", null]}),
+            json!({"tags": "a"}),
+            json!({"accounts": [{"status": "sleeping"}]}),
+            json!({"accounts": [{"nickname": "x"}]}),
+            json!({"vendorInformation": {"provider": 1}}),
+            json!({"vendorInformation": {"extra": "x"}}),
+            json!({"createdDateTime": "not a date"}),
+            json!({"@odata.type": "#microsoft.graph.alert"}),
+            json!({"DisplayName": "x"}),
+            json!({"has space": 1}),
+            json!({"foo": 1, "FOO": 2}),
+            json!({"id": ""}),
+            json!([1, 2]),
+        ];
+        for body in cases {
+            assert!(parse_input(body.to_string().as_bytes()).is_err(), "{body}");
+        }
+        assert_eq!(parse_input(b"{").unwrap_err().inner_code, "invalidJson");
+    }
+
+    #[test]
+    fn accepts_odata_type_with_or_without_hash_and_ignores_annotations() {
+        let doc = create(
+            json!({"@odata.type": "#microsoft.graph.userSecurityProfile", "@odata.etag": "W/\"1\"", "tags@odata.type": "x"}),
+        );
+        assert!(!doc.contains_key("@odata.etag"));
+        assert!(parse_input(br#"{"@odata.type": "microsoft.graph.userSecurityProfile"}"#).is_ok());
+    }
+
+    #[test]
+    fn patch_replaces_collections_merges_vendor_and_keeps_server_members() {
+        let stored = create(
+            json!({"id": "p1", "tags": ["a", "b"], "vendorInformation": {"provider": "P", "vendor": "V"}, "dyn": 1, "gone": 2}),
+        );
+        let later = "2024-05-05T00:00:00.0000000Z";
+        let doc = apply_patch(
+            &stored,
+            &input(json!({"id": "p1", "tags": ["c"], "vendorInformation": {"vendor": "W"}, "gone": null, "new": true,
+                          "createdDateTime": "2000-01-01T00:00:00Z", "lastModifiedDateTime": "2000-01-01T00:00:00Z", "displayName": null})),
+            "p1",
+            later,
+        )
+        .unwrap();
+        assert_eq!(doc["tags"], json!(["c"]));
+        assert_eq!(
+            doc["vendorInformation"],
+            json!({"provider": "P", "providerVersion": null, "subProvider": null, "vendor": "W"})
+        );
+        assert_eq!(doc["createdDateTime"], NOW);
+        assert_eq!(doc["lastModifiedDateTime"], later);
+        assert_eq!(doc["dyn"], 1);
+        assert_eq!(doc["new"], true);
+        assert!(!doc.contains_key("gone"));
+        assert_eq!(doc["displayName"], Value::Null);
+    }
+
+    #[test]
+    fn patch_refuses_a_different_id() {
+        let stored = create(json!({"id": "p1"}));
+        let err = apply_patch(&stored, &input(json!({"id": "p2"})), "p1", NOW).unwrap_err();
+        assert!(err.message.contains("must match"));
+    }
+
+    #[test]
+    fn patch_always_advances_last_modified() {
+        let stored = create(json!({"id": "p1"}));
+        let doc = apply_patch(&stored, &input(json!({})), "p1", NOW).unwrap();
+        assert!(doc["lastModifiedDateTime"].as_str().unwrap() > NOW);
+    }
+}

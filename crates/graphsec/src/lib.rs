@@ -1,0 +1,8 @@
+//! graphsec: a Microsoft Graph beta `userSecurityProfile` server.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod store;

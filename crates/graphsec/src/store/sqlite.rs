@@ -1,0 +1,503 @@
+//! SQLite store: WAL mode, one writer thread with group commit, pooled read connections.
+//!
+//! Writes are queued to a single thread that drains the queue, applies every queued write in one
+//! `BEGIN IMMEDIATE ... COMMIT` (each in its own savepoint, so one failing write does not undo the
+//! others) and answers each caller only after the commit: an acknowledged write is on disk.
+//! Readers use their own connections and never wait for the writer (WAL snapshot isolation).
+
+use super::{
+    IndexedColumns, ListPage, ListRequest, Scope, StoreError, StoredProfile, WriteCommand,
+    WriteOutcome,
+};
+use crate::domain::profile;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+/// Most writes applied in one transaction.
+const MAX_GROUP: usize = 512;
+/// Idle read connections kept open.
+const MAX_IDLE_READERS: usize = 16;
+/// WAL size (pages) past which the writer checkpoints passively, and past which it forces a
+/// truncating checkpoint so the WAL cannot grow without bound under constant load.
+const WAL_PASSIVE_PAGES: i64 = 4_000;
+const WAL_TRUNCATE_PAGES: i64 = 40_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Durability {
+    /// fsync on every commit: survives power loss.
+    Full,
+    /// fsync at checkpoints only: survives process crashes, may lose the last commits on power loss.
+    Normal,
+}
+
+type Reply = oneshot::Sender<Result<WriteOutcome, StoreError>>;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+    writer: Mutex<Option<mpsc::Sender<(WriteCommand, Reply)>>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    skiptoken_key: Vec<u8>,
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) the database file and starts the writer thread.
+    pub fn open(path: &Path, durability: Durability) -> Result<Arc<SqliteStore>, StoreError> {
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(
+            None,
+            "synchronous",
+            if durability == Durability::Full {
+                "FULL"
+            } else {
+                "NORMAL"
+            },
+        )?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        migrate(&mut conn)?;
+        let skiptoken_key = load_or_create_secret(&conn, "skiptoken_key")?;
+
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run_writer(conn, rx))
+            .map_err(|e| StoreError::Other(format!("cannot start the writer thread: {e}")))?;
+        Ok(Arc::new(SqliteStore {
+            path: path.to_path_buf(),
+            readers: Mutex::new(Vec::new()),
+            writer: Mutex::new(Some(tx)),
+            writer_thread: Mutex::new(Some(thread)),
+            skiptoken_key,
+        }))
+    }
+
+    pub fn skiptoken_key(&self) -> &[u8] {
+        &self.skiptoken_key
+    }
+
+    /// Queues a write and waits for its commit.
+    pub async fn write(&self, command: WriteCommand) -> Result<WriteOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        {
+            let writer = self.writer.lock().map_err(|_| StoreError::Closed)?;
+            let sender = writer.as_ref().ok_or(StoreError::Closed)?;
+            sender
+                .send((command, reply))
+                .map_err(|_| StoreError::Closed)?;
+        }
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stops accepting writes, lets the writer finish what is queued and waits for it.
+    pub fn close(&self) {
+        if let Ok(mut writer) = self.writer.lock() {
+            writer.take();
+        }
+        if let Some(handle) = self.writer_thread.lock().ok().and_then(|mut h| h.take()) {
+            let _ = handle.join();
+        }
+        if let Ok(mut readers) = self.readers.lock() {
+            readers.clear();
+        }
+    }
+
+    /// Point read; short enough to run on the calling (async) thread.
+    pub fn get(&self, scope: &Scope, id: &str) -> Result<Option<StoredProfile>, StoreError> {
+        self.with_reader(|conn| select_one(conn, scope, id))
+    }
+
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.with_reader(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+    }
+
+    /// One page of the collection. Blocking: call from a blocking thread.
+    pub fn list(&self, scope: &Scope, request: &ListRequest) -> Result<ListPage, StoreError> {
+        let mut b = odata::SqlBuilder::new(odata::Dialect::Sqlite);
+        b.push_sql("SELECT p.doc, p.version FROM profiles p WHERE ");
+        push_scope_and_filter(&mut b, scope, request.filter.as_ref());
+        if let Some(after) = &request.after {
+            b.push_sql(" AND ");
+            request.order.render_after(after, &mut b);
+        }
+        b.push_sql(" ");
+        request.order.render_order_by(&mut b);
+        b.push_sql(" LIMIT ");
+        b.push_param(odata::SqlValue::Int(request.limit as i64 + 1));
+        b.push_sql(" OFFSET ");
+        b.push_param(odata::SqlValue::Int(
+            i64::try_from(request.skip).unwrap_or(i64::MAX),
+        ));
+        let (sql, values) = b.into_parts();
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt
+                .query_map(
+                    rusqlite::params_from_iter(values.iter().map(SqlParam)),
+                    |r| {
+                        Ok(StoredProfile {
+                            doc: r.get(0)?,
+                            version: r.get(1)?,
+                        })
+                    },
+                )?
+                .take(request.limit + 1)
+                .collect::<Result<Vec<_>, _>>()?;
+            let next = if rows.len() > request.limit {
+                rows.truncate(request.limit);
+                let last: Value = serde_json::from_str(&rows[request.limit - 1].doc)?;
+                Some(request.order.sort_key(&last))
+            } else {
+                None
+            };
+            Ok(ListPage { rows, next })
+        })
+    }
+
+    /// Number of profiles matching the filter. Blocking: call from a blocking thread.
+    pub fn count(&self, scope: &Scope, filter: Option<&odata::Filter>) -> Result<i64, StoreError> {
+        let mut b = odata::SqlBuilder::new(odata::Dialect::Sqlite);
+        b.push_sql("SELECT COUNT(*) FROM profiles p WHERE ");
+        push_scope_and_filter(&mut b, scope, filter);
+        let (sql, values) = b.into_parts();
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            Ok(stmt.query_row(
+                rusqlite::params_from_iter(values.iter().map(SqlParam)),
+                |r| r.get(0),
+            )?)
+        })
+    }
+
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self.readers.lock().map_err(|_| StoreError::Closed)?.pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => open_reader(&self.path)?,
+        };
+        let result = f(&conn);
+        if let Ok(mut readers) = self.readers.lock() {
+            if readers.len() < MAX_IDLE_READERS {
+                readers.push(conn);
+            }
+        }
+        result
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.pragma_update(None, "query_only", true)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn push_scope_and_filter(b: &mut odata::SqlBuilder, scope: &Scope, filter: Option<&odata::Filter>) {
+    match scope {
+        Scope::Tenant(tenant) => {
+            b.push_sql("p.tenant = ");
+            b.push_param(odata::SqlValue::Text(tenant.clone()));
+        }
+        Scope::AllTenants => b.push_sql("1 = 1"),
+    }
+    if let Some(filter) = filter {
+        b.push_sql(" AND ");
+        filter.render_sql(b);
+    }
+}
+
+/// Binds an odata parameter to rusqlite.
+struct SqlParam<'a>(&'a odata::SqlValue);
+
+impl rusqlite::ToSql for SqlParam<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, Value as V};
+        Ok(match self.0 {
+            odata::SqlValue::Null => ToSqlOutput::Owned(V::Null),
+            odata::SqlValue::Text(s) => {
+                ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(s.as_bytes()))
+            }
+            odata::SqlValue::Int(i) => ToSqlOutput::Owned(V::Integer(*i)),
+            odata::SqlValue::Real(f) => ToSqlOutput::Owned(V::Real(*f)),
+            odata::SqlValue::Bool(b) => ToSqlOutput::Owned(V::Integer(i64::from(*b))),
+        })
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let applied: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let applied = usize::try_from(applied).unwrap_or(0);
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Other(format!(
+            "the database is at schema version {applied}, newer than this graphsec ({}); upgrade graphsec",
+            MIGRATIONS.len()
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+        tracing::info!(version = index + 1, "applied SQLite migration");
+    }
+    Ok(())
+}
+
+fn load_or_create_secret(conn: &Connection, name: &str) -> Result<Vec<u8>, StoreError> {
+    let fresh: [u8; 32] = rand::random();
+    let fresh: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+    conn.execute(
+        "INSERT OR IGNORE INTO settings (name, value) VALUES (?1, ?2)",
+        params![name, fresh],
+    )?;
+    let value: String =
+        conn.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })?;
+    Ok(value.into_bytes())
+}
+
+fn run_writer(mut conn: Connection, queue: mpsc::Receiver<(WriteCommand, Reply)>) {
+    let mut pages_since_checkpoint: i64 = 0;
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let outcomes = apply_group(&mut conn, batch.iter().map(|(command, _)| command));
+        let size = batch.len();
+        match outcomes {
+            Ok(outcomes) => {
+                for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, writes = size, "group commit failed; every write in it was rolled back");
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(StoreError::Other(e.to_string())));
+                }
+            }
+        }
+        tracing::trace!(
+            writes = size,
+            micros = started.elapsed().as_micros() as u64,
+            "group committed"
+        );
+        pages_since_checkpoint += size as i64;
+        if pages_since_checkpoint >= WAL_PASSIVE_PAGES / 4 {
+            pages_since_checkpoint = 0;
+            checkpoint(&conn);
+        }
+    }
+    checkpoint(&conn);
+    tracing::debug!("sqlite writer stopped");
+}
+
+/// Bounds the WAL: passive checkpoints normally, a truncating one when readers kept it growing.
+fn checkpoint(conn: &Connection) {
+    let passive = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+    });
+    if let Ok((log_pages, _)) = passive {
+        if log_pages > WAL_TRUNCATE_PAGES {
+            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
+    }
+}
+
+type Outcomes = Vec<Result<WriteOutcome, StoreError>>;
+
+fn apply_group<'a>(
+    conn: &mut Connection,
+    commands: impl Iterator<Item = &'a WriteCommand>,
+) -> rusqlite::Result<Outcomes> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut outcomes = Vec::new();
+    for command in commands {
+        let mut savepoint = tx.savepoint()?;
+        let outcome = apply_one(&savepoint, command);
+        match &outcome {
+            Ok(WriteOutcome::Written(_) | WriteOutcome::Deleted) => savepoint.commit()?,
+            _ => {
+                savepoint.rollback()?;
+                savepoint.commit()?;
+            }
+        }
+        outcomes.push(outcome);
+    }
+    tx.set_drop_behavior(rusqlite::DropBehavior::Commit);
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+fn apply_one(conn: &Connection, command: &WriteCommand) -> Result<WriteOutcome, StoreError> {
+    match command {
+        WriteCommand::Create { doc } => insert(conn, doc, 1),
+        WriteCommand::Update {
+            scope,
+            id,
+            if_match,
+            input,
+            now,
+        } => {
+            let Some((tenant, current)) = select_for_write(conn, scope, id)? else {
+                return Ok(WriteOutcome::NotFound);
+            };
+            if if_match
+                .as_ref()
+                .is_some_and(|m| !m.matches(current.version))
+            {
+                return Ok(WriteOutcome::PreconditionFailed);
+            }
+            let stored: Map<String, Value> = serde_json::from_str(&current.doc)?;
+            let doc = match profile::apply_patch(&stored, input, id, now) {
+                Ok(doc) => doc,
+                Err(invalid) => return Ok(WriteOutcome::Invalid(invalid)),
+            };
+            let new_tenant = doc
+                .get("azureTenantId")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if let Scope::Tenant(own) = scope {
+                if new_tenant != own {
+                    return Ok(WriteOutcome::ForeignTenant);
+                }
+            }
+            delete_row(conn, &tenant, id)?;
+            insert(conn, &doc, current.version + 1)
+        }
+        WriteCommand::Delete {
+            scope,
+            id,
+            if_match,
+        } => {
+            let Some((tenant, current)) = select_for_write(conn, scope, id)? else {
+                return Ok(WriteOutcome::NotFound);
+            };
+            if if_match
+                .as_ref()
+                .is_some_and(|m| !m.matches(current.version))
+            {
+                return Ok(WriteOutcome::PreconditionFailed);
+            }
+            delete_row(conn, &tenant, id)?;
+            Ok(WriteOutcome::Deleted)
+        }
+    }
+}
+
+fn insert(
+    conn: &Connection,
+    doc: &Map<String, Value>,
+    version: i64,
+) -> Result<WriteOutcome, StoreError> {
+    let columns = IndexedColumns::of(doc)?;
+    let text = serde_json::to_string(doc)?;
+    let inserted = conn.prepare_cached(
+        "INSERT INTO profiles (tenant, id, version, user_principal_name, display_name, risk_score, \
+         azure_subscription_id, created_date_time, last_modified_date_time, doc) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![
+        columns.tenant,
+        columns.id,
+        version,
+        columns.user_principal_name,
+        columns.display_name,
+        columns.risk_score,
+        columns.azure_subscription_id,
+        columns.created_date_time,
+        columns.last_modified_date_time,
+        text,
+    ])?;
+    if inserted == 0 {
+        return Ok(WriteOutcome::Conflict);
+    }
+    let mut tag_insert = conn.prepare_cached(
+        "INSERT INTO profile_tags (tenant, id, pos, tag) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (pos, tag) in columns.tags.iter().enumerate() {
+        tag_insert.execute(params![columns.tenant, columns.id, pos as i64, tag])?;
+    }
+    Ok(WriteOutcome::Written(StoredProfile { doc: text, version }))
+}
+
+fn delete_row(conn: &Connection, tenant: &str, id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM profiles WHERE tenant = ?1 AND id = ?2")?
+        .execute([tenant, id])?;
+    conn.prepare_cached("DELETE FROM profile_tags WHERE tenant = ?1 AND id = ?2")?
+        .execute([tenant, id])?;
+    Ok(())
+}
+
+/// The row an id names within the scope, with its tenant. With every tenant in scope, the same id
+/// may exist in several tenants; the lowest tenant id is taken so the choice is stable.
+fn select_for_write(
+    conn: &Connection,
+    scope: &Scope,
+    id: &str,
+) -> Result<Option<(String, StoredProfile)>, StoreError> {
+    let row = match scope {
+        Scope::Tenant(tenant) => conn
+            .prepare_cached(
+                "SELECT tenant, doc, version FROM profiles WHERE tenant = ?1 AND id = ?2",
+            )?
+            .query_row([tenant.as_str(), id], |r| {
+                Ok((
+                    r.get(0)?,
+                    StoredProfile {
+                        doc: r.get(1)?,
+                        version: r.get(2)?,
+                    },
+                ))
+            })
+            .optional()?,
+        Scope::AllTenants => conn
+            .prepare_cached(
+                "SELECT tenant, doc, version FROM profiles WHERE id = ?1 ORDER BY tenant LIMIT 1",
+            )?
+            .query_row([id], |r| {
+                Ok((
+                    r.get(0)?,
+                    StoredProfile {
+                        doc: r.get(1)?,
+                        version: r.get(2)?,
+                    },
+                ))
+            })
+            .optional()?,
+    };
+    Ok(row)
+}
+
+fn select_one(
+    conn: &Connection,
+    scope: &Scope,
+    id: &str,
+) -> Result<Option<StoredProfile>, StoreError> {
+    Ok(select_for_write(conn, scope, id)?.map(|(_, profile)| profile))
+}

@@ -1,0 +1,158 @@
+//! `kill -9` under concurrent writes loses no acknowledged write and leaves a database that opens.
+
+use crate::support::*;
+use serde_json::json;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_binary(data_dir: &std::path::Path, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_graphsec"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--log-level",
+            "warn",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start graphsec")
+}
+
+async fn wait_ready(client: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("graphsec did not become ready");
+}
+
+#[tokio::test]
+async fn kill_9_loses_no_acknowledged_write() {
+    let temp = tempfile::tempdir().unwrap();
+    let token = mint(temp.path(), TENANT_A, READ_WRITE, false);
+    let client = reqwest::Client::new();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = start_binary(temp.path(), port);
+    wait_ready(&client, &base).await;
+
+    // Writers create new profiles and bump a per-writer counter profile until the process dies.
+    let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
+    let counters: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(vec![0; 6]));
+    let mut writers = Vec::new();
+    for w in 0..6usize {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        let (acknowledged, counters) = (acknowledged.clone(), counters.clone());
+        writers.push(tokio::spawn(async move {
+            let counter_url = format!("{base}{}", item(&format!("counter{w}")));
+            let created = client
+                .post(format!("{base}{COLLECTION}"))
+                .bearer_auth(&token)
+                .json(&json!({"id": format!("counter{w}"), "n": 0}))
+                .send()
+                .await;
+            if !created.is_ok_and(|r| r.status() == 201) {
+                return;
+            }
+            for i in 0u64.. {
+                let id = format!("w{w}-{i}");
+                let response = client
+                    .post(format!("{base}{COLLECTION}"))
+                    .bearer_auth(&token)
+                    .json(&json!({"id": id}))
+                    .send()
+                    .await;
+                match response {
+                    Ok(r) if r.status() == 201 => acknowledged.lock().unwrap().push(id),
+                    _ => return,
+                }
+                let response = client
+                    .patch(&counter_url)
+                    .bearer_auth(&token)
+                    .json(&json!({"n": i + 1}))
+                    .send()
+                    .await;
+                match response {
+                    Ok(r) if r.status() == 200 => counters.lock().unwrap()[w] = i + 1,
+                    _ => return,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let counters = counters.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() > 50,
+        "the load was too small to mean anything: {}",
+        acknowledged.len()
+    );
+
+    let mut child = start_binary(temp.path(), port);
+    wait_ready(&client, &base).await;
+    for id in &acknowledged {
+        let response = client
+            .get(format!("{base}{}", item(id)))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "acknowledged create of {id} was lost"
+        );
+    }
+    for (w, n) in counters.iter().enumerate() {
+        let body: serde_json::Value = client
+            .get(format!("{base}{}", item(&format!("counter{w}"))))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let stored = body["n"].as_u64().unwrap();
+        // The last PATCH may have committed without its answer arriving; never less.
+        assert!(
+            stored == *n || stored == n + 1,
+            "counter{w}: acknowledged {n}, stored {stored}"
+        );
+    }
+    let count = client
+        .get(format!("{base}{COLLECTION}/$count"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(count.parse::<usize>().unwrap() >= acknowledged.len() + 6);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

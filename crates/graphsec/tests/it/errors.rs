@@ -1,0 +1,333 @@
+//! Every 4xx of SPEC section 4: the right status, Graph's error JSON, and nothing changed.
+
+use crate::support::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn setup() -> (TestServer, String) {
+    let server = TestServer::start().await;
+    let token = server.token(TENANT_A, READ_WRITE);
+    server
+        .create(
+            &token,
+            json!({"id": "p", "displayName": "original", "tags": ["keep"]}),
+        )
+        .await;
+    (server, token)
+}
+
+async fn assert_unchanged(server: &TestServer, token: &str) {
+    let body: Value = server
+        .request(Method::GET, &item("p"), token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["displayName"], "original");
+    assert_eq!(body["tags"], json!(["keep"]));
+    assert_eq!(body["@odata.etag"], "W/\"1\"");
+}
+
+#[tokio::test]
+async fn bad_bodies_are_400_and_change_nothing() {
+    let (server, token) = setup().await;
+    let cases: [(&str, &str); 12] = [
+        ("{", "invalidJson"),
+        ("[]", "invalidRequest"),
+        ("\"text\"", "invalidRequest"),
+        (r#"{"displayName": 1}"#, "invalidPropertyValue"),
+        (r#"{"tags": "HVA"}"#, "invalidPropertyValue"),
+        (r#"{"tags": [1]}"#, "invalidPropertyValue"),
+        (
+            r#"{"accounts": [{"status": "sleeping"}]}"#,
+            "invalidEnumValue",
+        ),
+        (
+            r#"{"accounts": [{"lastSeenDateTime": "yesterday"}]}"#,
+            "invalidDateTimeOffset",
+        ),
+        (
+            r#"{"vendorInformation": {"color": "red"}}"#,
+            "invalidRequest",
+        ),
+        (r#"{"azureTenantId": null}"#, "invalidRequest"),
+        (r#"{"id": "other"}"#, "invalidRequest"),
+        (
+            r##"{"@odata.type": "#microsoft.graph.alert"}"##,
+            "invalidODataType",
+        ),
+    ];
+    for (body, inner) in cases {
+        let response = server
+            .request(Method::PATCH, &item("p"), &token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let error = expect_error(response, 400, "BadRequest").await;
+        assert_eq!(error["error"]["innerError"]["code"], inner, "{body}");
+    }
+    // The same validation guards create.
+    let response = server
+        .request(Method::POST, COLLECTION, &token)
+        .header("content-type", "application/json")
+        .body(r#"{"createdDateTime": "2020-13-01T00:00:00Z"}"#)
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 400, "BadRequest").await;
+    let response = server
+        .request(Method::POST, COLLECTION, &token)
+        .header("content-type", "application/json")
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 400, "BadRequest").await;
+    assert_unchanged(&server, &token).await;
+    let count = server
+        .request(Method::GET, &format!("{COLLECTION}/$count"), &token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(count, "1");
+}
+
+#[tokio::test]
+async fn unknown_segments_and_v1_are_400() {
+    let (server, token) = setup().await;
+    for (path, segment) in [
+        ("/beta/security/userSecurityProfile", "userSecurityProfile"),
+        ("/beta/security/alerts", "alerts"),
+        ("/beta/security/userSecurityProfiles/p/accounts", "accounts"),
+        ("/v1.0/security/userSecurityProfiles", "security"),
+        ("/nothing", "nothing"),
+    ] {
+        let response = server
+            .request(Method::GET, path, &token)
+            .send()
+            .await
+            .unwrap();
+        let body = expect_error(response, 400, "BadRequest").await;
+        assert_eq!(
+            body["error"]["message"],
+            format!("Resource not found for the segment '{segment}'."),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn wrong_methods_are_405() {
+    let (server, token) = setup().await;
+    for (method, path) in [
+        (Method::PUT, item("p")),
+        (Method::POST, item("p")),
+        (Method::DELETE, COLLECTION.to_string()),
+        (Method::PATCH, COLLECTION.to_string()),
+        (Method::POST, format!("{COLLECTION}/$count")),
+    ] {
+        let response = server
+            .request(method.clone(), &path, &token)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        let body = expect_error(response, 405, "BadRequest").await;
+        assert_eq!(
+            body["error"]["message"],
+            "Specified HTTP method is not allowed for the request target.",
+            "{method} {path}"
+        );
+    }
+    assert_unchanged(&server, &token).await;
+}
+
+#[tokio::test]
+async fn content_type_and_encoding_must_be_supported() {
+    let (server, token) = setup().await;
+    for content_type in [None, Some("text/plain"), Some("application/xml")] {
+        let mut request = server
+            .request(Method::PATCH, &item("p"), &token)
+            .body(r#"{"displayName": "x"}"#);
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        expect_error(request.send().await.unwrap(), 415, "BadRequest").await;
+    }
+    let response = server
+        .request(Method::PATCH, &item("p"), &token)
+        .header("content-type", "application/json")
+        .header("content-encoding", "br")
+        .body(r#"{"displayName": "x"}"#)
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 415, "BadRequest").await;
+    let response = server
+        .request(Method::PATCH, &item("p"), &token)
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body("not gzip at all")
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 400, "BadRequest").await;
+    // Parameters on the media type are fine.
+    let response = server
+        .request(Method::PATCH, &item("p"), &token)
+        .header("content-type", "application/json; charset=utf-8")
+        .header("Prefer", "return=minimal")
+        .body(r#"{}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_413_even_when_compressed() {
+    use std::io::Write;
+    let (server, token) = setup().await;
+    let big = format!(r#"{{"displayName": "{}"}}"#, "x".repeat(1024 * 1024 + 1));
+    let response = server
+        .request(Method::PATCH, &item("p"), &token)
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 413, "BadRequest").await;
+
+    // A few KiB of gzip that inflate past the limit.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(big.as_bytes()).unwrap();
+    let bomb = encoder.finish().unwrap();
+    assert!(bomb.len() < 64 * 1024);
+    let response = server
+        .request(Method::PATCH, &item("p"), &token)
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(bomb)
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 413, "BadRequest").await;
+    assert_unchanged(&server, &token).await;
+}
+
+#[tokio::test]
+async fn if_match_guards_patch_and_delete() {
+    let (server, token) = setup().await;
+    for method in [Method::PATCH, Method::DELETE] {
+        let response = server
+            .request(method.clone(), &item("p"), &token)
+            .header("If-Match", "W/\"7\"")
+            .json(&json!({"displayName": "lost"}))
+            .send()
+            .await
+            .unwrap();
+        let body = expect_error(response, 412, "resourceModified").await;
+        assert_eq!(
+            body["error"]["innerError"]["code"], "entityTagDoesNotMatch",
+            "{method}"
+        );
+        let response = server
+            .request(method.clone(), &item("p"), &token)
+            .header("If-Match", "seven")
+            .json(&json!({"displayName": "lost"}))
+            .send()
+            .await
+            .unwrap();
+        let body = expect_error(response, 400, "BadRequest").await;
+        assert_eq!(body["error"]["innerError"]["code"], "malformedEntityTag");
+    }
+    assert_unchanged(&server, &token).await;
+
+    let response = server
+        .request(Method::PATCH, &item("p"), &token)
+        .header("If-Match", "W/\"1\"")
+        .json(&json!({"displayName": "v2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = server
+        .request(Method::PATCH, &item("p"), &token)
+        .header("If-Match", "*")
+        .json(&json!({"displayName": "v3"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["etag"], "W/\"3\"");
+    let response = server
+        .request(Method::DELETE, &item("p"), &token)
+        .header("If-Match", "W/\"3\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+}
+
+#[tokio::test]
+async fn bad_query_options_are_400_invalid_query_option() {
+    let (server, token) = setup().await;
+    for query in [
+        "$top=0",
+        "$top=1001",
+        "$top=x",
+        "$skip=-1",
+        "$count=maybe",
+        "$bogus=1",
+        "$top=1&top=2",
+        "%24skiptoken=forged",
+    ] {
+        let response = server
+            .request(Method::GET, &format!("{COLLECTION}?{query}"), &token)
+            .send()
+            .await
+            .unwrap();
+        let body = expect_error(response, 400, "BadRequest").await;
+        assert_eq!(
+            body["error"]["innerError"]["code"], "invalidQueryOption",
+            "{query}"
+        );
+    }
+    for query in ["$expand=accounts", "$search=alex"] {
+        let response = server
+            .request(Method::GET, &format!("{COLLECTION}?{query}"), &token)
+            .send()
+            .await
+            .unwrap();
+        let body = expect_error(response, 400, "BadRequest").await;
+        assert_eq!(
+            body["error"]["innerError"]["code"], "notSupported",
+            "{query}"
+        );
+    }
+    let response = server
+        .request(Method::GET, &format!("{}?$top=1", item("p")), &token)
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 400, "BadRequest").await;
+    let response = server
+        .request(Method::GET, &format!("{COLLECTION}/$count?$top=1"), &token)
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 400, "BadRequest").await;
+    // Custom (non-OData) parameters are ignored, as Graph does.
+    let response = server
+        .request(Method::GET, &format!("{COLLECTION}?tracking=1"), &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
