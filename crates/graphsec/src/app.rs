@@ -1,8 +1,9 @@
 //! Server assembly: state, router, listener and graceful shutdown.
 
 use crate::auth::local::LocalKey;
-use crate::config::{AuthChoice, ServeConfig};
-use crate::store::SqliteStore;
+use crate::config::{AuthChoice, ServeConfig, StorageArgs};
+use crate::store::postgres::PgSettings;
+use crate::store::{PgStore, SqliteStore, Store};
 use anyhow::Context;
 use axum::Router;
 use axum::response::IntoResponse;
@@ -18,7 +19,7 @@ pub enum AuthMode {
 }
 
 pub struct AppState {
-    pub store: Arc<SqliteStore>,
+    pub store: Store,
     pub auth: AuthMode,
     pub page_size: usize,
     pub max_body_bytes: usize,
@@ -35,17 +36,9 @@ pub struct Server {
 
 impl Server {
     pub async fn bind(config: &ServeConfig) -> anyhow::Result<Server> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                config.data_dir.display()
-            )
-        })?;
-        let db_path = config.data_dir.join("graphsec.sqlite3");
-        let store = SqliteStore::open(&db_path, config.durability)
-            .with_context(|| format!("cannot open the database {}", db_path.display()))?;
+        let store = open_store(&config.storage, !config.no_migrate).await?;
         let auth = match config.auth {
-            AuthChoice::Local => AuthMode::Local(LocalKey::load_or_create(&config.data_dir)?),
+            AuthChoice::Local => AuthMode::Local(LocalKey::load_or_create(&config.storage.data_dir)?),
             AuthChoice::Off => {
                 tracing::warn!(
                     "AUTHENTICATION IS OFF (--auth off): anyone who can reach {} can read and change every tenant's profiles. Use this only as a local emulator.",
@@ -54,9 +47,8 @@ impl Server {
                 AuthMode::Off
             }
         };
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let listener =
+            TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let state = Arc::new(AppState {
             store,
             auth,
@@ -73,10 +65,7 @@ impl Server {
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests and flushes the store.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let store = self.state.store.clone();
         let router = Router::new()
             .fallback(crate::api::handle)
@@ -87,12 +76,40 @@ impl Server {
                 (http::StatusCode::INTERNAL_SERVER_ERROR, [(http::header::CONTENT_TYPE, "application/json")], body.to_string())
                     .into_response()
             }));
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
-        tokio::task::spawn_blocking(move || store.close()).await?;
+        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await?;
+        store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Opens the configured store: PostgreSQL when a database URL is given, else SQLite in the data
+/// directory.
+pub async fn open_store(args: &StorageArgs, migrate_on_start: bool) -> anyhow::Result<Store> {
+    match &args.database_url {
+        Some(url) => {
+            let store = PgStore::connect(&pg_settings(args, url), migrate_on_start)
+                .await
+                .context("cannot open the PostgreSQL database")?;
+            Ok(Store::Postgres(Arc::new(store)))
+        }
+        None => {
+            std::fs::create_dir_all(&args.data_dir)
+                .with_context(|| format!("cannot create the data directory {}", args.data_dir.display()))?;
+            let path = args.data_dir.join("graphsec.sqlite3");
+            let store = SqliteStore::open(&path, args.durability)
+                .with_context(|| format!("cannot open the database {}", path.display()))?;
+            Ok(Store::Sqlite(store))
+        }
+    }
+}
+
+pub fn pg_settings(args: &StorageArgs, url: &str) -> PgSettings {
+    PgSettings {
+        url: url.to_string(),
+        schema: args.database_schema.clone(),
+        pool_size: args.database_pool_size.max(1),
+        acquire_timeout: std::time::Duration::from_secs(args.database_timeout),
     }
 }
 
@@ -101,14 +118,13 @@ pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = interrupt => {},
             _ = term.recv() => {},

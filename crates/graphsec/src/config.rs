@@ -5,11 +5,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "graphsec",
-    version,
-    about = "A self-hostable Microsoft Graph beta userSecurityProfile server"
-)]
+#[command(name = "graphsec", version, about = "A self-hostable Microsoft Graph beta userSecurityProfile server")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -21,16 +17,61 @@ pub enum Command {
     Serve(ServeConfig),
     /// Print a bearer token signed with the data directory's key (accepted by `serve --auth local`).
     Token(TokenArgs),
+    /// Apply the database migrations and exit (PostgreSQL; SQLite migrates itself on open).
+    Migrate(StorageArgs),
+    /// Bulk-load profiles from newline-delimited JSON (one POST body per line; `-` reads stdin).
+    Import(ImportArgs),
 }
+
+/// Where profiles are stored.
+#[derive(Args, Debug, Clone)]
+pub struct StorageArgs {
+    /// Directory for the SQLite database and the local signing key (created if missing).
+    #[arg(long, env = "GRAPHSEC_DATA_DIR", default_value = "./graphsec-data")]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL (`postgres://user@host:5432/db`); without it profiles live in SQLite in the data directory.
+    #[arg(long, env = "GRAPHSEC_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// PostgreSQL schema to use (created by migrations if missing); default: the server's search_path.
+    #[arg(long, env = "GRAPHSEC_DATABASE_SCHEMA")]
+    pub database_schema: Option<String>,
+    /// Most PostgreSQL connections this instance opens.
+    #[arg(long, env = "GRAPHSEC_DATABASE_POOL_SIZE", default_value_t = 16)]
+    pub database_pool_size: u32,
+    /// How long a request waits for a PostgreSQL connection (also bounds connecting), e.g. `5s`.
+    #[arg(long, env = "GRAPHSEC_DATABASE_TIMEOUT", default_value = "5s", value_parser = parse_duration_seconds)]
+    pub database_timeout: u64,
+    /// SQLite: `full` fsyncs every commit (survives power loss); `normal` survives process crashes only.
+    #[arg(long, env = "GRAPHSEC_DURABILITY", value_enum, default_value_t = Durability::Full)]
+    pub durability: Durability,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Tenant of lines without azureTenantId.
+    #[arg(long, env = "GRAPHSEC_DEFAULT_TENANT", default_value = DEFAULT_TENANT)]
+    pub tenant: String,
+    /// Profiles per transaction.
+    #[arg(long, default_value_t = 5000)]
+    pub batch: usize,
+    /// Newline-delimited JSON file, or `-` for standard input.
+    pub file: PathBuf,
+}
+
+pub const DEFAULT_TENANT: &str = "00000000-0000-0000-0000-000000000001";
 
 #[derive(Args, Debug, Clone)]
 pub struct ServeConfig {
     /// Address to listen on.
     #[arg(long, env = "GRAPHSEC_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// Directory for the SQLite database and the local signing key (created if missing).
-    #[arg(long, env = "GRAPHSEC_DATA_DIR", default_value = "./graphsec-data")]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Do not apply PostgreSQL migrations on start (run `graphsec migrate` instead).
+    #[arg(long, env = "GRAPHSEC_NO_MIGRATE")]
+    pub no_migrate: bool,
     /// `local`: require tokens from `graphsec token`; `off`: no authentication (emulator only).
     #[arg(long, env = "GRAPHSEC_AUTH", value_enum, default_value_t = AuthChoice::Local)]
     pub auth: AuthChoice,
@@ -40,9 +81,6 @@ pub struct ServeConfig {
     /// Log filter, e.g. `info`, `warn`, `graphsec=debug`.
     #[arg(long, env = "GRAPHSEC_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
-    /// `full` fsyncs every commit (survives power loss); `normal` survives process crashes only.
-    #[arg(long, env = "GRAPHSEC_DURABILITY", value_enum, default_value_t = Durability::Full)]
-    pub durability: Durability,
     /// Server page size of list responses (a client's `$top` or `odata.maxpagesize` may change it).
     #[arg(long, env = "GRAPHSEC_PAGE_SIZE", default_value_t = 100, value_parser = parse_page_size)]
     pub page_size: usize,
@@ -50,11 +88,7 @@ pub struct ServeConfig {
     #[arg(long, env = "GRAPHSEC_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
     /// With `--auth off`, the tenant of profiles created without azureTenantId.
-    #[arg(
-        long,
-        env = "GRAPHSEC_DEFAULT_TENANT",
-        default_value = "00000000-0000-0000-0000-000000000001"
-    )]
+    #[arg(long, env = "GRAPHSEC_DEFAULT_TENANT", default_value = "00000000-0000-0000-0000-000000000001")]
     pub default_tenant: String,
 }
 
@@ -101,28 +135,19 @@ fn parse_page_size(text: &str) -> Result<usize, String> {
 
 fn parse_duration_seconds(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration like 30m, 1h or 7d"))?;
+    let number: u64 = number.parse().map_err(|_| format!("'{text}' is not a duration like 30m, 1h or 7d"))?;
     let factor = match unit {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
         _ => {
-            return Err(format!(
-                "unknown unit '{unit}' in '{text}'; use s, m, h or d"
-            ));
+            return Err(format!("unknown unit '{unit}' in '{text}'; use s, m, h or d"));
         }
     };
-    number
-        .checked_mul(factor)
-        .filter(|s| *s > 0)
-        .ok_or_else(|| format!("'{text}' is not a positive duration"))
+    number.checked_mul(factor).filter(|s| *s > 0).ok_or_else(|| format!("'{text}' is not a positive duration"))
 }
 
 #[cfg(test)]

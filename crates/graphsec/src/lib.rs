@@ -5,4 +5,5 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod domain;
+pub mod import;
 pub mod store;

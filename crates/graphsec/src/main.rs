@@ -1,12 +1,14 @@
 use clap::Parser;
 use graphsec::auth::local::{LocalKey, TokenRequest};
-use graphsec::config::{Cli, Command, LogFormat};
+use graphsec::config::{Cli, Command, ImportArgs, LogFormat, ServeConfig, StorageArgs, TokenArgs};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(config) => serve(config),
         Command::Token(args) => token(args),
+        Command::Migrate(args) => migrate(args),
+        Command::Import(args) => import(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -17,24 +19,28 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn serve(config: graphsec::config::ServeConfig) -> anyhow::Result<()> {
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn serve(config: ServeConfig) -> anyhow::Result<()> {
     init_logging(config.log_format, &config.log_level);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
+        let started = std::time::Instant::now();
         let server = graphsec::app::Server::bind(&config).await?;
         tracing::info!(
             listen = %server.local_addr()?,
-            data_dir = %config.data_dir.display(),
+            store = if config.storage.database_url.is_some() { "postgres" } else { "sqlite" },
+            data_dir = %config.storage.data_dir.display(),
             auth = ?config.auth,
+            startup_ms = started.elapsed().as_millis() as u64,
             "graphsec is ready"
         );
         server.run(graphsec::app::shutdown_signal()).await
     })
 }
 
-fn token(args: graphsec::config::TokenArgs) -> anyhow::Result<()> {
+fn token(args: TokenArgs) -> anyhow::Result<()> {
     let key = LocalKey::load_or_create(&args.data_dir)?;
     let token = key.mint(&TokenRequest {
         tenant: args.tenant,
@@ -47,18 +53,44 @@ fn token(args: graphsec::config::TokenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn migrate(args: StorageArgs) -> anyhow::Result<()> {
+    init_logging(LogFormat::Text, "info");
+    runtime()?.block_on(async {
+        match &args.database_url {
+            Some(url) => {
+                let ran = graphsec::store::postgres::migrate_only(&graphsec::app::pg_settings(&args, url)).await?;
+                println!("applied {ran} migration(s)");
+            }
+            None => {
+                graphsec::app::open_store(&args, true).await?.close().await;
+                println!("SQLite database in {} is up to date", args.data_dir.display());
+            }
+        }
+        Ok(())
+    })
+}
+
+fn import(args: ImportArgs) -> anyhow::Result<()> {
+    init_logging(LogFormat::Text, "warn");
+    runtime()?.block_on(async {
+        let report = graphsec::import::run(&args).await?;
+        println!(
+            "imported {} profiles ({} skipped: id already present) in {:.2} s ({:.0} profiles/s)",
+            report.inserted,
+            report.skipped,
+            report.seconds,
+            report.inserted as f64 / report.seconds.max(1e-9)
+        );
+        Ok(())
+    })
+}
+
 fn init_logging(format: LogFormat, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
-        LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
     }
 }

@@ -62,16 +62,9 @@ impl CmpOp {
     }
 
     pub(crate) fn from_keyword(s: &str) -> Option<CmpOp> {
-        [
-            CmpOp::Eq,
-            CmpOp::Ne,
-            CmpOp::Gt,
-            CmpOp::Ge,
-            CmpOp::Lt,
-            CmpOp::Le,
-        ]
-        .into_iter()
-        .find(|op| op.keyword().eq_ignore_ascii_case(s))
+        [CmpOp::Eq, CmpOp::Ne, CmpOp::Gt, CmpOp::Ge, CmpOp::Lt, CmpOp::Le]
+            .into_iter()
+            .find(|op| op.keyword().eq_ignore_ascii_case(s))
     }
 }
 
@@ -133,27 +126,11 @@ pub(crate) enum DynView {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Prop {
-    Column {
-        name: &'static str,
-        column: &'static str,
-        ty: ScalarType,
-        not_null: bool,
-    },
+    Column { name: &'static str, column: &'static str, ty: ScalarType, not_null: bool },
     Vendor(&'static str),
-    Dynamic {
-        name: String,
-        view: DynView,
-    },
-    TagVar {
-        id: usize,
-        var: String,
-    },
-    AccountField {
-        id: usize,
-        var: String,
-        field: &'static str,
-        ty: ScalarType,
-    },
+    Dynamic { name: String, view: DynView },
+    TagVar { id: usize, var: String },
+    AccountField { id: usize, var: String, field: &'static str, ty: ScalarType },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -254,11 +231,7 @@ fn write_expr(e: &Expr, out: &mut String, nested: bool) {
     match e {
         Expr::Const(b) => out.push_str(if *b { "true" } else { "false" }),
         Expr::And(items) | Expr::Or(items) => {
-            let sep = if matches!(e, Expr::And(_)) {
-                " and "
-            } else {
-                " or "
-            };
+            let sep = if matches!(e, Expr::And(_)) { " and " } else { " or " };
             if nested {
                 out.push('(');
             }
@@ -309,13 +282,7 @@ fn write_expr(e: &Expr, out: &mut String, nested: bool) {
             write_operand(right, out);
             out.push(')');
         }
-        Expr::Lambda {
-            coll,
-            all,
-            var,
-            body,
-            ..
-        } => {
+        Expr::Lambda { coll, all, var, body, .. } => {
             out.push_str(coll.name());
             out.push_str(if *all { "/all(" } else { "/any(" });
             if let Some(body) = body {
@@ -346,11 +313,7 @@ fn write_operand(o: &Operand, out: &mut String) {
             }
         },
         Operand::Lower(x) | Operand::Upper(x) => {
-            out.push_str(if matches!(o, Operand::Lower(_)) {
-                "tolower("
-            } else {
-                "toupper("
-            });
+            out.push_str(if matches!(o, Operand::Lower(_)) { "tolower(" } else { "toupper(" });
             write_operand(x, out);
             out.push(')');
         }

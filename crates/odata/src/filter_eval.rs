@@ -56,23 +56,15 @@ fn eval<'a>(e: &'a Expr, doc: &'a Value, env: &mut Env<'a>) -> bool {
             let x = value(operand, doc, env);
             items.iter().any(|l| equal(&x, &literal(l)))
         }
-        Expr::StrFn { func, left, right } => {
-            match (value(left, doc, env), value(right, doc, env)) {
-                (V::Str(l), V::Str(r)) => match func {
-                    StrFn::StartsWith => l.starts_with(&*r),
-                    StrFn::EndsWith => l.ends_with(&*r),
-                    StrFn::Contains => l.contains(&*r),
-                },
-                _ => false,
-            }
-        }
-        Expr::Lambda {
-            coll,
-            all,
-            id,
-            body,
-            ..
-        } => {
+        Expr::StrFn { func, left, right } => match (value(left, doc, env), value(right, doc, env)) {
+            (V::Str(l), V::Str(r)) => match func {
+                StrFn::StartsWith => l.starts_with(&*r),
+                StrFn::EndsWith => l.ends_with(&*r),
+                StrFn::Contains => l.contains(&*r),
+            },
+            _ => false,
+        },
+        Expr::Lambda { coll, all, id, body, .. } => {
             let elements: Vec<&'a Value> = match (coll, doc.get(coll.name())) {
                 // profile_tags holds the string elements only.
                 (Coll::Tags, Some(Value::Array(a))) => a.iter().filter(|v| v.is_string()).collect(),
@@ -88,11 +80,7 @@ fn eval<'a>(e: &'a Expr, doc: &'a Value, env: &mut Env<'a>) -> bool {
                 env.pop();
                 r
             };
-            if *all {
-                elements.into_iter().all(&mut test)
-            } else {
-                elements.into_iter().any(&mut test)
-            }
+            if *all { elements.into_iter().all(&mut test) } else { elements.into_iter().any(&mut test) }
         }
     }
 }
@@ -126,9 +114,7 @@ fn value<'a>(o: &'a Operand, doc: &'a Value, env: &Env<'a>) -> V<'a> {
             Prop::Vendor(field) => text(doc.get("vendorInformation").and_then(|v| v.get(*field))),
             Prop::Dynamic { name, view } => dynamic(doc.get(name.as_str()), *view),
             Prop::TagVar { id, .. } => text(lookup(env, *id)),
-            Prop::AccountField { id, field, .. } => {
-                text(lookup(env, *id).and_then(|a| a.get(*field)))
-            }
+            Prop::AccountField { id, field, .. } => text(lookup(env, *id).and_then(|a| a.get(*field))),
         },
         Operand::Lower(x) => match value(x, doc, env) {
             V::Str(s) => V::Str(Cow::Owned(s.to_ascii_lowercase())),
@@ -139,9 +125,7 @@ fn value<'a>(o: &'a Operand, doc: &'a Value, env: &Env<'a>) -> V<'a> {
             _ => V::Null,
         },
         Operand::Count(coll) => V::Int(match (coll, doc.get(coll.name())) {
-            (Coll::Tags, Some(Value::Array(a))) => {
-                a.iter().filter(|v| v.is_string()).count() as i64
-            }
+            (Coll::Tags, Some(Value::Array(a))) => a.iter().filter(|v| v.is_string()).count() as i64,
             (Coll::Accounts, Some(Value::Array(a))) => a.len() as i64,
             _ => 0,
         }),

@@ -7,8 +7,7 @@
 use crate::filter::{CmpOp, Coll, DynView, Expr, Filter, Literal, Operand, Prop, StrFn, Ty};
 use crate::lexer::{Tok, Token, lex};
 use crate::schema::{
-    ACCOUNT_STATUS_TYPE, PropKind, is_account_status, resolve_account_field, resolve_property,
-    resolve_vendor_field,
+    ACCOUNT_STATUS_TYPE, PropKind, is_account_status, resolve_account_field, resolve_property, resolve_vendor_field,
 };
 use crate::{MAX_DEPTH, MAX_TERMS, QueryError};
 
@@ -18,28 +17,16 @@ pub fn parse_filter(input: &str) -> Result<Filter, QueryError> {
     if toks.len() == 1 {
         return Err(QueryError::at("$filter is empty", 0));
     }
-    let mut p = Parser {
-        toks,
-        i: 0,
-        scopes: Vec::new(),
-        next_lambda: 0,
-        depth: 0,
-        terms: 0,
-    };
+    let mut p = Parser { toks, i: 0, scopes: Vec::new(), next_lambda: 0, depth: 0, terms: 0 };
     let node = p.parse_or()?;
     let end = p.peek();
     if end.tok != Tok::Eof {
         return Err(QueryError::at(
-            format!(
-                "expected 'and', 'or', a comparison operator or the end of $filter, found {}",
-                end.tok.describe()
-            ),
+            format!("expected 'and', 'or', a comparison operator or the end of $filter, found {}", end.tok.describe()),
             end.pos,
         ));
     }
-    Ok(Filter {
-        expr: to_bool(node)?,
-    })
+    Ok(Filter { expr: to_bool(node)? })
 }
 
 struct Scope {
@@ -69,29 +56,19 @@ fn to_bool(node: Node) -> Result<Expr, QueryError> {
         Node::Val(Operand::Lit(Literal::Bool(b)), _) => Ok(Expr::Const(b)),
         Node::Val(Operand::Prop(Prop::Dynamic { name, .. }), _) => Ok(Expr::Cmp {
             op: CmpOp::Eq,
-            left: Operand::Prop(Prop::Dynamic {
-                name,
-                view: DynView::Bool,
-            }),
+            left: Operand::Prop(Prop::Dynamic { name, view: DynView::Bool }),
             right: Operand::Lit(Literal::Bool(true)),
         }),
-        Node::Val(o, pos) => Err(QueryError::at(
-            format!(
-                "expected a boolean expression, found a value of type {}",
-                o.ty().name()
-            ),
-            pos,
-        )),
+        Node::Val(o, pos) => {
+            Err(QueryError::at(format!("expected a boolean expression, found a value of type {}", o.ty().name()), pos))
+        }
     }
 }
 
 fn to_val(node: Node, what: &str) -> Result<(Operand, usize), QueryError> {
     match node {
         Node::Val(o, pos) => Ok((o, pos)),
-        Node::Bool(_, pos) => Err(QueryError::at(
-            format!("{what} must be a value, not a boolean expression"),
-            pos,
-        )),
+        Node::Bool(_, pos) => Err(QueryError::at(format!("{what} must be a value, not a boolean expression"), pos)),
     }
 }
 
@@ -118,20 +95,14 @@ impl Parser {
         if t.tok == want {
             Ok(t.pos)
         } else {
-            Err(QueryError::at(
-                format!("expected {what}, found {}", t.tok.describe()),
-                t.pos,
-            ))
+            Err(QueryError::at(format!("expected {what}, found {}", t.tok.describe()), t.pos))
         }
     }
 
     fn enter(&mut self, pos: usize) -> Result<(), QueryError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(QueryError::at(
-                format!("$filter is nested too deeply (more than {MAX_DEPTH} levels)"),
-                pos,
-            ));
+            return Err(QueryError::at(format!("$filter is nested too deeply (more than {MAX_DEPTH} levels)"), pos));
         }
         Ok(())
     }
@@ -139,10 +110,7 @@ impl Parser {
     fn term(&mut self, pos: usize) -> Result<(), QueryError> {
         self.terms += 1;
         if self.terms > MAX_TERMS {
-            return Err(QueryError::at(
-                format!("$filter is too complex (more than {MAX_TERMS} terms)"),
-                pos,
-            ));
+            return Err(QueryError::at(format!("$filter is too complex (more than {MAX_TERMS} terms)"), pos));
         }
         Ok(())
     }
@@ -153,7 +121,10 @@ impl Parser {
             return Ok(first);
         }
         let pos = node_pos(&first);
-        let mut items = vec![to_bool(first)?];
+        let mut items = match to_bool(first)? {
+            Expr::Or(more) => more,
+            e => vec![e],
+        };
         while self.peek().tok.is_kw("or") {
             self.bump();
             let next = self.parse_and()?;
@@ -171,7 +142,10 @@ impl Parser {
             return Ok(first);
         }
         let pos = node_pos(&first);
-        let mut items = vec![to_bool(first)?];
+        let mut items = match to_bool(first)? {
+            Expr::And(more) => more,
+            e => vec![e],
+        };
         while self.peek().tok.is_kw("and") {
             self.bump();
             let next = self.parse_cmp()?;
@@ -214,11 +188,9 @@ impl Parser {
             let inner = self.parse_unary()?;
             self.depth -= 1;
             let e = match inner {
-                Node::Val(
-                    Operand::Prop(Prop::Dynamic { .. }) | Operand::Lit(Literal::Bool(_)),
-                    _,
-                )
-                | Node::Bool(..) => to_bool(inner)?,
+                Node::Val(Operand::Prop(Prop::Dynamic { .. }) | Operand::Lit(Literal::Bool(_)), _) | Node::Bool(..) => {
+                    to_bool(inner)?
+                }
                 Node::Val(o, _) => {
                     return Err(QueryError::at(
                         format!(
@@ -235,15 +207,6 @@ impl Parser {
     }
 
     fn parse_primary(&mut self) -> Result<Node, QueryError> {
-        {
-            let x = 0u8;
-            let a = &x as *const u8 as usize;
-            STACK_LO.with(|c| {
-                if a < c.get() {
-                    c.set(a)
-                }
-            });
-        }
         let t = self.bump();
         let pos = t.pos;
         let lit = |l: Literal| Ok(Node::Val(Operand::Lit(l), pos));
@@ -273,10 +236,7 @@ impl Parser {
                     self.parse_path(word, pos)
                 }
             }
-            other => Err(QueryError::at(
-                format!("expected an expression, found {}", other.describe()),
-                pos,
-            )),
+            other => Err(QueryError::at(format!("expected an expression, found {}", other.describe()), pos)),
         }
     }
 
@@ -288,10 +248,7 @@ impl Parser {
             "contains" => Some(StrFn::Contains),
             "tolower" | "toupper" => None,
             _ => {
-                return Err(QueryError::at(
-                    format!("unknown or unsupported function '{name}'"),
-                    pos,
-                ));
+                return Err(QueryError::at(format!("unknown or unsupported function '{name}'"), pos));
             }
         };
         self.term(pos)?;
@@ -302,23 +259,14 @@ impl Parser {
             Some(func) => {
                 self.expect(Tok::Comma, &format!("',' and a second argument to {name}"))?;
                 let second = self.parse_string_arg(name)?;
-                Node::Bool(
-                    Expr::StrFn {
-                        func,
-                        left: first,
-                        right: second,
-                    },
-                    pos,
-                )
+                Node::Bool(Expr::StrFn { func, left: first, right: second }, pos)
             }
             None => {
                 let upper = lower == "toupper";
                 let folded = match first {
-                    Operand::Lit(Literal::Str(s)) => Operand::Lit(Literal::Str(if upper {
-                        s.to_ascii_uppercase()
-                    } else {
-                        s.to_ascii_lowercase()
-                    })),
+                    Operand::Lit(Literal::Str(s)) => {
+                        Operand::Lit(Literal::Str(if upper { s.to_ascii_uppercase() } else { s.to_ascii_lowercase() }))
+                    }
                     Operand::Lit(Literal::Null) => Operand::Lit(Literal::Null),
                     other if upper => Operand::Upper(Box::new(other)),
                     other => Operand::Lower(Box::new(other)),
@@ -338,19 +286,13 @@ impl Parser {
         match o.ty() {
             Ty::Str | Ty::Null => Ok(o),
             Ty::Dyn => Ok(with_view(o, DynView::Text)),
-            t => Err(QueryError::at(
-                format!("{func} takes Edm.String arguments, found {}", t.name()),
-                pos,
-            )),
+            t => Err(QueryError::at(format!("{func} takes Edm.String arguments, found {}", t.name()), pos)),
         }
     }
 
     fn parse_path(&mut self, word: String, pos: usize) -> Result<Node, QueryError> {
         if word.starts_with('$') {
-            return Err(QueryError::at(
-                format!("'{word}' is not supported here"),
-                pos,
-            ));
+            return Err(QueryError::at(format!("'{word}' is not supported here"), pos));
         }
         if let Some(scope) = self.scopes.iter().rev().find(|s| s.var == word) {
             let (id, coll) = (scope.id, scope.coll);
@@ -362,10 +304,7 @@ impl Parser {
                             self.peek().pos,
                         ));
                     }
-                    Ok(Node::Val(
-                        Operand::Prop(Prop::TagVar { id, var: word }),
-                        pos,
-                    ))
+                    Ok(Node::Val(Operand::Prop(Prop::TagVar { id, var: word }), pos))
                 }
                 Coll::Accounts => {
                     let (member, mpos) = self.member(&word, "userAccount")?;
@@ -376,59 +315,29 @@ impl Parser {
                         ));
                     };
                     self.no_more_segments(field)?;
-                    Ok(Node::Val(
-                        Operand::Prop(Prop::AccountField {
-                            id,
-                            var: word,
-                            field,
-                            ty,
-                        }),
-                        pos,
-                    ))
+                    Ok(Node::Val(Operand::Prop(Prop::AccountField { id, var: word, field, ty }), pos))
                 }
             };
         }
         let Some(prop) = resolve_property(&word) else {
             if *self.peek_at(0) == Tok::Slash {
                 return Err(QueryError::at(
-                    format!(
-                        "'{word}' is a dynamic property; paths into dynamic properties are not supported"
-                    ),
+                    format!("'{word}' is a dynamic property; paths into dynamic properties are not supported"),
                     self.peek().pos,
                 ));
             }
-            return Ok(Node::Val(
-                Operand::Prop(Prop::Dynamic {
-                    name: word,
-                    view: DynView::Any,
-                }),
-                pos,
-            ));
+            return Ok(Node::Val(Operand::Prop(Prop::Dynamic { name: word, view: DynView::Any }), pos));
         };
         match prop.kind {
-            PropKind::Scalar {
-                ty,
-                column,
-                not_null,
-            } => {
+            PropKind::Scalar { ty, column, not_null } => {
                 self.no_more_segments(prop.name)?;
-                Ok(Node::Val(
-                    Operand::Prop(Prop::Column {
-                        name: prop.name,
-                        column,
-                        ty,
-                        not_null,
-                    }),
-                    pos,
-                ))
+                Ok(Node::Val(Operand::Prop(Prop::Column { name: prop.name, column, ty, not_null }), pos))
             }
             PropKind::Vendor => {
                 let (member, mpos) = self.member(prop.name, "securityVendorInformation")?;
                 let Some(field) = resolve_vendor_field(&member) else {
                     return Err(QueryError::at(
-                        format!(
-                            "'{member}' is not a property of microsoft.graph.securityVendorInformation"
-                        ),
+                        format!("'{member}' is not a property of microsoft.graph.securityVendorInformation"),
                         mpos,
                     ));
                 };
@@ -436,11 +345,7 @@ impl Parser {
                 Ok(Node::Val(Operand::Prop(Prop::Vendor(field)), pos))
             }
             PropKind::Tags | PropKind::Accounts => {
-                let coll = if prop.kind == PropKind::Tags {
-                    Coll::Tags
-                } else {
-                    Coll::Accounts
-                };
+                let coll = if prop.kind == PropKind::Tags { Coll::Tags } else { Coll::Accounts };
                 self.parse_collection(coll, pos)
             }
         }
@@ -450,10 +355,7 @@ impl Parser {
     fn member(&mut self, owner: &str, ty: &str) -> Result<(String, usize), QueryError> {
         if *self.peek_at(0) != Tok::Slash {
             return Err(QueryError::at(
-                format!(
-                    "'{owner}' is a {ty}; use one of its properties, such as {owner}/{}",
-                    first_member(ty)
-                ),
+                format!("'{owner}' is a {ty}; use one of its properties, such as {owner}/{}", first_member(ty)),
                 self.peek().pos,
             ));
         }
@@ -461,31 +363,21 @@ impl Parser {
         let t = self.bump();
         match t.tok {
             Tok::Ident(m) if !m.starts_with('$') => Ok((m, t.pos)),
-            other => Err(QueryError::at(
-                format!(
-                    "expected a property name after '/', found {}",
-                    other.describe()
-                ),
-                t.pos,
-            )),
+            other => {
+                Err(QueryError::at(format!("expected a property name after '/', found {}", other.describe()), t.pos))
+            }
         }
     }
 
     fn no_more_segments(&self, name: &str) -> Result<(), QueryError> {
         if *self.peek_at(0) == Tok::Slash {
-            return Err(QueryError::at(
-                format!("'{name}' is not a complex or collection property"),
-                self.peek().pos,
-            ));
+            return Err(QueryError::at(format!("'{name}' is not a complex or collection property"), self.peek().pos));
         }
         Ok(())
     }
 
     fn parse_collection(&mut self, coll: Coll, pos: usize) -> Result<Node, QueryError> {
-        let usage = format!(
-            "'{}' is a collection; use {0}/any(...), {0}/all(...) or {0}/$count",
-            coll.name()
-        );
+        let usage = format!("'{}' is a collection; use {0}/any(...), {0}/all(...) or {0}/$count", coll.name());
         if *self.peek_at(0) != Tok::Slash {
             return Err(QueryError::at(usage, self.peek().pos));
         }
@@ -517,51 +409,26 @@ impl Parser {
                 return Err(QueryError::at("all() needs a lambda expression", close.pos));
             }
             self.depth -= 1;
-            return Ok(Node::Bool(
-                Expr::Lambda {
-                    coll,
-                    all,
-                    var: String::new(),
-                    id,
-                    body: None,
-                },
-                pos,
-            ));
+            return Ok(Node::Bool(Expr::Lambda { coll, all, var: String::new(), id, body: None }, pos));
         }
         let vt = self.bump();
         let var = match vt.tok {
             Tok::Ident(v) if !v.starts_with('$') => v,
             other => {
                 return Err(QueryError::at(
-                    format!(
-                        "expected a lambda variable name, found {}",
-                        other.describe()
-                    ),
+                    format!("expected a lambda variable name, found {}", other.describe()),
                     vt.pos,
                 ));
             }
         };
         self.expect(Tok::Colon, "':' after the lambda variable")?;
-        self.scopes.push(Scope {
-            var: var.clone(),
-            coll,
-            id,
-        });
+        self.scopes.push(Scope { var: var.clone(), coll, id });
         let body = self.parse_or();
         self.scopes.pop();
         let body = to_bool(body?)?;
         self.expect(Tok::RParen, "')' closing the lambda")?;
         self.depth -= 1;
-        Ok(Node::Bool(
-            Expr::Lambda {
-                coll,
-                all,
-                var,
-                id,
-                body: Some(Box::new(body)),
-            },
-            pos,
-        ))
+        Ok(Node::Bool(Expr::Lambda { coll, all, var, id, body: Some(Box::new(body)) }, pos))
     }
 
     fn parse_in(&mut self, operand: Operand) -> Result<Expr, QueryError> {
@@ -581,10 +448,7 @@ impl Parser {
                 Tok::Ident(w) if w.eq_ignore_ascii_case("false") => Literal::Bool(false),
                 other => {
                     return Err(QueryError::at(
-                        format!(
-                            "the list after 'in' holds literals only, found {}",
-                            other.describe()
-                        ),
+                        format!("the list after 'in' holds literals only, found {}", other.describe()),
                         t.pos,
                     ));
                 }
@@ -596,10 +460,7 @@ impl Parser {
                 Tok::RParen => break,
                 other => {
                     return Err(QueryError::at(
-                        format!(
-                            "expected ',' or ')' in the 'in' list, found {}",
-                            other.describe()
-                        ),
+                        format!("expected ',' or ')' in the 'in' list, found {}", other.describe()),
                         sep.pos,
                     ));
                 }
@@ -609,17 +470,9 @@ impl Parser {
             let mut alts = Vec::with_capacity(items.len());
             for (l, lpos) in items {
                 let (left, right) = unify(CmpOp::Eq, operand.clone(), Operand::Lit(l), lpos)?;
-                alts.push(Expr::Cmp {
-                    op: CmpOp::Eq,
-                    left,
-                    right,
-                });
+                alts.push(Expr::Cmp { op: CmpOp::Eq, left, right });
             }
-            return Ok(if alts.len() == 1 {
-                alts.remove(0)
-            } else {
-                Expr::Or(alts)
-            });
+            return Ok(if alts.len() == 1 { alts.remove(0) } else { Expr::Or(alts) });
         }
         let mut lits = Vec::with_capacity(items.len());
         let mut operand = operand;
@@ -630,19 +483,12 @@ impl Parser {
                 lits.push(l);
             }
         }
-        Ok(Expr::In {
-            operand,
-            items: lits,
-        })
+        Ok(Expr::In { operand, items: lits })
     }
 }
 
 fn first_member(ty: &str) -> &'static str {
-    if ty == "userAccount" {
-        "status"
-    } else {
-        "provider"
-    }
+    if ty == "userAccount" { "status" } else { "provider" }
 }
 
 fn node_pos(n: &Node) -> usize {
@@ -656,10 +502,7 @@ fn enum_literal(ty: &str, member: String, pos: usize) -> Result<Literal, QueryEr
         return Err(QueryError::at(format!("unknown enum type '{ty}'"), pos));
     }
     if !is_account_status(&member) {
-        return Err(QueryError::at(
-            format!("'{member}' is not a member of {ACCOUNT_STATUS_TYPE}"),
-            pos,
-        ));
+        return Err(QueryError::at(format!("'{member}' is not a member of {ACCOUNT_STATUS_TYPE}"), pos));
     }
     Ok(Literal::Enum(member))
 }
@@ -676,11 +519,7 @@ fn make_cmp(op: CmpOp, left: Node, right: Node, pos: usize) -> Result<Expr, Quer
     let bool_with = |e: Expr, other: Node| -> Result<Expr, QueryError> {
         match (op, other) {
             (CmpOp::Eq | CmpOp::Ne, Node::Val(Operand::Lit(Literal::Bool(b)), _)) => {
-                Ok(if b == (op == CmpOp::Eq) {
-                    e
-                } else {
-                    Expr::Not(Box::new(e))
-                })
+                Ok(if b == (op == CmpOp::Eq) { e } else { Expr::Not(Box::new(e)) })
             }
             _ => Err(QueryError::at(
                 format!(
@@ -692,9 +531,7 @@ fn make_cmp(op: CmpOp, left: Node, right: Node, pos: usize) -> Result<Expr, Quer
         }
     };
     match (left, right) {
-        (Node::Bool(e, _), other) | (other @ Node::Val(..), Node::Bool(e, _)) => {
-            bool_with(e, other)
-        }
+        (Node::Bool(e, _), other) | (other @ Node::Val(..), Node::Bool(e, _)) => bool_with(e, other),
         (Node::Val(l, _), Node::Val(r, _)) => {
             let (left, right) = unify(op, l, r, pos)?;
             Ok(Expr::Cmp { op, left, right })
@@ -734,23 +571,13 @@ fn unify(op: CmpOp, l: Operand, r: Operand, pos: usize) -> Result<(Operand, Oper
                         if is_account_status(&s) {
                             Ok(Operand::Lit(Literal::Enum(s)))
                         } else {
-                            Err(QueryError::at(
-                                format!("'{s}' is not a member of {ACCOUNT_STATUS_TYPE}"),
-                                pos,
-                            ))
+                            Err(QueryError::at(format!("'{s}' is not a member of {ACCOUNT_STATUS_TYPE}"), pos))
                         }
                     }
-                    _ => Err(QueryError::at(
-                        format!("cannot compare {ACCOUNT_STATUS_TYPE} with Edm.String"),
-                        pos,
-                    )),
+                    _ => Err(QueryError::at(format!("cannot compare {ACCOUNT_STATUS_TYPE} with Edm.String"), pos)),
                 }
             };
-            if lt == Ty::Str {
-                (to_enum(l)?, r, Ty::Enum)
-            } else {
-                (l, to_enum(r)?, Ty::Enum)
-            }
+            if lt == Ty::Str { (to_enum(l)?, r, Ty::Enum) } else { (l, to_enum(r)?, Ty::Enum) }
         }
         (a, b) if a == b => (l, r, a),
         (Ty::DateTime, Ty::Str) | (Ty::Str, Ty::DateTime) => {
@@ -762,13 +589,7 @@ fn unify(op: CmpOp, l: Operand, r: Operand, pos: usize) -> Result<(Operand, Oper
         (a, b) => return err(format!("cannot compare {} with {}", a.name(), b.name())),
     };
     if ordering && matches!(ty, Ty::Bool | Ty::Enum) {
-        return err(format!(
-            "'{}' cannot compare values of type {}; use eq, ne or in",
-            op.keyword(),
-            ty.name()
-        ));
+        return err(format!("'{}' cannot compare values of type {}; use eq, ne or in", op.keyword(), ty.name()));
     }
     Ok((l, r))
 }
-
-thread_local! { pub(crate) static STACK_LO: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) }; }

@@ -46,20 +46,10 @@ fn render(e: &Expr, neg: bool, b: &mut SqlBuilder) {
                 b.push_sql(", FALSE)");
             }
         }
-        Expr::Lambda {
-            coll,
-            all,
-            id,
-            body,
-            ..
-        } => {
+        Expr::Lambda { coll, all, id, body, .. } => {
             // any(P) = EXISTS(P); all(P) = NOT EXISTS(not P).
             let exists = *all == neg;
-            b.push_sql(if exists {
-                "EXISTS (SELECT 1 FROM "
-            } else {
-                "NOT EXISTS (SELECT 1 FROM "
-            });
+            b.push_sql(if exists { "EXISTS (SELECT 1 FROM " } else { "NOT EXISTS (SELECT 1 FROM " });
             let mut conds = 0;
             match (coll, b.dialect()) {
                 (Coll::Tags, _) => {
@@ -100,11 +90,7 @@ fn render_cmp(op: CmpOp, l: &Operand, r: &Operand, neg: bool, b: &mut SqlBuilder
             Some(eq) if !is_null(other) => {
                 b.push_sql("(");
                 render_operand(other, b);
-                b.push_sql(if eq != neg {
-                    " IS NULL)"
-                } else {
-                    " IS NOT NULL)"
-                });
+                b.push_sql(if eq != neg { " IS NULL)" } else { " IS NOT NULL)" });
             }
             // null eq null holds; null ne null and every ordering with null do not.
             Some(eq) => b.push_sql(if eq != neg { "1 = 1" } else { "1 = 0" }),
@@ -220,11 +206,7 @@ fn render_strfn(func: StrFn, l: &Operand, r: &Operand, b: &mut SqlBuilder) {
             render_operand(r, b);
         }
         (StrFn::StartsWith | StrFn::EndsWith, true) => {
-            b.push_sql(if func == StrFn::StartsWith {
-                "left("
-            } else {
-                "right("
-            });
+            b.push_sql(if func == StrFn::StartsWith { "left(" } else { "right(" });
             render_operand(l, b);
             b.push_sql(", length(");
             render_operand(r, b);
@@ -329,13 +311,9 @@ pub(crate) fn render_dynamic(name: &str, view: DynView, b: &mut SqlBuilder) {
 /// vendorInformation/field (a constant from the schema allow-list).
 pub(crate) fn render_vendor(field: &str, b: &mut SqlBuilder) {
     if pg(b) {
-        b.push_sql(&format!(
-            "(p.doc -> 'vendorInformation' ->> '{field}') COLLATE \"C\""
-        ));
+        b.push_sql(&format!("(p.doc -> 'vendorInformation' ->> '{field}') COLLATE \"C\""));
     } else {
-        b.push_sql(&format!(
-            "json_extract(p.doc, '$.vendorInformation.{field}')"
-        ));
+        b.push_sql(&format!("json_extract(p.doc, '$.vendorInformation.{field}')"));
     }
 }
 

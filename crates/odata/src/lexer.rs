@@ -65,9 +65,7 @@ fn ident_continue(c: char) -> bool {
 
 pub(crate) fn lex(input: &str) -> Result<Vec<Token>, QueryError> {
     if input.len() > MAX_OPTION_LEN {
-        return Err(QueryError::new(format!(
-            "the query option is longer than {MAX_OPTION_LEN} bytes"
-        )));
+        return Err(QueryError::new(format!("the query option is longer than {MAX_OPTION_LEN} bytes")));
     }
     let mut out = Vec::new();
     let mut it = input.char_indices().peekable();
@@ -94,9 +92,7 @@ pub(crate) fn lex(input: &str) -> Result<Vec<Token>, QueryError> {
         let (tok, len) = if c == '\'' {
             let (s, len) = lex_string(rest, pos)?;
             (Tok::Str(s), len)
-        } else if c.is_ascii_digit()
-            || (c == '-' && rest[1..].starts_with(|d: char| d.is_ascii_digit()))
-        {
+        } else if c.is_ascii_digit() || (c == '-' && rest[1..].starts_with(|d: char| d.is_ascii_digit())) {
             lex_number(rest, pos)?
         } else if ident_start(c) || c == '$' {
             lex_word(rest, pos)?
@@ -108,10 +104,7 @@ pub(crate) fn lex(input: &str) -> Result<Vec<Token>, QueryError> {
             it.next();
         }
     }
-    out.push(Token {
-        tok: Tok::Eof,
-        pos: input.len(),
-    });
+    out.push(Token { tok: Tok::Eof, pos: input.len() });
     Ok(out)
 }
 
@@ -139,10 +132,7 @@ fn lex_number(rest: &str, pos: usize) -> Result<(Tok, usize), QueryError> {
     let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
     let first = digits(0);
     if first == 4 && b.get(4) == Some(&b'-') {
-        let len = b
-            .iter()
-            .take_while(|c| c.is_ascii_digit() || b"-:.+TZ".contains(c))
-            .count();
+        let len = b.iter().take_while(|c| c.is_ascii_digit() || b"-:.+TZ".contains(c)).count();
         let text = &rest[..len];
         let canonical = canonical_datetime(text).map_err(|m| QueryError::at(m, pos))?;
         return finish(rest, pos, Tok::DateTime(canonical), len);
@@ -152,10 +142,7 @@ fn lex_number(rest: &str, pos: usize) -> Result<(Tok, usize), QueryError> {
     if b.get(len) == Some(&b'.') {
         let frac = digits(len + 1);
         if frac == 0 {
-            return Err(QueryError::at(
-                "a decimal point must be followed by digits",
-                pos + len,
-            ));
+            return Err(QueryError::at("a decimal point must be followed by digits", pos + len));
         }
         len += 1 + frac;
         real = true;
@@ -174,20 +161,14 @@ fn lex_number(rest: &str, pos: usize) -> Result<(Tok, usize), QueryError> {
         match text.parse::<f64>() {
             Ok(v) if v.is_finite() => Tok::Real(v),
             _ => {
-                return Err(QueryError::at(
-                    format!("number '{text}' is out of range"),
-                    pos,
-                ));
+                return Err(QueryError::at(format!("number '{text}' is out of range"), pos));
             }
         }
     } else {
         match text.parse::<i64>() {
             Ok(v) => Tok::Int(v),
             Err(_) => {
-                return Err(QueryError::at(
-                    format!("number '{text}' is out of range"),
-                    pos,
-                ));
+                return Err(QueryError::at(format!("number '{text}' is out of range"), pos));
             }
         }
     };
@@ -196,10 +177,9 @@ fn lex_number(rest: &str, pos: usize) -> Result<(Tok, usize), QueryError> {
 
 fn finish(rest: &str, pos: usize, tok: Tok, len: usize) -> Result<(Tok, usize), QueryError> {
     match rest[len..].chars().next() {
-        Some(c) if ident_continue(c) || c == '.' || c == '\'' || c == '-' => Err(QueryError::at(
-            format!("unexpected '{c}' after a literal"),
-            pos + len,
-        )),
+        Some(c) if ident_continue(c) || c == '.' || c == '\'' || c == '-' => {
+            Err(QueryError::at(format!("unexpected '{c}' after a literal"), pos + len))
+        }
         _ => Ok((tok, len)),
     }
 }
@@ -220,10 +200,7 @@ fn lex_word(rest: &str, pos: usize) -> Result<(Tok, usize), QueryError> {
     let dollar = usize::from(rest.starts_with('$'));
     let mut len = dollar + ident_len(&rest[dollar..]);
     if len == dollar {
-        return Err(QueryError::at(
-            "'$' must start a system name such as $count",
-            pos,
-        ));
+        return Err(QueryError::at("'$' must start a system name such as $count", pos));
     }
     if dollar == 0 {
         while rest[len..].starts_with('.') {
@@ -235,17 +212,11 @@ fn lex_word(rest: &str, pos: usize) -> Result<(Tok, usize), QueryError> {
         }
         if rest[len..].starts_with('\'') {
             let (member, slen) = lex_string(&rest[len..], pos + len)?;
-            let tok = Tok::Enum {
-                ty: rest[..len].to_owned(),
-                member,
-            };
+            let tok = Tok::Enum { ty: rest[..len].to_owned(), member };
             return finish(rest, pos, tok, len + slen);
         }
         if rest[..len].contains('.') {
-            return Err(QueryError::at(
-                format!("unsupported qualified name '{}'", &rest[..len]),
-                pos,
-            ));
+            return Err(QueryError::at(format!("unsupported qualified name '{}'", &rest[..len]), pos));
         }
     }
     if len - dollar > 128 {

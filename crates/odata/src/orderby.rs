@@ -25,10 +25,7 @@ pub const MAX_ORDER_KEYS: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SortTarget {
     /// A declared scalar with its own column.
-    Column {
-        name: &'static str,
-        column: &'static str,
-    },
+    Column { name: &'static str, column: &'static str },
     /// `vendorInformation/<field>`.
     Vendor(&'static str),
     /// A dynamic property, by exact name; only JSON string values sort as values.
@@ -53,10 +50,7 @@ pub struct OrderBy {
 #[serde(transparent)]
 pub struct SortKey(pub Vec<Option<String>>);
 
-const ID: SortTarget = SortTarget::Column {
-    name: "id",
-    column: "id",
-};
+const ID: SortTarget = SortTarget::Column { name: "id", column: "id" };
 
 /// Parses `$orderby`: a comma list of `path [asc|desc]`.
 pub fn parse_orderby(input: &str) -> Result<OrderBy, QueryError> {
@@ -70,19 +64,13 @@ pub fn parse_orderby(input: &str) -> Result<OrderBy, QueryError> {
     loop {
         let t = tok(i);
         let Tok::Ident(name) = &t.tok else {
-            return Err(QueryError::at(
-                format!("expected a property name, found {}", t.tok.describe()),
-                t.pos,
-            ));
+            return Err(QueryError::at(format!("expected a property name, found {}", t.tok.describe()), t.pos));
         };
         let pos = t.pos;
         i += 1;
         let target = match resolve_property(name) {
             Some(p) => match p.kind {
-                PropKind::Scalar { column, .. } => SortTarget::Column {
-                    name: p.name,
-                    column,
-                },
+                PropKind::Scalar { column, .. } => SortTarget::Column { name: p.name, column },
                 PropKind::Vendor => {
                     if tok(i).tok != Tok::Slash {
                         return Err(QueryError::at(
@@ -108,10 +96,7 @@ pub fn parse_orderby(input: &str) -> Result<OrderBy, QueryError> {
                     SortTarget::Vendor(field)
                 }
                 PropKind::Tags | PropKind::Accounts => {
-                    return Err(QueryError::at(
-                        format!("cannot order by the collection '{}'", p.name),
-                        pos,
-                    ));
+                    return Err(QueryError::at(format!("cannot order by the collection '{}'", p.name), pos));
                 }
             },
             None if name.starts_with('$') => {
@@ -120,10 +105,7 @@ pub fn parse_orderby(input: &str) -> Result<OrderBy, QueryError> {
             None => SortTarget::Dynamic(name.clone()),
         };
         if tok(i).tok == Tok::Slash {
-            return Err(QueryError::at(
-                "this property has no members to order by",
-                tok(i).pos,
-            ));
+            return Err(QueryError::at("this property has no members to order by", tok(i).pos));
         }
         let descending = if tok(i).tok.is_kw("desc") {
             i += 1;
@@ -138,11 +120,8 @@ pub fn parse_orderby(input: &str) -> Result<OrderBy, QueryError> {
             return Err(QueryError::at("a property appears twice in $orderby", pos));
         }
         keys.push(OrderKey { target, descending });
-        if keys.len() >= MAX_ORDER_KEYS {
-            return Err(QueryError::at(
-                format!("$orderby has more than {} keys", MAX_ORDER_KEYS - 1),
-                pos,
-            ));
+        if keys.iter().filter(|k| k.target != ID).count() >= MAX_ORDER_KEYS {
+            return Err(QueryError::at(format!("$orderby has more than {} keys", MAX_ORDER_KEYS - 1), pos));
         }
         let t = tok(i);
         match t.tok {
@@ -150,20 +129,14 @@ pub fn parse_orderby(input: &str) -> Result<OrderBy, QueryError> {
             Tok::Eof => break,
             _ => {
                 return Err(QueryError::at(
-                    format!(
-                        "expected 'asc', 'desc', ',' or the end of $orderby, found {}",
-                        t.tok.describe()
-                    ),
+                    format!("expected 'asc', 'desc', ',' or the end of $orderby, found {}", t.tok.describe()),
                     t.pos,
                 ));
             }
         }
     }
     if !keys.iter().any(|k| k.target == ID) {
-        keys.push(OrderKey {
-            target: ID,
-            descending: false,
-        });
+        keys.push(OrderKey { target: ID, descending: false });
     }
     Ok(OrderBy { keys })
 }
@@ -171,12 +144,7 @@ pub fn parse_orderby(input: &str) -> Result<OrderBy, QueryError> {
 impl OrderBy {
     /// `id asc`.
     pub fn default_order() -> OrderBy {
-        OrderBy {
-            keys: vec![OrderKey {
-                target: ID,
-                descending: false,
-            }],
-        }
+        OrderBy { keys: vec![OrderKey { target: ID, descending: false }] }
     }
 
     pub fn keys(&self) -> &[OrderKey] {
@@ -200,7 +168,8 @@ impl OrderBy {
         parts.join(",")
     }
 
-    /// Appends `ORDER BY ...` with explicit NULLS FIRST (ascending) / NULLS LAST (descending).
+    /// Appends `ORDER BY ...` with explicit NULLS FIRST (ascending) / NULLS LAST (descending) on
+    /// every nullable key.
     pub fn render_order_by(&self, b: &mut SqlBuilder) {
         b.push_sql("ORDER BY ");
         for (i, k) in self.keys.iter().enumerate() {
@@ -208,22 +177,20 @@ impl OrderBy {
                 b.push_sql(", ");
             }
             render_key(&k.target, b);
-            b.push_sql(if k.descending {
-                " DESC NULLS LAST"
-            } else {
-                " ASC NULLS FIRST"
+            // A NOT NULL column gets no NULLS clause: it changes nothing there, and PostgreSQL
+            // only matches an index (like the primary key) whose NULLS order is the same.
+            b.push_sql(match (k.descending, never_null(&k.target)) {
+                (false, true) => " ASC",
+                (true, true) => " DESC",
+                (false, false) => " ASC NULLS FIRST",
+                (true, false) => " DESC NULLS LAST",
             });
         }
     }
 
     /// The order-key values of one stored document.
     pub fn sort_key(&self, doc: &Value) -> SortKey {
-        SortKey(
-            self.keys
-                .iter()
-                .map(|k| key_value(&k.target, doc).map(str::to_owned))
-                .collect(),
-        )
+        SortKey(self.keys.iter().map(|k| key_value(&k.target, doc).map(str::to_owned)).collect())
     }
 
     /// Checks that a decoded key fits this order: one value per key, and a non-null id.
@@ -300,6 +267,15 @@ impl OrderBy {
     }
 }
 
+fn never_null(t: &SortTarget) -> bool {
+    match t {
+        SortTarget::Column { name, .. } => {
+            matches!(resolve_property(name).map(|p| p.kind), Some(PropKind::Scalar { not_null: true, .. }))
+        }
+        _ => false,
+    }
+}
+
 fn cmp_values(a: Option<&str>, b: Option<&str>) -> Ordering {
     match (a, b) {
         (None, None) => Ordering::Equal,
@@ -312,10 +288,7 @@ fn cmp_values(a: Option<&str>, b: Option<&str>) -> Ordering {
 fn key_value<'a>(t: &SortTarget, doc: &'a Value) -> Option<&'a str> {
     match t {
         SortTarget::Column { name, .. } => doc.get(*name).and_then(Value::as_str),
-        SortTarget::Vendor(f) => doc
-            .get("vendorInformation")
-            .and_then(|v| v.get(*f))
-            .and_then(Value::as_str),
+        SortTarget::Vendor(f) => doc.get("vendorInformation").and_then(|v| v.get(*f)).and_then(Value::as_str),
         SortTarget::Dynamic(n) => doc.get(n.as_str()).and_then(Value::as_str),
     }
 }

@@ -17,11 +17,7 @@ pub enum ScalarType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PropKind {
     /// A scalar copied to a column of `profiles`.
-    Scalar {
-        ty: ScalarType,
-        column: &'static str,
-        not_null: bool,
-    },
+    Scalar { ty: ScalarType, column: &'static str, not_null: bool },
     /// `Collection(Edm.String)`, mirrored in `profile_tags`.
     Tags,
     /// `Collection(microsoft.graph.userAccount)`.
@@ -36,64 +32,23 @@ pub struct TopProp {
     pub kind: PropKind,
 }
 
-const fn scalar(
-    name: &'static str,
-    ty: ScalarType,
-    column: &'static str,
-    not_null: bool,
-) -> TopProp {
-    TopProp {
-        name,
-        kind: PropKind::Scalar {
-            ty,
-            column,
-            not_null,
-        },
-    }
+const fn scalar(name: &'static str, ty: ScalarType, column: &'static str, not_null: bool) -> TopProp {
+    TopProp { name, kind: PropKind::Scalar { ty, column, not_null } }
 }
 
 /// Declared properties of userSecurityProfile, in CSDL order.
 pub const PROPERTIES: [TopProp; 11] = [
     scalar("id", ScalarType::String, "id", true),
-    TopProp {
-        name: "accounts",
-        kind: PropKind::Accounts,
-    },
-    scalar(
-        "azureSubscriptionId",
-        ScalarType::String,
-        "azure_subscription_id",
-        false,
-    ),
+    TopProp { name: "accounts", kind: PropKind::Accounts },
+    scalar("azureSubscriptionId", ScalarType::String, "azure_subscription_id", false),
     scalar("azureTenantId", ScalarType::String, "tenant", true),
-    scalar(
-        "createdDateTime",
-        ScalarType::DateTimeOffset,
-        "created_date_time",
-        false,
-    ),
+    scalar("createdDateTime", ScalarType::DateTimeOffset, "created_date_time", false),
     scalar("displayName", ScalarType::String, "display_name", false),
-    scalar(
-        "lastModifiedDateTime",
-        ScalarType::DateTimeOffset,
-        "last_modified_date_time",
-        false,
-    ),
+    scalar("lastModifiedDateTime", ScalarType::DateTimeOffset, "last_modified_date_time", false),
     scalar("riskScore", ScalarType::String, "risk_score", false),
-    TopProp {
-        name: "tags",
-        kind: PropKind::Tags,
-    },
-    scalar(
-        "userPrincipalName",
-        ScalarType::String,
-        "user_principal_name",
-        false,
-    ),
-    TopProp {
-        name: "vendorInformation",
-        kind: PropKind::Vendor,
-    },
+    TopProp { name: "tags", kind: PropKind::Tags },
+    scalar("userPrincipalName", ScalarType::String, "user_principal_name", false),
+    TopProp { name: "vendorInformation", kind: PropKind::Vendor },
 ];
 
 /// Members of `microsoft.graph.securityVendorInformation` (all Edm.String).
@@ -110,39 +65,24 @@ pub const ACCOUNT_FIELDS: [(&str, ScalarType); 6] = [
 ];
 
 /// Members of `microsoft.graph.accountStatus`, in value order.
-pub const ACCOUNT_STATUS: [&str; 6] = [
-    "unknown",
-    "staged",
-    "active",
-    "suspended",
-    "deleted",
-    "unknownFutureValue",
-];
+pub const ACCOUNT_STATUS: [&str; 6] = ["unknown", "staged", "active", "suspended", "deleted", "unknownFutureValue"];
 
 /// The qualified name of the enum type, as written in enum literals.
 pub const ACCOUNT_STATUS_TYPE: &str = "microsoft.graph.accountStatus";
 
 /// Resolves a top-level declared property, case-insensitively.
 pub fn resolve_property(name: &str) -> Option<&'static TopProp> {
-    PROPERTIES
-        .iter()
-        .find(|p| p.name.eq_ignore_ascii_case(name))
+    PROPERTIES.iter().find(|p| p.name.eq_ignore_ascii_case(name))
 }
 
 /// Resolves a member of vendorInformation, case-insensitively.
 pub fn resolve_vendor_field(name: &str) -> Option<&'static str> {
-    VENDOR_FIELDS
-        .iter()
-        .copied()
-        .find(|f| f.eq_ignore_ascii_case(name))
+    VENDOR_FIELDS.iter().copied().find(|f| f.eq_ignore_ascii_case(name))
 }
 
 /// Resolves a member of userAccount, case-insensitively.
 pub fn resolve_account_field(name: &str) -> Option<(&'static str, ScalarType)> {
-    ACCOUNT_FIELDS
-        .iter()
-        .copied()
-        .find(|(f, _)| f.eq_ignore_ascii_case(name))
+    ACCOUNT_FIELDS.iter().copied().find(|(f, _)| f.eq_ignore_ascii_case(name))
 }
 
 /// Is `member` a member name of accountStatus (case-sensitive, as OData enum members are)?

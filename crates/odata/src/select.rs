@@ -26,18 +26,14 @@ pub fn parse_select(input: &str) -> Result<Select, QueryError> {
         match &t.tok {
             Tok::Star => all = true,
             Tok::Ident(name) if !name.starts_with('$') => {
-                let canonical =
-                    resolve_property(name).map_or_else(|| name.clone(), |p| p.name.to_owned());
+                let canonical = resolve_property(name).map_or_else(|| name.clone(), |p| p.name.to_owned());
                 if !names.contains(&canonical) {
                     names.push(canonical);
                 }
             }
             other => {
                 return Err(QueryError::at(
-                    format!(
-                        "expected a property name or '*', found {}",
-                        other.describe()
-                    ),
+                    format!("expected a property name or '*', found {}", other.describe()),
                     t.pos,
                 ));
             }
@@ -54,10 +50,7 @@ pub fn parse_select(input: &str) -> Result<Select, QueryError> {
             }
             _ => {
                 return Err(QueryError::at(
-                    format!(
-                        "expected ',' or the end of $select, found {}",
-                        sep.tok.describe()
-                    ),
+                    format!("expected ',' or the end of $select, found {}", sep.tok.describe()),
                     sep.pos,
                 ));
             }
@@ -101,10 +94,7 @@ impl Select {
     pub fn project(&self, doc: &serde_json::Value) -> serde_json::Value {
         match doc {
             serde_json::Value::Object(m) if !self.all => serde_json::Value::Object(
-                m.iter()
-                    .filter(|(k, _)| self.contains(k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
+                m.iter().filter(|(k, _)| self.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect(),
             ),
             other => other.clone(),
         }

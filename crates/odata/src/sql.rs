@@ -30,11 +30,7 @@ pub struct SqlBuilder {
 
 impl SqlBuilder {
     pub fn new(dialect: Dialect) -> Self {
-        SqlBuilder {
-            dialect,
-            sql: String::new(),
-            params: Vec::new(),
-        }
+        SqlBuilder { dialect, sql: String::new(), params: Vec::new() }
     }
 
     pub fn dialect(&self) -> Dialect {

@@ -19,11 +19,7 @@ impl RequestContext {
         let client_request_id = headers
             .get("client-request-id")
             .and_then(|v| v.to_str().ok())
-            .filter(|v| {
-                !v.is_empty()
-                    && v.len() <= MAX_CLIENT_REQUEST_ID
-                    && v.bytes().all(|b| b.is_ascii_graphic())
-            })
+            .filter(|v| !v.is_empty() && v.len() <= MAX_CLIENT_REQUEST_ID && v.bytes().all(|b| b.is_ascii_graphic()))
             .map(str::to_string)
             .unwrap_or_else(|| request_id.clone());
         let host = headers
@@ -32,11 +28,7 @@ impl RequestContext {
             .filter(|h| is_sane_host(h))
             .unwrap_or("localhost");
         let scheme = if tls { "https" } else { "http" };
-        RequestContext {
-            request_id,
-            client_request_id,
-            service_root: format!("{scheme}://{host}/beta"),
-        }
+        RequestContext { request_id, client_request_id, service_root: format!("{scheme}://{host}/beta") }
     }
 }
 
@@ -44,9 +36,7 @@ impl RequestContext {
 fn is_sane_host(host: &str) -> bool {
     !host.is_empty()
         && host.len() <= 255
-        && host.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_')
-        })
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_'))
 }
 
 #[cfg(test)]

@@ -14,12 +14,7 @@ pub struct GraphError {
 
 impl GraphError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        GraphError {
-            status,
-            code,
-            message: message.into(),
-            inner_code: None,
-        }
+        GraphError { status, code, message: message.into(), inner_code: None }
     }
 
     pub fn with_inner(mut self, inner_code: &'static str) -> Self {
@@ -44,11 +39,7 @@ impl GraphError {
     }
 
     pub fn unauthenticated(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
-            message,
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message)
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
@@ -98,24 +89,15 @@ impl GraphError {
     }
 
     pub fn unsupported_media_type(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "BadRequest", message)
-            .with_inner("unsupportedMediaType")
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "BadRequest", message).with_inner("unsupportedMediaType")
     }
 
     pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "generalException",
-            "An internal server error occurred.",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "generalException", "An internal server error occurred.")
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "serviceNotAvailable",
-            message,
-        )
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "serviceNotAvailable", message)
     }
 
     /// Renders the Graph error body; the request-id headers are added by the request layer.
@@ -124,24 +106,14 @@ impl GraphError {
         if let Some(code) = self.inner_code {
             inner.insert("code".into(), code.into());
         }
-        inner.insert(
-            "date".into(),
-            crate::domain::datetime::now()[..19].to_string().into(),
-        );
+        inner.insert("date".into(), crate::domain::datetime::now()[..19].to_string().into());
         inner.insert("request-id".into(), ctx.request_id.clone().into());
-        inner.insert(
-            "client-request-id".into(),
-            ctx.client_request_id.clone().into(),
-        );
+        inner.insert("client-request-id".into(), ctx.client_request_id.clone().into());
         let body = serde_json::json!({
             "error": { "code": self.code, "message": self.message, "innerError": inner }
         });
-        let mut response = (
-            self.status,
-            [(header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
-        )
-            .into_response();
+        let mut response =
+            (self.status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -155,9 +127,7 @@ impl GraphError {
 impl From<crate::store::StoreError> for GraphError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
-            crate::store::StoreError::Closed => {
-                GraphError::unavailable("The service is shutting down.")
-            }
+            crate::store::StoreError::Closed => GraphError::unavailable("The service is shutting down."),
             other => {
                 tracing::error!(error = %other, "store failure");
                 GraphError::internal()

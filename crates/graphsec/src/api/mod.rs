@@ -55,17 +55,13 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
     response
 }
 
-async fn dispatch(
-    app: &Arc<AppState>,
-    ctx: &RequestContext,
-    request: Request,
-) -> Result<Response, GraphError> {
+async fn dispatch(app: &Arc<AppState>, ctx: &RequestContext, request: Request) -> Result<Response, GraphError> {
     let path = request.uri().path();
     if path == "/healthz" {
         return Ok((StatusCode::OK, "ok").into_response());
     }
     if path == "/readyz" {
-        return match app.store.ping() {
+        return match app.store.ping().await {
             Ok(()) => Ok((StatusCode::OK, "ready").into_response()),
             Err(e) => {
                 tracing::warn!(error = %e, "readiness check failed");
@@ -89,24 +85,13 @@ async fn dispatch(
     if route == Route::Metadata {
         only(&method, &[Method::GET])?;
         let mut response = (StatusCode::OK, METADATA).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/xml;charset=utf-8"),
-        );
-        response
-            .headers_mut()
-            .insert("OData-Version", HeaderValue::from_static("4.0"));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml;charset=utf-8"));
+        response.headers_mut().insert("OData-Version", HeaderValue::from_static("4.0"));
         return Ok(response);
     }
 
     let principal = authenticate(app, &parts.headers)?;
-    let call = profiles::Call {
-        app,
-        ctx,
-        principal: &principal,
-        headers: &parts.headers,
-        query: parts.uri.query(),
-    };
+    let call = profiles::Call { app, ctx, principal: &principal, headers: &parts.headers, query: parts.uri.query() };
     match route {
         Route::Collection => match method {
             Method::GET => profiles::list(call).await,
@@ -125,34 +110,26 @@ async fn dispatch(
         },
         Route::Security => {
             only(&method, &[Method::GET])?;
-            let body = serde_json::json!({ "@odata.context": format!("{}/$metadata#security/$entity", ctx.service_root) });
+            let body =
+                serde_json::json!({ "@odata.context": format!("{}/$metadata#security/$entity", ctx.service_root) });
             Ok(render::odata_response(StatusCode::OK, body.to_string()))
         }
-        Route::Batch => Err(GraphError::not_supported(
-            "JSON batching is not available in this version of graphsec.",
-        )),
+        Route::Batch => Err(GraphError::not_supported("JSON batching is not available in this version of graphsec.")),
         Route::ServiceDocument | Route::Metadata => Err(GraphError::internal()),
     }
 }
 
 fn only(method: &Method, allowed: &[Method]) -> Result<(), GraphError> {
-    if allowed.contains(method) {
-        Ok(())
-    } else {
-        Err(GraphError::method_not_allowed())
-    }
+    if allowed.contains(method) { Ok(()) } else { Err(GraphError::method_not_allowed()) }
 }
 
 fn authenticate(app: &AppState, headers: &http::HeaderMap) -> Result<Principal, GraphError> {
     match &app.auth {
         AuthMode::Off => Ok(Principal::unauthenticated_emulator()),
         AuthMode::Local(key) => {
-            let header = headers
-                .get(header::AUTHORIZATION)
-                .map(|v| v.to_str().unwrap_or(""));
+            let header = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
             let token = auth::bearer_token(header).map_err(|e| GraphError::unauthenticated(e.0))?;
-            key.verify(token)
-                .map_err(|e| GraphError::unauthenticated(e.0))
+            key.verify(token).map_err(|e| GraphError::unauthenticated(e.0))
         }
     }
 }

@@ -11,11 +11,7 @@ pub struct Preferences {
 impl Preferences {
     pub fn from_headers(headers: &HeaderMap) -> Preferences {
         let mut prefs = Preferences::default();
-        for value in headers
-            .get_all("prefer")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-        {
+        for value in headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()) {
             for preference in value.split(',') {
                 let (name, val) = match preference.split_once('=') {
                     Some((n, v)) => (n.trim(), v.trim().trim_matches('"')),
@@ -51,21 +47,12 @@ mod tests {
     #[test]
     fn parses_known_preferences() {
         assert_eq!(prefs(&["return=minimal"]).return_minimal, Some(true));
-        assert_eq!(
-            prefs(&["return=representation"]).return_minimal,
-            Some(false)
-        );
+        assert_eq!(prefs(&["return=representation"]).return_minimal, Some(false));
         assert_eq!(
             prefs(&["odata.maxpagesize=5, return=minimal"]),
-            Preferences {
-                return_minimal: Some(true),
-                max_page_size: Some(5)
-            }
+            Preferences { return_minimal: Some(true), max_page_size: Some(5) }
         );
         assert_eq!(prefs(&["odata.maxpagesize=0"]).max_page_size, None);
-        assert_eq!(
-            prefs(&["respond-async", "odata.maxpagesize=x"]),
-            Preferences::default()
-        );
+        assert_eq!(prefs(&["respond-async", "odata.maxpagesize=x"]), Preferences::default());
     }
 }

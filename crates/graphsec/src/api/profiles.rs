@@ -43,10 +43,7 @@ impl Call<'_> {
         if self.principal.can_write {
             Ok(())
         } else {
-            Err(GraphError::forbidden(format!(
-                "Insufficient privileges: {} is required.",
-                crate::auth::READ_WRITE_ALL
-            )))
+            Err(GraphError::forbidden(format!("Insufficient privileges: {} is required.", crate::auth::READ_WRITE_ALL)))
         }
     }
 
@@ -54,20 +51,14 @@ impl Call<'_> {
         let Some(value) = self.headers.get(header::IF_MATCH) else {
             return Ok(None);
         };
-        let text = value.to_str().map_err(|_| {
-            GraphError::bad_request("If-Match is not valid text.").with_inner("malformedEntityTag")
-        })?;
-        IfMatch::parse(text)
-            .map(Some)
-            .map_err(|m| GraphError::bad_request(m).with_inner("malformedEntityTag"))
+        let text = value
+            .to_str()
+            .map_err(|_| GraphError::bad_request("If-Match is not valid text.").with_inner("malformedEntityTag"))?;
+        IfMatch::parse(text).map(Some).map_err(|m| GraphError::bad_request(m).with_inner("malformedEntityTag"))
     }
 
     fn item_url(&self, id: &str) -> String {
-        format!(
-            "{}/security/userSecurityProfiles/{}",
-            self.ctx.service_root,
-            query::encode(id).replace('/', "%2F")
-        )
+        format!("{}/security/userSecurityProfiles/{}", self.ctx.service_root, query::encode(id).replace('/', "%2F"))
     }
 }
 
@@ -76,34 +67,20 @@ pub async fn list(call: Call<'_>) -> Result<Response, GraphError> {
     let options = query::parse(call.query, Target::Collection)?;
     let prefs = Preferences::from_headers(call.headers);
     let scope = call.principal.scope();
-    let order = options
-        .orderby
-        .clone()
-        .unwrap_or_else(odata::OrderBy::default_order);
-    let filter_text = options
-        .filter
-        .as_ref()
-        .map(odata::Filter::canonical)
-        .unwrap_or_default();
+    let order = options.orderby.clone().unwrap_or_else(odata::OrderBy::default_order);
+    let filter_text = options.filter.as_ref().map(odata::Filter::canonical).unwrap_or_default();
     let scope_text = scope_identity(&scope);
-    let identity = skiptoken::QueryIdentity {
-        scope: &scope_text,
-        filter: &filter_text,
-        order: &order.canonical(),
-    };
+    let identity = skiptoken::QueryIdentity { scope: &scope_text, filter: &filter_text, order: &order.canonical() };
     let key = call.app.store.skiptoken_key();
 
     let after = match &options.skiptoken {
         None => None,
         Some(token) => {
-            let position =
-                skiptoken::decode(key, &identity, token).map_err(GraphError::invalid_query)?;
+            let position = skiptoken::decode(key, &identity, token).map_err(GraphError::invalid_query)?;
             let sort_key: odata::SortKey = serde_json::from_value(position)
                 .ok()
                 .filter(|k| order.validate_key(k).is_ok())
-                .ok_or_else(|| {
-                    GraphError::invalid_query("The $skiptoken does not fit this query.")
-                })?;
+                .ok_or_else(|| GraphError::invalid_query("The $skiptoken does not fit this query."))?;
             Some(sort_key)
         }
     };
@@ -116,44 +93,22 @@ pub async fn list(call: Call<'_>) -> Result<Response, GraphError> {
         filter: options.filter.clone(),
         order,
         after,
-        skip: if options.skiptoken.is_some() {
-            0
-        } else {
-            options.skip.unwrap_or(0)
-        },
+        skip: if options.skiptoken.is_some() { 0 } else { options.skip.unwrap_or(0) },
         limit,
     };
-    let store = call.app.store.clone();
-    let want_count = options.count;
-    let count_scope = scope.clone();
-    let (page, count) = tokio::task::spawn_blocking(move || {
-        let page = store.list(&scope, &request)?;
-        let count = if want_count {
-            Some(store.count(&count_scope, request.filter.as_ref())?)
-        } else {
-            None
-        };
-        Ok::<_, crate::store::StoreError>((page, count))
-    })
-    .await
-    .map_err(|_| GraphError::internal())??;
+    let count = match options.count {
+        true => Some(call.app.store.count(scope.clone(), request.filter.clone()).await?),
+        false => None,
+    };
+    let page = call.app.store.list(scope, request).await?;
 
     let next_link = page.next.as_ref().map(|next| {
         let position = serde_json::to_value(next).unwrap_or_default();
-        next_link(
-            &call,
-            &options,
-            &skiptoken::encode(key, &identity, position),
-        )
+        next_link(&call, &options, &skiptoken::encode(key, &identity, position))
     });
     let body = render::collection(
         call.ctx,
-        &CollectionPage {
-            rows: &page.rows,
-            count,
-            next_link,
-            select: options.select.as_ref(),
-        },
+        &CollectionPage { rows: &page.rows, count, next_link, select: options.select.as_ref() },
     )
     .map_err(|_| GraphError::internal())?;
     let mut response = render::odata_response(StatusCode::OK, body);
@@ -194,30 +149,17 @@ fn next_link(call: &Call<'_>, options: &QueryOptions, token: &str) -> String {
 pub async fn count(call: Call<'_>) -> Result<Response, GraphError> {
     call.require_read()?;
     let options = query::parse(call.query, Target::Count)?;
-    let store = call.app.store.clone();
-    let scope = call.principal.scope();
-    let n = tokio::task::spawn_blocking(move || store.count(&scope, options.filter.as_ref()))
-        .await
-        .map_err(|_| GraphError::internal())??;
+    let n = call.app.store.count(call.principal.scope(), options.filter).await?;
     let mut response = (StatusCode::OK, n.to_string()).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain;charset=utf-8"),
-    );
-    response
-        .headers_mut()
-        .insert("OData-Version", HeaderValue::from_static("4.0"));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain;charset=utf-8"));
+    response.headers_mut().insert("OData-Version", HeaderValue::from_static("4.0"));
     Ok(response)
 }
 
 pub async fn get(call: Call<'_>, id: &str) -> Result<Response, GraphError> {
     call.require_read()?;
     let options = query::parse(call.query, Target::Entity)?;
-    let profile = call
-        .app
-        .store
-        .get(&call.principal.scope(), id)?
-        .ok_or_else(|| GraphError::not_found(id))?;
+    let profile = call.app.store.get(&call.principal.scope(), id).await?.ok_or_else(|| GraphError::not_found(id))?;
     entity_response(&call, StatusCode::OK, &profile, options.select.as_ref())
 }
 
@@ -225,17 +167,9 @@ pub async fn create(call: Call<'_>, body: Body) -> Result<Response, GraphError> 
     call.require_write()?;
     let bytes = body::read_json(call.headers, body, call.app.max_body_bytes).await?;
     let input = profile::parse_input(&bytes).map_err(invalid)?;
-    let default_tenant = call
-        .principal
-        .tenant
-        .as_deref()
-        .unwrap_or(&call.app.default_tenant);
+    let default_tenant = call.principal.tenant.as_deref().unwrap_or(&call.app.default_tenant);
     let doc = profile::build_new(input, default_tenant, &datetime::now()).map_err(invalid)?;
-    let id = doc
-        .get("id")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string();
+    let id = doc.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
     if let Some(own) = &call.principal.tenant {
         if doc.get("azureTenantId").and_then(|v| v.as_str()) != Some(own.as_str()) {
             return Err(foreign_tenant());
@@ -279,10 +213,9 @@ pub async fn update(call: Call<'_>, id: &str, body: Body) -> Result<Response, Gr
                 representation => {
                     let mut response = entity_response(&call, StatusCode::OK, &stored, None)?;
                     if representation == Some(false) {
-                        response.headers_mut().insert(
-                            "Preference-Applied",
-                            HeaderValue::from_static("return=representation"),
-                        );
+                        response
+                            .headers_mut()
+                            .insert("Preference-Applied", HeaderValue::from_static("return=representation"));
                     }
                     Ok(response)
                 }
@@ -300,11 +233,7 @@ pub async fn update(call: Call<'_>, id: &str, body: Body) -> Result<Response, Gr
 pub async fn delete(call: Call<'_>, id: &str) -> Result<Response, GraphError> {
     call.require_write()?;
     let if_match = call.if_match()?;
-    let command = WriteCommand::Delete {
-        scope: call.principal.scope(),
-        id: id.to_string(),
-        if_match,
-    };
+    let command = WriteCommand::Delete { scope: call.principal.scope(), id: id.to_string(), if_match };
     match call.app.store.write(command).await? {
         WriteOutcome::Deleted => Ok(StatusCode::NO_CONTENT.into_response()),
         WriteOutcome::NotFound => Err(GraphError::not_found(id)),
@@ -321,20 +250,14 @@ fn entity_response(
 ) -> Result<Response, GraphError> {
     let body = render::entity(call.ctx, profile, select).map_err(|_| GraphError::internal())?;
     let mut response = render::odata_response(status, body);
-    response
-        .headers_mut()
-        .insert(header::ETAG, render::etag_header(profile.version));
+    response.headers_mut().insert(header::ETAG, render::etag_header(profile.version));
     Ok(response)
 }
 
 fn minimal_response(profile: &StoredProfile, applied: &'static str) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response
-        .headers_mut()
-        .insert(header::ETAG, render::etag_header(profile.version));
-    response
-        .headers_mut()
-        .insert("Preference-Applied", HeaderValue::from_static(applied));
+    response.headers_mut().insert(header::ETAG, render::etag_header(profile.version));
+    response.headers_mut().insert("Preference-Applied", HeaderValue::from_static(applied));
     response
 }
 

@@ -26,27 +26,12 @@ pub struct QueryOptions {
     pub skiptoken: Option<String>,
 }
 
-const KNOWN: [&str; 11] = [
-    "filter",
-    "orderby",
-    "select",
-    "top",
-    "skip",
-    "count",
-    "skiptoken",
-    "expand",
-    "search",
-    "format",
-    "apply",
-];
+const KNOWN: [&str; 11] =
+    ["filter", "orderby", "select", "top", "skip", "count", "skiptoken", "expand", "search", "format", "apply"];
 
 pub fn parse(query: Option<&str>, target: Target) -> Result<QueryOptions, GraphError> {
     let mut options = QueryOptions::default();
-    for pair in query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
+    for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
         let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
         let name = decode(raw_name)?;
         let value = decode(raw_value)?;
@@ -56,16 +41,12 @@ pub fn parse(query: Option<&str>, target: Target) -> Result<QueryOptions, GraphE
         };
         let Some(known) = KNOWN.iter().find(|k| k.eq_ignore_ascii_case(bare)).copied() else {
             if had_dollar {
-                return Err(GraphError::invalid_query(format!(
-                    "The query parameter '{name}' is not supported."
-                )));
+                return Err(GraphError::invalid_query(format!("The query parameter '{name}' is not supported.")));
             }
             continue; // a custom (non-OData) parameter: ignored, as Graph does
         };
         if options.raw.iter().any(|(n, _)| *n == known) {
-            return Err(GraphError::invalid_query(format!(
-                "The query option '${known}' is specified more than once."
-            )));
+            return Err(GraphError::invalid_query(format!("The query option '${known}' is specified more than once.")));
         }
         apply(&mut options, known, &value, target)?;
         options.raw.push((known, value));
@@ -73,21 +54,14 @@ pub fn parse(query: Option<&str>, target: Target) -> Result<QueryOptions, GraphE
     Ok(options)
 }
 
-fn apply(
-    options: &mut QueryOptions,
-    name: &'static str,
-    value: &str,
-    target: Target,
-) -> Result<(), GraphError> {
+fn apply(options: &mut QueryOptions, name: &'static str, value: &str, target: Target) -> Result<(), GraphError> {
     let allowed = match target {
         Target::Collection => true,
         Target::Entity => matches!(name, "select" | "expand" | "format"),
         Target::Count => matches!(name, "filter" | "search"),
     };
     if !allowed {
-        return Err(GraphError::invalid_query(format!(
-            "The query option '${name}' is not supported on this request."
-        )));
+        return Err(GraphError::invalid_query(format!("The query option '${name}' is not supported on this request.")));
     }
     let invalid = |e: odata::QueryError| GraphError::invalid_query(format!("Invalid ${name}: {e}"));
     match name {
@@ -95,28 +69,16 @@ fn apply(
         "orderby" => options.orderby = Some(odata::parse_orderby(value).map_err(invalid)?),
         "select" => options.select = Some(odata::parse_select(value).map_err(invalid)?),
         "top" => {
-            let top = value
-                .parse::<usize>()
-                .ok()
-                .filter(|t| (1..=MAX_TOP).contains(t))
-                .ok_or_else(|| {
-                    GraphError::invalid_query(format!(
-                        "Invalid $top '{value}': it must be an integer from 1 to {MAX_TOP}."
-                    ))
+            let top = value.parse::<usize>().ok().filter(|t| (1..=MAX_TOP).contains(t)).ok_or_else(|| {
+                GraphError::invalid_query(format!("Invalid $top '{value}': it must be an integer from 1 to {MAX_TOP}."))
                     .with_inner("invalidQueryOption")
-                })?;
+            })?;
             options.top = Some(top);
         }
         "skip" => {
-            let skip = value
-                .parse::<u64>()
-                .ok()
-                .filter(|s| *s <= i64::MAX as u64)
-                .ok_or_else(|| {
-                    GraphError::invalid_query(format!(
-                        "Invalid $skip '{value}': it must be a non-negative integer."
-                    ))
-                })?;
+            let skip = value.parse::<u64>().ok().filter(|s| *s <= i64::MAX as u64).ok_or_else(|| {
+                GraphError::invalid_query(format!("Invalid $skip '{value}': it must be a non-negative integer."))
+            })?;
             options.skip = Some(skip);
         }
         "count" => {
@@ -124,20 +86,14 @@ fn apply(
                 "true" => true,
                 "false" => false,
                 _ => {
-                    return Err(GraphError::invalid_query(format!(
-                        "Invalid $count '{value}': use true or false."
-                    )));
+                    return Err(GraphError::invalid_query(format!("Invalid $count '{value}': use true or false.")));
                 }
             }
         }
         "skiptoken" => options.skiptoken = Some(value.to_string()),
         "format" => {
-            if !value.eq_ignore_ascii_case("json")
-                && !value.to_ascii_lowercase().starts_with("application/json")
-            {
-                return Err(GraphError::invalid_query(format!(
-                    "Invalid $format '{value}': only json is supported."
-                )));
+            if !value.eq_ignore_ascii_case("json") && !value.to_ascii_lowercase().starts_with("application/json") {
+                return Err(GraphError::invalid_query(format!("Invalid $format '{value}': only json is supported.")));
             }
         }
         "expand" => {
@@ -146,14 +102,10 @@ fn apply(
             ));
         }
         "search" => {
-            return Err(GraphError::not_supported(
-                "$search is not supported on userSecurityProfiles; use $filter.",
-            ));
+            return Err(GraphError::not_supported("$search is not supported on userSecurityProfiles; use $filter."));
         }
         _ => {
-            return Err(GraphError::not_supported(format!(
-                "${name} is not supported."
-            )));
+            return Err(GraphError::not_supported(format!("${name} is not supported.")));
         }
     }
     Ok(())
@@ -165,9 +117,7 @@ fn decode(text: &str) -> Result<String, GraphError> {
     percent_decode_str(&spaced)
         .decode_utf8()
         .map(|s| s.into_owned())
-        .map_err(|_| {
-            GraphError::invalid_query("The query string is not valid UTF-8 after percent-decoding.")
-        })
+        .map_err(|_| GraphError::invalid_query("The query string is not valid UTF-8 after percent-decoding."))
 }
 
 /// Percent-encodes a query option value for `@odata.nextLink`.

@@ -9,7 +9,8 @@ use http::{HeaderValue, StatusCode, header};
 use serde_json::Value;
 use std::fmt::Write;
 
-pub const ODATA_JSON: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+pub const ODATA_JSON: &str =
+    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 const ENTITY_TYPE: &str = "#microsoft.graph.userSecurityProfile";
 
 pub fn odata_response(status: StatusCode, body: String) -> Response {
@@ -28,10 +29,7 @@ fn partial(select: Option<&odata::Select>) -> Option<&odata::Select> {
 /// `{root}/$metadata#security/userSecurityProfiles` plus the `(a,b)` of a `$select`.
 pub fn context_url(ctx: &RequestContext, select: Option<&odata::Select>) -> String {
     let select = partial(select);
-    let mut url = format!(
-        "{}/$metadata#security/userSecurityProfiles",
-        ctx.service_root
-    );
+    let mut url = format!("{}/$metadata#security/userSecurityProfiles", ctx.service_root);
     if let Some(select) = select {
         let _ = write!(url, "({})", select.names().join(","));
     }
@@ -44,11 +42,8 @@ fn write_members(
     profile: &StoredProfile,
     select: Option<&odata::Select>,
 ) -> Result<(), serde_json::Error> {
-    let _ = write!(
-        out,
-        "\"@odata.type\":\"{ENTITY_TYPE}\",\"@odata.etag\":{}",
-        Value::from(etag::format(profile.version))
-    );
+    let _ =
+        write!(out, "\"@odata.type\":\"{ENTITY_TYPE}\",\"@odata.etag\":{}", Value::from(etag::format(profile.version)));
     match partial(select) {
         None => {
             // The stored text is a non-empty JSON object: `{...}`.
@@ -74,11 +69,7 @@ pub fn entity(
     select: Option<&odata::Select>,
 ) -> Result<String, serde_json::Error> {
     let mut out = String::with_capacity(profile.doc.len() + 256);
-    let _ = write!(
-        out,
-        "{{\"@odata.context\":{},",
-        Value::from(format!("{}/$entity", context_url(ctx, select)))
-    );
+    let _ = write!(out, "{{\"@odata.context\":{},", Value::from(format!("{}/$entity", context_url(ctx, select))));
     write_members(&mut out, profile, select)?;
     Ok(out)
 }
@@ -90,17 +81,10 @@ pub struct CollectionPage<'a> {
     pub select: Option<&'a odata::Select>,
 }
 
-pub fn collection(
-    ctx: &RequestContext,
-    page: &CollectionPage<'_>,
-) -> Result<String, serde_json::Error> {
+pub fn collection(ctx: &RequestContext, page: &CollectionPage<'_>) -> Result<String, serde_json::Error> {
     let size: usize = page.rows.iter().map(|r| r.doc.len() + 96).sum();
     let mut out = String::with_capacity(size + 512);
-    let _ = write!(
-        out,
-        "{{\"@odata.context\":{}",
-        Value::from(context_url(ctx, page.select))
-    );
+    let _ = write!(out, "{{\"@odata.context\":{}", Value::from(context_url(ctx, page.select)));
     if let Some(count) = page.count {
         let _ = write!(out, ",\"@odata.count\":{count}");
     }
@@ -120,6 +104,5 @@ pub fn collection(
 }
 
 pub fn etag_header(version: i64) -> HeaderValue {
-    HeaderValue::from_str(&etag::format(version))
-        .unwrap_or_else(|_| HeaderValue::from_static("W/\"0\""))
+    HeaderValue::from_str(&etag::format(version)).unwrap_or_else(|_| HeaderValue::from_static("W/\"0\""))
 }

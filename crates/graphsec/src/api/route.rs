@@ -25,12 +25,7 @@ pub fn parse(raw_path: &str) -> Result<Route, UnknownSegment> {
     let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
     let segments: Vec<String> = trimmed
         .split('/')
-        .map(|s| {
-            percent_decode_str(s)
-                .decode_utf8()
-                .map(|d| d.into_owned())
-                .map_err(|_| UnknownSegment(s.to_string()))
-        })
+        .map(|s| percent_decode_str(s).decode_utf8().map(|d| d.into_owned()).map_err(|_| UnknownSegment(s.to_string())))
         .collect::<Result<_, _>>()?;
     let seg = |i: usize| segments.get(i).map(String::as_str);
     let is = |i: usize, name: &str| seg(i).is_some_and(|s| s.eq_ignore_ascii_case(name));
@@ -83,9 +78,7 @@ fn parenthesised_key(segment: &str) -> Option<String> {
     if !prefix.eq_ignore_ascii_case(COLLECTION) {
         return None;
     }
-    let inner = segment[COLLECTION.len()..]
-        .strip_prefix('(')?
-        .strip_suffix(')')?;
+    let inner = segment[COLLECTION.len()..].strip_prefix('(')?.strip_suffix(')')?;
     let inner = match inner.split_once('=') {
         Some((name, value)) if name.trim() == "id" => value.trim(),
         Some(_) => return None,
@@ -121,18 +114,9 @@ mod tests {
     #[test]
     fn routes_case_insensitively() {
         assert_eq!(ok("/beta/security/userSecurityProfiles"), Route::Collection);
-        assert_eq!(
-            ok("/beta/Security/UserSecurityProfiles/"),
-            Route::Collection
-        );
-        assert_eq!(
-            ok("/BETA/SECURITY/USERSECURITYPROFILES/$COUNT"),
-            Route::Count
-        );
-        assert_eq!(
-            ok("/beta/security/userSecurityProfiles/%24count"),
-            Route::Count
-        );
+        assert_eq!(ok("/beta/Security/UserSecurityProfiles/"), Route::Collection);
+        assert_eq!(ok("/BETA/SECURITY/USERSECURITYPROFILES/$COUNT"), Route::Count);
+        assert_eq!(ok("/beta/security/userSecurityProfiles/%24count"), Route::Count);
         assert_eq!(ok("/beta/security"), Route::Security);
         assert_eq!(ok("/beta"), Route::ServiceDocument);
         assert_eq!(ok("/beta/"), Route::ServiceDocument);
@@ -142,22 +126,10 @@ mod tests {
 
     #[test]
     fn ids_are_decoded_and_keep_their_case() {
-        assert_eq!(
-            ok("/beta/Security/userSecurityProfiles/AbC"),
-            Route::Item("AbC".into())
-        );
-        assert_eq!(
-            ok("/beta/security/userSecurityProfiles/a%2Fb%20c"),
-            Route::Item("a/b c".into())
-        );
-        assert_eq!(
-            ok("/beta/security/userSecurityProfiles('x''y')"),
-            Route::Item("x'y".into())
-        );
-        assert_eq!(
-            ok("/beta/security/userSecurityProfiles(id='k')"),
-            Route::Item("k".into())
-        );
+        assert_eq!(ok("/beta/Security/userSecurityProfiles/AbC"), Route::Item("AbC".into()));
+        assert_eq!(ok("/beta/security/userSecurityProfiles/a%2Fb%20c"), Route::Item("a/b c".into()));
+        assert_eq!(ok("/beta/security/userSecurityProfiles('x''y')"), Route::Item("x'y".into()));
+        assert_eq!(ok("/beta/security/userSecurityProfiles(id='k')"), Route::Item("k".into()));
     }
 
     #[test]
@@ -170,9 +142,6 @@ mod tests {
         assert_eq!(segment("/beta/$metadata/x"), "x");
         assert_eq!(segment("/"), "");
         assert_eq!(segment("/beta/security/userSecurityProfiles/%FF"), "%FF");
-        assert_eq!(
-            segment("/beta/security/userSecurityProfiles('x)"),
-            "userSecurityProfiles('x)"
-        );
+        assert_eq!(segment("/beta/security/userSecurityProfiles('x)"), "userSecurityProfiles('x)");
     }
 }

@@ -12,10 +12,7 @@ use std::path::Path;
 
 pub const ISSUER: &str = "graphsec-local";
 /// Graph's resource URI and its application id; tokens for Graph carry one of them as `aud`.
-pub const AUDIENCES: [&str; 2] = [
-    "https://graph.microsoft.com",
-    "00000003-0000-0000-c000-000000000000",
-];
+pub const AUDIENCES: [&str; 2] = ["https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000"];
 const KEY_FILE: &str = "signing-key";
 const KID: &str = "graphsec-local-1";
 const LEEWAY_SECONDS: u64 = 30;
@@ -51,40 +48,29 @@ impl LocalKey {
         validation.leeway = LEEWAY_SECONDS;
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         let decoding = DecodingKey::from_secret(&secret)?;
-        Ok(LocalKey {
-            secret,
-            decoding,
-            validation,
-        })
+        Ok(LocalKey { secret, decoding, validation })
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| AuthError("The access token is malformed.".into()))?;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| AuthError("The access token is malformed.".into()))?;
         if header.alg != Algorithm::HS256 {
-            return Err(AuthError(
-                "The token's signing algorithm is not accepted.".into(),
-            ));
+            return Err(AuthError("The token's signing algorithm is not accepted.".into()));
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind;
-                AuthError(
-                    match e.kind() {
-                        ErrorKind::ExpiredSignature => {
-                            "Lifetime validation failed, the token is expired."
-                        }
-                        ErrorKind::ImmatureSignature => {
-                            "Lifetime validation failed, the token is not yet valid."
-                        }
-                        ErrorKind::InvalidIssuer => "The token's issuer is not trusted.",
-                        ErrorKind::InvalidAudience => "Invalid audience.",
-                        ErrorKind::InvalidSignature => "The token's signature is invalid.",
-                        _ => "The access token is invalid.",
-                    }
-                    .into(),
-                )
-            })?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            AuthError(
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => "Lifetime validation failed, the token is expired.",
+                    ErrorKind::ImmatureSignature => "Lifetime validation failed, the token is not yet valid.",
+                    ErrorKind::InvalidIssuer => "The token's issuer is not trusted.",
+                    ErrorKind::InvalidAudience => "Invalid audience.",
+                    ErrorKind::InvalidSignature => "The token's signature is invalid.",
+                    _ => "The access token is invalid.",
+                }
+                .into(),
+            )
+        })?;
         data.claims.into_principal()
     }
 
@@ -106,11 +92,7 @@ impl LocalKey {
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(KID.into());
-        Ok(jsonwebtoken::encode(
-            &header,
-            &claims,
-            &EncodingKey::from_secret(&self.secret)?,
-        )?)
+        Ok(jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&self.secret)?)?)
     }
 }
 
@@ -178,11 +160,7 @@ mod tests {
         }
         // The same directory gives the same key.
         let again = LocalKey::load_or_create(dir.path()).unwrap();
-        assert!(
-            again
-                .verify(&key.mint(&request(false, 60)).unwrap())
-                .is_ok()
-        );
+        assert!(again.verify(&key.mint(&request(false, 60)).unwrap()).is_ok());
     }
 
     #[test]
@@ -190,9 +168,7 @@ mod tests {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let key_a = LocalKey::load_or_create(a.path()).unwrap();
         let key_b = LocalKey::load_or_create(b.path()).unwrap();
-        let err = key_b
-            .verify(&key_a.mint(&request(false, 60)).unwrap())
-            .unwrap_err();
+        let err = key_b.verify(&key_a.mint(&request(false, 60)).unwrap()).unwrap_err();
         assert!(err.0.contains("signature"));
     }
 }

@@ -1,5 +1,6 @@
 //! Who is calling: bearer-token verification, permissions and the caller's tenant (SPEC section 6).
 
+pub mod external;
 pub mod local;
 
 use crate::store::Scope;
@@ -21,12 +22,7 @@ pub struct Principal {
 
 impl Principal {
     pub fn unauthenticated_emulator() -> Principal {
-        Principal {
-            tenant: None,
-            can_read: true,
-            can_write: true,
-            caller: "anonymous".into(),
-        }
+        Principal { tenant: None, can_read: true, can_write: true, caller: "anonymous".into() }
     }
 
     pub fn scope(&self) -> Scope {
@@ -58,45 +54,26 @@ pub struct Claims {
 
 impl Claims {
     pub fn into_principal(self) -> Result<Principal, AuthError> {
-        let tenant = self
-            .tid
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| AuthError("The token has no 'tid' claim.".into()))?;
-        let mut permissions: Vec<&str> = self
-            .scp
-            .as_deref()
-            .map(|s| s.split(' ').collect())
-            .unwrap_or_default();
+        let tenant =
+            self.tid.filter(|t| !t.is_empty()).ok_or_else(|| AuthError("The token has no 'tid' claim.".into()))?;
+        let mut permissions: Vec<&str> = self.scp.as_deref().map(|s| s.split(' ').collect()).unwrap_or_default();
         if let Some(roles) = &self.roles {
             permissions.extend(roles.iter().map(String::as_str));
         }
         let can_write = permissions.contains(&READ_WRITE_ALL);
         let can_read = can_write || permissions.contains(&READ_ALL);
-        let caller = self
-            .oid
-            .or(self.appid)
-            .or(self.azp)
-            .or(self.sub)
-            .unwrap_or_else(|| "unknown".into());
-        Ok(Principal {
-            tenant: Some(tenant),
-            can_read,
-            can_write,
-            caller,
-        })
+        let caller = self.oid.or(self.appid).or(self.azp).or(self.sub).unwrap_or_else(|| "unknown".into());
+        Ok(Principal { tenant: Some(tenant), can_read, can_write, caller })
     }
 }
 
 /// Extracts the token from an `Authorization` header value.
 pub fn bearer_token(header: Option<&str>) -> Result<&str, AuthError> {
     let header = header.ok_or_else(|| AuthError("Access token is empty.".into()))?;
-    let (scheme, token) = header
-        .split_once(' ')
-        .ok_or_else(|| AuthError("Authorization header is not a bearer token.".into()))?;
+    let (scheme, token) =
+        header.split_once(' ').ok_or_else(|| AuthError("Authorization header is not a bearer token.".into()))?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(AuthError(
-            "Authorization header is not a bearer token.".into(),
-        ));
+        return Err(AuthError("Authorization header is not a bearer token.".into()));
     }
     Ok(token.trim())
 }
@@ -119,13 +96,9 @@ mod tests {
 
     #[test]
     fn permissions_from_scp_and_roles() {
-        let p = claims(Some("User.Read SecurityEvents.Read.All"), None)
-            .into_principal()
-            .unwrap();
+        let p = claims(Some("User.Read SecurityEvents.Read.All"), None).into_principal().unwrap();
         assert!(p.can_read && !p.can_write);
-        let p = claims(None, Some(vec![READ_WRITE_ALL]))
-            .into_principal()
-            .unwrap();
+        let p = claims(None, Some(vec![READ_WRITE_ALL])).into_principal().unwrap();
         assert!(p.can_read && p.can_write);
         let p = claims(Some("User.Read"), None).into_principal().unwrap();
         assert!(!p.can_read && !p.can_write);

@@ -50,18 +50,9 @@ mod tests {
 
     #[test]
     fn keeps_seven_digits_and_converts_offsets_to_utc() {
-        assert_eq!(
-            normalize("2016-12-31T20:58:05.5931807Z").unwrap(),
-            "2016-12-31T20:58:05.5931807Z"
-        );
-        assert_eq!(
-            normalize("2017-01-01T01:58:05.5931807+05:00").unwrap(),
-            "2016-12-31T20:58:05.5931807Z"
-        );
-        assert_eq!(
-            normalize("2020-02-29T00:00:00Z").unwrap(),
-            "2020-02-29T00:00:00.0000000Z"
-        );
+        assert_eq!(normalize("2016-12-31T20:58:05.5931807Z").unwrap(), "2016-12-31T20:58:05.5931807Z");
+        assert_eq!(normalize("2017-01-01T01:58:05.5931807+05:00").unwrap(), "2016-12-31T20:58:05.5931807Z");
+        assert_eq!(normalize("2020-02-29T00:00:00Z").unwrap(), "2020-02-29T00:00:00.0000000Z");
     }
 
     #[test]
@@ -90,18 +81,9 @@ mod tests {
     #[test]
     fn strictly_after_bumps_equal_or_older_times() {
         let t = "2020-01-01T00:00:00.0000000Z";
-        assert_eq!(
-            strictly_after(Some(t), t.to_string()),
-            "2020-01-01T00:00:00.0000001Z"
-        );
-        assert_eq!(
-            strictly_after(Some(t), "2019-01-01T00:00:00.0000000Z".into()),
-            "2020-01-01T00:00:00.0000001Z"
-        );
-        assert_eq!(
-            strictly_after(Some(t), "2021-01-01T00:00:00.0000000Z".into()),
-            "2021-01-01T00:00:00.0000000Z"
-        );
+        assert_eq!(strictly_after(Some(t), t.to_string()), "2020-01-01T00:00:00.0000001Z");
+        assert_eq!(strictly_after(Some(t), "2019-01-01T00:00:00.0000000Z".into()), "2020-01-01T00:00:00.0000001Z");
+        assert_eq!(strictly_after(Some(t), "2021-01-01T00:00:00.0000000Z".into()), "2021-01-01T00:00:00.0000000Z");
         assert_eq!(strictly_after(None, t.to_string()), t);
     }
 }

@@ -26,9 +26,7 @@ impl IfMatch {
                 .strip_prefix('"')
                 .and_then(|t| t.strip_suffix('"'))
                 .filter(|t| !t.contains('"'))
-                .ok_or_else(|| {
-                    format!("'{tag}' is not a valid entity tag; expected e.g. W/\"3\" or *.")
-                })?;
+                .ok_or_else(|| format!("'{tag}' is not a valid entity tag; expected e.g. W/\"3\" or *."))?;
             versions.push(inner.parse::<i64>().ok());
         }
         Ok(IfMatch::Versions(versions))

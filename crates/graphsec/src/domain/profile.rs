@@ -23,23 +23,9 @@ pub const DECLARED: [&str; 11] = [
     "vendorInformation",
 ];
 
-const USER_ACCOUNT: [&str; 6] = [
-    "displayName",
-    "lastSeenDateTime",
-    "riskScore",
-    "service",
-    "signinName",
-    "status",
-];
+const USER_ACCOUNT: [&str; 6] = ["displayName", "lastSeenDateTime", "riskScore", "service", "signinName", "status"];
 const VENDOR_INFORMATION: [&str; 4] = ["provider", "providerVersion", "subProvider", "vendor"];
-pub const ACCOUNT_STATUS: [&str; 6] = [
-    "unknown",
-    "staged",
-    "active",
-    "suspended",
-    "deleted",
-    "unknownFutureValue",
-];
+pub const ACCOUNT_STATUS: [&str; 6] = ["unknown", "staged", "active", "suspended", "deleted", "unknownFutureValue"];
 /// The "Update userSecurityProfile" documentation example sends `"status": "String"` (a generator
 /// placeholder). It is kept as sent so the documented request works unchanged; every other
 /// non-member is refused.
@@ -57,10 +43,7 @@ pub struct ValidationError {
 
 impl ValidationError {
     fn invalid(message: impl Into<String>) -> Self {
-        ValidationError {
-            inner_code: "invalidRequest",
-            message: message.into(),
-        }
+        ValidationError { inner_code: "invalidRequest", message: message.into() }
     }
 }
 
@@ -129,11 +112,7 @@ pub fn parse_input(body: &[u8]) -> Result<ProfileInput, ValidationError> {
 
 /// Builds a new profile from a create body. `default_tenant` applies when the body has no
 /// azureTenantId; `now` is the wire-form current time.
-pub fn build_new(
-    input: ProfileInput,
-    default_tenant: &str,
-    now: &str,
-) -> Result<Map<String, Value>, ValidationError> {
+pub fn build_new(input: ProfileInput, default_tenant: &str, now: &str) -> Result<Map<String, Value>, ValidationError> {
     let mut doc = Map::new();
     for name in DECLARED {
         let value = match (name, input.get(name)) {
@@ -141,9 +120,7 @@ pub fn build_new(
             ("azureTenantId", None) => Value::String(default_tenant.to_string()),
             ("createdDateTime", None | Some(Value::Null)) => Value::String(now.to_string()),
             ("lastModifiedDateTime", _) => Value::String(now.to_string()),
-            ("vendorInformation", Some(Value::Object(v))) => {
-                Value::Object(merge_vendor_information(None, v))
-            }
+            ("vendorInformation", Some(Value::Object(v))) => Value::Object(merge_vendor_information(None, v)),
             (_, Some(v)) => v.clone(),
             (_, None) => Value::Null,
         };
@@ -177,10 +154,9 @@ pub fn apply_patch(
         let value = match (name, input.get(name)) {
             // Server-managed: a client may send back what it read; it is ignored.
             ("id" | "createdDateTime", _) => old,
-            ("lastModifiedDateTime", _) => Value::String(super::datetime::strictly_after(
-                old.as_str(),
-                now.to_string(),
-            )),
+            ("lastModifiedDateTime", _) => {
+                Value::String(super::datetime::strictly_after(old.as_str(), now.to_string()))
+            }
             ("vendorInformation", Some(Value::Object(patch))) => {
                 Value::Object(merge_vendor_information(old.as_object(), patch))
             }
@@ -198,10 +174,7 @@ pub fn apply_patch(
         if DECLARED.contains(&name.as_str()) {
             continue;
         }
-        if let Some(existing) = doc
-            .keys()
-            .find(|k| k.eq_ignore_ascii_case(name) && *k != name)
-        {
+        if let Some(existing) = doc.keys().find(|k| k.eq_ignore_ascii_case(name) && *k != name) {
             return Err(ValidationError::invalid(format!(
                 "Dynamic property '{name}' differs only by case from the stored property '{existing}'."
             )));
@@ -216,18 +189,11 @@ pub fn apply_patch(
 }
 
 /// OData PATCH applied to a complex value: members present in `patch` replace, the rest stay.
-fn merge_vendor_information(
-    old: Option<&Map<String, Value>>,
-    patch: &Map<String, Value>,
-) -> Map<String, Value> {
+fn merge_vendor_information(old: Option<&Map<String, Value>>, patch: &Map<String, Value>) -> Map<String, Value> {
     VENDOR_INFORMATION
         .iter()
         .map(|m| {
-            let value = patch
-                .get(*m)
-                .or_else(|| old.and_then(|o| o.get(*m)))
-                .cloned()
-                .unwrap_or(Value::Null);
+            let value = patch.get(*m).or_else(|| old.and_then(|o| o.get(*m))).cloned().unwrap_or(Value::Null);
             (m.to_string(), value)
         })
         .collect()
@@ -245,37 +211,26 @@ fn normalize_declared(name: &str, value: Value) -> Result<Value, ValidationError
         "azureTenantId" => match &value {
             Value::String(s) if !s.is_empty() && s.len() <= MAX_ID_LEN => Ok(value),
             Value::Null => Err(ValidationError::invalid("'azureTenantId' cannot be null.")),
-            _ => Err(ValidationError::invalid(
-                "'azureTenantId' must be a non-empty string.",
-            )),
+            _ => Err(ValidationError::invalid("'azureTenantId' must be a non-empty string.")),
         },
         "createdDateTime" | "lastModifiedDateTime" => normalize_datetime(name, value),
         "tags" => normalize_string_collection(name, value),
         "accounts" => match value {
             Value::Null => Ok(Value::Null),
-            Value::Array(items) => items
-                .into_iter()
-                .map(normalize_user_account)
-                .collect::<Result<_, _>>()
-                .map(Value::Array),
-            _ => Err(wrong_type(
-                name,
-                "a collection of microsoft.graph.userAccount",
-            )),
+            Value::Array(items) => {
+                items.into_iter().map(normalize_user_account).collect::<Result<_, _>>().map(Value::Array)
+            }
+            _ => Err(wrong_type(name, "a collection of microsoft.graph.userAccount")),
         },
         "vendorInformation" => match value {
             Value::Null => Ok(Value::Null),
-            Value::Object(members) => normalize_complex(
-                members,
-                "microsoft.graph.securityVendorInformation",
-                &VENDOR_INFORMATION,
-                |_, v| expect_string_or_null(v),
-            )
-            .map(Value::Object),
-            _ => Err(wrong_type(
-                name,
-                "a microsoft.graph.securityVendorInformation object",
-            )),
+            Value::Object(members) => {
+                normalize_complex(members, "microsoft.graph.securityVendorInformation", &VENDOR_INFORMATION, |_, v| {
+                    expect_string_or_null(v)
+                })
+                .map(Value::Object)
+            }
+            _ => Err(wrong_type(name, "a microsoft.graph.securityVendorInformation object")),
         },
         _ => expect_string_or_null(value).map_err(|_| wrong_type(name, "a string")),
     }
@@ -283,46 +238,28 @@ fn normalize_declared(name: &str, value: Value) -> Result<Value, ValidationError
 
 fn normalize_user_account(value: Value) -> Result<Value, ValidationError> {
     let Value::Object(members) = value else {
-        return Err(wrong_type(
-            "accounts",
-            "a collection of microsoft.graph.userAccount objects",
-        ));
+        return Err(wrong_type("accounts", "a collection of microsoft.graph.userAccount objects"));
     };
-    let mut account = normalize_complex(
-        members,
-        "microsoft.graph.userAccount",
-        &USER_ACCOUNT,
-        |name, v| match name {
-            "lastSeenDateTime" => normalize_datetime(name, v),
-            "status" => match &v {
-                Value::Null => Ok(v),
-                Value::String(s)
-                    if ACCOUNT_STATUS.contains(&s.as_str())
-                        || s == DOCUMENTED_STATUS_PLACEHOLDER =>
-                {
-                    Ok(v)
-                }
-                _ => Err(ValidationError {
-                    inner_code: "invalidEnumValue",
-                    message: format!(
-                        "The value {v} is not a member of microsoft.graph.accountStatus ({}).",
-                        ACCOUNT_STATUS.join(", ")
-                    ),
-                }),
-            },
-            _ => expect_string_or_null(v).map_err(|_| wrong_type(name, "a string")),
+    let mut account = normalize_complex(members, "microsoft.graph.userAccount", &USER_ACCOUNT, |name, v| match name {
+        "lastSeenDateTime" => normalize_datetime(name, v),
+        "status" => match &v {
+            Value::Null => Ok(v),
+            Value::String(s) if ACCOUNT_STATUS.contains(&s.as_str()) || s == DOCUMENTED_STATUS_PLACEHOLDER => Ok(v),
+            _ => Err(ValidationError {
+                inner_code: "invalidEnumValue",
+                message: format!(
+                    "The value {v} is not a member of microsoft.graph.accountStatus ({}).",
+                    ACCOUNT_STATUS.join(", ")
+                ),
+            }),
         },
-    )?;
+        _ => expect_string_or_null(v).map_err(|_| wrong_type(name, "a string")),
+    })?;
     for member in USER_ACCOUNT {
         account.entry(member.to_string()).or_insert(Value::Null);
     }
     // Keep declared member order regardless of the order the client used.
-    Ok(Value::Object(
-        USER_ACCOUNT
-            .iter()
-            .map(|m| (m.to_string(), account[*m].clone()))
-            .collect(),
-    ))
+    Ok(Value::Object(USER_ACCOUNT.iter().map(|m| (m.to_string(), account[*m].clone())).collect()))
 }
 
 /// Validates the members of a (closed) complex value; returns only those present, normalised.
@@ -342,9 +279,7 @@ fn normalize_complex(
             continue;
         }
         let Some(member) = allowed.iter().find(|m| **m == name) else {
-            return Err(ValidationError::invalid(format!(
-                "Property '{name}' does not exist on type '{type_name}'."
-            )));
+            return Err(ValidationError::invalid(format!("Property '{name}' does not exist on type '{type_name}'.")));
         };
         out.insert(member.to_string(), normalize_member(member, value)?);
     }
@@ -354,12 +289,10 @@ fn normalize_complex(
 fn normalize_datetime(name: &str, value: Value) -> Result<Value, ValidationError> {
     match value {
         Value::Null => Ok(Value::Null),
-        Value::String(s) => super::datetime::normalize(&s)
-            .map(Value::String)
-            .map_err(|message| ValidationError {
-                inner_code: "invalidDateTimeOffset",
-                message: format!("'{name}': {message}"),
-            }),
+        Value::String(s) => super::datetime::normalize(&s).map(Value::String).map_err(|message| ValidationError {
+            inner_code: "invalidDateTimeOffset",
+            message: format!("'{name}': {message}"),
+        }),
         _ => Err(wrong_type(name, "a DateTimeOffset string")),
     }
 }
@@ -368,19 +301,14 @@ fn normalize_string_collection(name: &str, value: Value) -> Result<Value, Valida
     match &value {
         Value::Null => Ok(value),
         Value::Array(items) if items.iter().all(Value::is_string) => Ok(value),
-        _ => Err(wrong_type(
-            name,
-            "a collection of strings (null elements are not allowed)",
-        )),
+        _ => Err(wrong_type(name, "a collection of strings (null elements are not allowed)")),
     }
 }
 
 fn expect_string_or_null(value: Value) -> Result<Value, ValidationError> {
     match value {
         Value::Null | Value::String(_) => Ok(value),
-        other => Err(ValidationError::invalid(format!(
-            "Expected a string, found {other}."
-        ))),
+        other => Err(ValidationError::invalid(format!("Expected a string, found {other}."))),
     }
 }
 
@@ -403,9 +331,7 @@ fn check_odata_type(value: &Value, expected: &str) -> Result<(), ValidationError
 fn check_dynamic_name(name: &str) -> Result<(), ValidationError> {
     let mut chars = name.chars();
     let valid = name.len() <= MAX_DYNAMIC_NAME_LEN
-        && chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
     if valid {
         Ok(())
@@ -421,10 +347,7 @@ pub fn is_valid_id(id: &str) -> bool {
 }
 
 fn wrong_type(name: &str, expected: &str) -> ValidationError {
-    ValidationError {
-        inner_code: "invalidPropertyValue",
-        message: format!("'{name}' must be {expected}."),
-    }
+    ValidationError { inner_code: "invalidPropertyValue", message: format!("'{name}' must be {expected}.") }
 }
 
 #[cfg(test)]

@@ -36,46 +36,31 @@ fn identity_hash(identity: &QueryIdentity<'_>) -> String {
 }
 
 fn mac(key: &[u8], body: &[u8]) -> HmacSha256 {
-    let mut mac = HmacSha256::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    let mut mac = HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
     mac.update(body);
     mac
 }
 
 pub fn encode(key: &[u8], identity: &QueryIdentity<'_>, position: serde_json::Value) -> String {
-    let payload = Payload {
-        k: position,
-        q: identity_hash(identity),
-    };
+    let payload = Payload { k: position, q: identity_hash(identity) };
     let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&payload).unwrap_or_default());
     let tag = URL_SAFE_NO_PAD.encode(mac(key, body.as_bytes()).finalize().into_bytes());
     format!("{body}.{tag}")
 }
 
 /// Returns the position, or why the token is refused.
-pub fn decode(
-    key: &[u8],
-    identity: &QueryIdentity<'_>,
-    token: &str,
-) -> Result<serde_json::Value, &'static str> {
+pub fn decode(key: &[u8], identity: &QueryIdentity<'_>, token: &str) -> Result<serde_json::Value, &'static str> {
     const INVALID: &str = "The $skiptoken is invalid or was altered.";
     if token.len() > MAX_TOKEN_LEN {
         return Err(INVALID);
     }
     let (body, tag) = token.split_once('.').ok_or(INVALID)?;
     let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| INVALID)?;
-    mac(key, body.as_bytes())
-        .verify_slice(&tag)
-        .map_err(|_| INVALID)?;
-    let payload: Payload = URL_SAFE_NO_PAD
-        .decode(body)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or(INVALID)?;
+    mac(key, body.as_bytes()).verify_slice(&tag).map_err(|_| INVALID)?;
+    let payload: Payload =
+        URL_SAFE_NO_PAD.decode(body).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).ok_or(INVALID)?;
     if payload.q != identity_hash(identity) {
-        return Err(
-            "The $skiptoken belongs to a different query or tenant; follow @odata.nextLink as given.",
-        );
+        return Err("The $skiptoken belongs to a different query or tenant; follow @odata.nextLink as given.");
     }
     Ok(payload.k)
 }
@@ -85,11 +70,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const ID: QueryIdentity<'static> = QueryIdentity {
-        scope: "t1",
-        filter: "a eq 1",
-        order: "id asc",
-    };
+    const ID: QueryIdentity<'static> = QueryIdentity { scope: "t1", filter: "a eq 1", order: "id asc" };
 
     #[test]
     fn round_trips() {

@@ -1,12 +1,151 @@
-//! Persistence of profiles. Handlers talk to [`Store`]; the engine behind it is SQLite today.
+//! Persistence of profiles. Handlers talk to [`Store`]; SQLite (embedded, the default) and
+//! PostgreSQL (shared by several instances) implement it side by side.
 
+pub mod postgres;
 pub mod sqlite;
 
 use crate::domain::etag::IfMatch;
 use crate::domain::profile::{ProfileInput, ValidationError};
 use serde_json::{Map, Value};
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+use std::sync::Arc;
+
+/// The configured storage engine.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PgStore>),
+}
+
+impl Store {
+    pub async fn get(&self, scope: &Scope, id: &str) -> Result<Option<StoredProfile>, StoreError> {
+        match self {
+            // A point read by primary key takes microseconds: not worth a thread hop.
+            Store::Sqlite(s) => s.get(scope, id),
+            Store::Postgres(p) => p.get(scope, id).await,
+        }
+    }
+
+    pub async fn list(&self, scope: Scope, request: ListRequest) -> Result<ListPage, StoreError> {
+        match self {
+            Store::Sqlite(s) => {
+                let s = s.clone();
+                blocking(move || s.list(&scope, &request)).await
+            }
+            Store::Postgres(p) => p.list(&scope, &request).await,
+        }
+    }
+
+    pub async fn count(&self, scope: Scope, filter: Option<odata::Filter>) -> Result<i64, StoreError> {
+        match self {
+            Store::Sqlite(s) => {
+                let s = s.clone();
+                blocking(move || s.count(&scope, filter.as_ref())).await
+            }
+            Store::Postgres(p) => p.count(&scope, filter.as_ref()).await,
+        }
+    }
+
+    pub async fn write(&self, command: WriteCommand) -> Result<WriteOutcome, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.write(command).await,
+            Store::Postgres(p) => p.write(&command).await,
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.ping(),
+            Store::Postgres(p) => p.ping().await,
+        }
+    }
+
+    pub fn skiptoken_key(&self) -> &[u8] {
+        match self {
+            Store::Sqlite(s) => s.skiptoken_key(),
+            Store::Postgres(p) => p.skiptoken_key(),
+        }
+    }
+
+    /// Finishes queued writes and releases connections.
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(s) => {
+                let s = s.clone();
+                let _ = tokio::task::spawn_blocking(move || s.close()).await;
+            }
+            Store::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Other(format!("blocking task failed: {e}")))?
+}
+
+/// `SELECT <columns> FROM profiles p WHERE <scope> AND <filter> AND <after> ORDER BY .. LIMIT .. OFFSET ..`,
+/// fetching one row more than the page so the caller knows whether another page follows.
+pub(crate) fn list_sql(
+    dialect: odata::Dialect,
+    columns: &str,
+    scope: &Scope,
+    request: &ListRequest,
+) -> odata::SqlBuilder {
+    let mut b = odata::SqlBuilder::new(dialect);
+    b.push_sql("SELECT ");
+    b.push_sql(columns);
+    b.push_sql(" FROM profiles p WHERE ");
+    push_scope_and_filter(&mut b, scope, request.filter.as_ref());
+    if let Some(after) = &request.after {
+        b.push_sql(" AND ");
+        request.order.render_after(after, &mut b);
+    }
+    b.push_sql(" ");
+    request.order.render_order_by(&mut b);
+    b.push_sql(" LIMIT ");
+    b.push_param(odata::SqlValue::Int(request.limit as i64 + 1));
+    b.push_sql(" OFFSET ");
+    b.push_param(odata::SqlValue::Int(i64::try_from(request.skip).unwrap_or(i64::MAX)));
+    b
+}
+
+pub(crate) fn count_sql(dialect: odata::Dialect, scope: &Scope, filter: Option<&odata::Filter>) -> odata::SqlBuilder {
+    let mut b = odata::SqlBuilder::new(dialect);
+    b.push_sql("SELECT COUNT(*) FROM profiles p WHERE ");
+    push_scope_and_filter(&mut b, scope, filter);
+    b
+}
+
+fn push_scope_and_filter(b: &mut odata::SqlBuilder, scope: &Scope, filter: Option<&odata::Filter>) {
+    match scope {
+        Scope::Tenant(tenant) => {
+            b.push_sql("p.tenant = ");
+            b.push_param(odata::SqlValue::Text(tenant.clone()));
+        }
+        Scope::AllTenants => b.push_sql("1 = 1"),
+    }
+    if let Some(filter) = filter {
+        b.push_sql(" AND ");
+        filter.render_sql(b);
+    }
+}
+
+/// Trims the extra row of a [`list_sql`] result and derives the next page's position from it.
+pub(crate) fn finish_page(mut rows: Vec<StoredProfile>, request: &ListRequest) -> Result<ListPage, StoreError> {
+    if rows.len() <= request.limit {
+        return Ok(ListPage { rows, next: None });
+    }
+    rows.truncate(request.limit);
+    let next = match rows.last() {
+        Some(last) => Some(request.order.sort_key(&serde_json::from_str(&last.doc)?)),
+        None => None,
+    };
+    Ok(ListPage { rows, next })
+}
 
 /// Which tenants' rows an operation may touch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +183,10 @@ pub struct ListPage {
 pub enum WriteOutcome {
     Written(StoredProfile),
     Deleted,
+    Imported {
+        inserted: u64,
+        skipped: u64,
+    },
     NotFound,
     PreconditionFailed,
     Conflict,
@@ -56,6 +199,8 @@ pub enum WriteOutcome {
 pub enum StoreError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(sqlx::Error),
     #[error("the store is shutting down")]
     Closed,
     #[error("stored document is corrupt: {0}")]
@@ -82,6 +227,10 @@ pub enum WriteCommand {
         id: String,
         if_match: Option<IfMatch>,
     },
+    /// Bulk load of new profiles (`graphsec import`); existing ids are skipped.
+    Import {
+        docs: Vec<Map<String, Value>>,
+    },
 }
 
 /// The members copied into indexed columns, derived from a canonical document.
@@ -101,8 +250,7 @@ impl<'a> IndexedColumns<'a> {
     pub(crate) fn of(doc: &'a Map<String, Value>) -> Result<Self, StoreError> {
         let text = |name: &str| doc.get(name).and_then(Value::as_str);
         Ok(IndexedColumns {
-            tenant: text("azureTenantId")
-                .ok_or_else(|| StoreError::Other("document without azureTenantId".into()))?,
+            tenant: text("azureTenantId").ok_or_else(|| StoreError::Other("document without azureTenantId".into()))?,
             id: text("id").ok_or_else(|| StoreError::Other("document without id".into()))?,
             user_principal_name: text("userPrincipalName"),
             display_name: text("displayName"),

@@ -5,10 +5,7 @@
 //! others) and answers each caller only after the commit: an acknowledged write is on disk.
 //! Readers use their own connections and never wait for the writer (WAL snapshot isolation).
 
-use super::{
-    IndexedColumns, ListPage, ListRequest, Scope, StoreError, StoredProfile, WriteCommand,
-    WriteOutcome,
-};
+use super::{IndexedColumns, ListPage, ListRequest, Scope, StoreError, StoredProfile, WriteCommand, WriteOutcome};
 use crate::domain::profile;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Map, Value};
@@ -50,15 +47,7 @@ impl SqliteStore {
     pub fn open(path: &Path, durability: Durability) -> Result<Arc<SqliteStore>, StoreError> {
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(
-            None,
-            "synchronous",
-            if durability == Durability::Full {
-                "FULL"
-            } else {
-                "NORMAL"
-            },
-        )?;
+        conn.pragma_update(None, "synchronous", if durability == Durability::Full { "FULL" } else { "NORMAL" })?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.busy_timeout(Duration::from_secs(5))?;
         migrate(&mut conn)?;
@@ -88,9 +77,7 @@ impl SqliteStore {
         {
             let writer = self.writer.lock().map_err(|_| StoreError::Closed)?;
             let sender = writer.as_ref().ok_or(StoreError::Closed)?;
-            sender
-                .send((command, reply))
-                .map_err(|_| StoreError::Closed)?;
+            sender.send((command, reply)).map_err(|_| StoreError::Closed)?;
         }
         answer.await.map_err(|_| StoreError::Closed)?
     }
@@ -119,66 +106,29 @@ impl SqliteStore {
 
     /// One page of the collection. Blocking: call from a blocking thread.
     pub fn list(&self, scope: &Scope, request: &ListRequest) -> Result<ListPage, StoreError> {
-        let mut b = odata::SqlBuilder::new(odata::Dialect::Sqlite);
-        b.push_sql("SELECT p.doc, p.version FROM profiles p WHERE ");
-        push_scope_and_filter(&mut b, scope, request.filter.as_ref());
-        if let Some(after) = &request.after {
-            b.push_sql(" AND ");
-            request.order.render_after(after, &mut b);
-        }
-        b.push_sql(" ");
-        request.order.render_order_by(&mut b);
-        b.push_sql(" LIMIT ");
-        b.push_param(odata::SqlValue::Int(request.limit as i64 + 1));
-        b.push_sql(" OFFSET ");
-        b.push_param(odata::SqlValue::Int(
-            i64::try_from(request.skip).unwrap_or(i64::MAX),
-        ));
-        let (sql, values) = b.into_parts();
-        self.with_reader(|conn| {
+        let (sql, values) = super::list_sql(odata::Dialect::Sqlite, "p.doc, p.version", scope, request).into_parts();
+        let rows = self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
-            let mut rows = stmt
-                .query_map(
-                    rusqlite::params_from_iter(values.iter().map(SqlParam)),
-                    |r| {
-                        Ok(StoredProfile {
-                            doc: r.get(0)?,
-                            version: r.get(1)?,
-                        })
-                    },
-                )?
-                .take(request.limit + 1)
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(values.iter().map(SqlParam)), |r| {
+                    Ok(StoredProfile { doc: r.get(0)?, version: r.get(1)? })
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
-            let next = if rows.len() > request.limit {
-                rows.truncate(request.limit);
-                let last: Value = serde_json::from_str(&rows[request.limit - 1].doc)?;
-                Some(request.order.sort_key(&last))
-            } else {
-                None
-            };
-            Ok(ListPage { rows, next })
-        })
+            Ok(rows)
+        })?;
+        super::finish_page(rows, request)
     }
 
     /// Number of profiles matching the filter. Blocking: call from a blocking thread.
     pub fn count(&self, scope: &Scope, filter: Option<&odata::Filter>) -> Result<i64, StoreError> {
-        let mut b = odata::SqlBuilder::new(odata::Dialect::Sqlite);
-        b.push_sql("SELECT COUNT(*) FROM profiles p WHERE ");
-        push_scope_and_filter(&mut b, scope, filter);
-        let (sql, values) = b.into_parts();
+        let (sql, values) = super::count_sql(odata::Dialect::Sqlite, scope, filter).into_parts();
         self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
-            Ok(stmt.query_row(
-                rusqlite::params_from_iter(values.iter().map(SqlParam)),
-                |r| r.get(0),
-            )?)
+            Ok(stmt.query_row(rusqlite::params_from_iter(values.iter().map(SqlParam)), |r| r.get(0))?)
         })
     }
 
-    fn with_reader<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let pooled = self.readers.lock().map_err(|_| StoreError::Closed)?.pop();
         let conn = match pooled {
             Some(conn) => conn,
@@ -201,28 +151,11 @@ impl Drop for SqliteStore {
 }
 
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.pragma_update(None, "query_only", true)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
-}
-
-fn push_scope_and_filter(b: &mut odata::SqlBuilder, scope: &Scope, filter: Option<&odata::Filter>) {
-    match scope {
-        Scope::Tenant(tenant) => {
-            b.push_sql("p.tenant = ");
-            b.push_param(odata::SqlValue::Text(tenant.clone()));
-        }
-        Scope::AllTenants => b.push_sql("1 = 1"),
-    }
-    if let Some(filter) = filter {
-        b.push_sql(" AND ");
-        filter.render_sql(b);
-    }
 }
 
 /// Binds an odata parameter to rusqlite.
@@ -233,9 +166,7 @@ impl rusqlite::ToSql for SqlParam<'_> {
         use rusqlite::types::{ToSqlOutput, Value as V};
         Ok(match self.0 {
             odata::SqlValue::Null => ToSqlOutput::Owned(V::Null),
-            odata::SqlValue::Text(s) => {
-                ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(s.as_bytes()))
-            }
+            odata::SqlValue::Text(s) => ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(s.as_bytes())),
             odata::SqlValue::Int(i) => ToSqlOutput::Owned(V::Integer(*i)),
             odata::SqlValue::Real(f) => ToSqlOutput::Owned(V::Real(*f)),
             odata::SqlValue::Bool(b) => ToSqlOutput::Owned(V::Integer(i64::from(*b))),
@@ -265,14 +196,8 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 fn load_or_create_secret(conn: &Connection, name: &str) -> Result<Vec<u8>, StoreError> {
     let fresh: [u8; 32] = rand::random();
     let fresh: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
-    conn.execute(
-        "INSERT OR IGNORE INTO settings (name, value) VALUES (?1, ?2)",
-        params![name, fresh],
-    )?;
-    let value: String =
-        conn.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
-            r.get(0)
-        })?;
+    conn.execute("INSERT OR IGNORE INTO settings (name, value) VALUES (?1, ?2)", params![name, fresh])?;
+    let value: String = conn.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| r.get(0))?;
     Ok(value.into_bytes())
 }
 
@@ -302,11 +227,7 @@ fn run_writer(mut conn: Connection, queue: mpsc::Receiver<(WriteCommand, Reply)>
                 }
             }
         }
-        tracing::trace!(
-            writes = size,
-            micros = started.elapsed().as_micros() as u64,
-            "group committed"
-        );
+        tracing::trace!(writes = size, micros = started.elapsed().as_micros() as u64, "group committed");
         pages_since_checkpoint += size as i64;
         if pages_since_checkpoint >= WAL_PASSIVE_PAGES / 4 {
             pages_since_checkpoint = 0;
@@ -319,9 +240,8 @@ fn run_writer(mut conn: Connection, queue: mpsc::Receiver<(WriteCommand, Reply)>
 
 /// Bounds the WAL: passive checkpoints normally, a truncating one when readers kept it growing.
 fn checkpoint(conn: &Connection) {
-    let passive = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-        Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-    });
+    let passive =
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)));
     if let Ok((log_pages, _)) = passive {
         if log_pages > WAL_TRUNCATE_PAGES {
             let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
@@ -341,7 +261,9 @@ fn apply_group<'a>(
         let mut savepoint = tx.savepoint()?;
         let outcome = apply_one(&savepoint, command);
         match &outcome {
-            Ok(WriteOutcome::Written(_) | WriteOutcome::Deleted) => savepoint.commit()?,
+            Ok(WriteOutcome::Written(_) | WriteOutcome::Deleted | WriteOutcome::Imported { .. }) => {
+                savepoint.commit()?
+            }
             _ => {
                 savepoint.rollback()?;
                 savepoint.commit()?;
@@ -357,20 +279,21 @@ fn apply_group<'a>(
 fn apply_one(conn: &Connection, command: &WriteCommand) -> Result<WriteOutcome, StoreError> {
     match command {
         WriteCommand::Create { doc } => insert(conn, doc, 1),
-        WriteCommand::Update {
-            scope,
-            id,
-            if_match,
-            input,
-            now,
-        } => {
+        WriteCommand::Import { docs } => {
+            let (mut inserted, mut skipped) = (0, 0);
+            for doc in docs {
+                match insert(conn, doc, 1)? {
+                    WriteOutcome::Written(_) => inserted += 1,
+                    _ => skipped += 1,
+                }
+            }
+            Ok(WriteOutcome::Imported { inserted, skipped })
+        }
+        WriteCommand::Update { scope, id, if_match, input, now } => {
             let Some((tenant, current)) = select_for_write(conn, scope, id)? else {
                 return Ok(WriteOutcome::NotFound);
             };
-            if if_match
-                .as_ref()
-                .is_some_and(|m| !m.matches(current.version))
-            {
+            if if_match.as_ref().is_some_and(|m| !m.matches(current.version)) {
                 return Ok(WriteOutcome::PreconditionFailed);
             }
             let stored: Map<String, Value> = serde_json::from_str(&current.doc)?;
@@ -378,10 +301,7 @@ fn apply_one(conn: &Connection, command: &WriteCommand) -> Result<WriteOutcome, 
                 Ok(doc) => doc,
                 Err(invalid) => return Ok(WriteOutcome::Invalid(invalid)),
             };
-            let new_tenant = doc
-                .get("azureTenantId")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let new_tenant = doc.get("azureTenantId").and_then(Value::as_str).unwrap_or_default();
             if let Scope::Tenant(own) = scope {
                 if new_tenant != own {
                     return Ok(WriteOutcome::ForeignTenant);
@@ -390,18 +310,11 @@ fn apply_one(conn: &Connection, command: &WriteCommand) -> Result<WriteOutcome, 
             delete_row(conn, &tenant, id)?;
             insert(conn, &doc, current.version + 1)
         }
-        WriteCommand::Delete {
-            scope,
-            id,
-            if_match,
-        } => {
+        WriteCommand::Delete { scope, id, if_match } => {
             let Some((tenant, current)) = select_for_write(conn, scope, id)? else {
                 return Ok(WriteOutcome::NotFound);
             };
-            if if_match
-                .as_ref()
-                .is_some_and(|m| !m.matches(current.version))
-            {
+            if if_match.as_ref().is_some_and(|m| !m.matches(current.version)) {
                 return Ok(WriteOutcome::PreconditionFailed);
             }
             delete_row(conn, &tenant, id)?;
@@ -410,36 +323,32 @@ fn apply_one(conn: &Connection, command: &WriteCommand) -> Result<WriteOutcome, 
     }
 }
 
-fn insert(
-    conn: &Connection,
-    doc: &Map<String, Value>,
-    version: i64,
-) -> Result<WriteOutcome, StoreError> {
+fn insert(conn: &Connection, doc: &Map<String, Value>, version: i64) -> Result<WriteOutcome, StoreError> {
     let columns = IndexedColumns::of(doc)?;
     let text = serde_json::to_string(doc)?;
-    let inserted = conn.prepare_cached(
-        "INSERT INTO profiles (tenant, id, version, user_principal_name, display_name, risk_score, \
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO profiles (tenant, id, version, user_principal_name, display_name, risk_score, \
          azure_subscription_id, created_date_time, last_modified_date_time, doc) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
-    )?
-    .execute(params![
-        columns.tenant,
-        columns.id,
-        version,
-        columns.user_principal_name,
-        columns.display_name,
-        columns.risk_score,
-        columns.azure_subscription_id,
-        columns.created_date_time,
-        columns.last_modified_date_time,
-        text,
-    ])?;
+        )?
+        .execute(params![
+            columns.tenant,
+            columns.id,
+            version,
+            columns.user_principal_name,
+            columns.display_name,
+            columns.risk_score,
+            columns.azure_subscription_id,
+            columns.created_date_time,
+            columns.last_modified_date_time,
+            text,
+        ])?;
     if inserted == 0 {
         return Ok(WriteOutcome::Conflict);
     }
-    let mut tag_insert = conn.prepare_cached(
-        "INSERT INTO profile_tags (tenant, id, pos, tag) VALUES (?1, ?2, ?3, ?4)",
-    )?;
+    let mut tag_insert =
+        conn.prepare_cached("INSERT INTO profile_tags (tenant, id, pos, tag) VALUES (?1, ?2, ?3, ?4)")?;
     for (pos, tag) in columns.tags.iter().enumerate() {
         tag_insert.execute(params![columns.tenant, columns.id, pos as i64, tag])?;
     }
@@ -447,57 +356,27 @@ fn insert(
 }
 
 fn delete_row(conn: &Connection, tenant: &str, id: &str) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM profiles WHERE tenant = ?1 AND id = ?2")?
-        .execute([tenant, id])?;
-    conn.prepare_cached("DELETE FROM profile_tags WHERE tenant = ?1 AND id = ?2")?
-        .execute([tenant, id])?;
+    conn.prepare_cached("DELETE FROM profiles WHERE tenant = ?1 AND id = ?2")?.execute([tenant, id])?;
+    conn.prepare_cached("DELETE FROM profile_tags WHERE tenant = ?1 AND id = ?2")?.execute([tenant, id])?;
     Ok(())
 }
 
 /// The row an id names within the scope, with its tenant. With every tenant in scope, the same id
 /// may exist in several tenants; the lowest tenant id is taken so the choice is stable.
-fn select_for_write(
-    conn: &Connection,
-    scope: &Scope,
-    id: &str,
-) -> Result<Option<(String, StoredProfile)>, StoreError> {
+fn select_for_write(conn: &Connection, scope: &Scope, id: &str) -> Result<Option<(String, StoredProfile)>, StoreError> {
     let row = match scope {
         Scope::Tenant(tenant) => conn
-            .prepare_cached(
-                "SELECT tenant, doc, version FROM profiles WHERE tenant = ?1 AND id = ?2",
-            )?
-            .query_row([tenant.as_str(), id], |r| {
-                Ok((
-                    r.get(0)?,
-                    StoredProfile {
-                        doc: r.get(1)?,
-                        version: r.get(2)?,
-                    },
-                ))
-            })
+            .prepare_cached("SELECT tenant, doc, version FROM profiles WHERE tenant = ?1 AND id = ?2")?
+            .query_row([tenant.as_str(), id], |r| Ok((r.get(0)?, StoredProfile { doc: r.get(1)?, version: r.get(2)? })))
             .optional()?,
         Scope::AllTenants => conn
-            .prepare_cached(
-                "SELECT tenant, doc, version FROM profiles WHERE id = ?1 ORDER BY tenant LIMIT 1",
-            )?
-            .query_row([id], |r| {
-                Ok((
-                    r.get(0)?,
-                    StoredProfile {
-                        doc: r.get(1)?,
-                        version: r.get(2)?,
-                    },
-                ))
-            })
+            .prepare_cached("SELECT tenant, doc, version FROM profiles WHERE id = ?1 ORDER BY tenant LIMIT 1")?
+            .query_row([id], |r| Ok((r.get(0)?, StoredProfile { doc: r.get(1)?, version: r.get(2)? })))
             .optional()?,
     };
     Ok(row)
 }
 
-fn select_one(
-    conn: &Connection,
-    scope: &Scope,
-    id: &str,
-) -> Result<Option<StoredProfile>, StoreError> {
+fn select_one(conn: &Connection, scope: &Scope, id: &str) -> Result<Option<StoredProfile>, StoreError> {
     Ok(select_for_write(conn, scope, id)?.map(|(_, profile)| profile))
 }

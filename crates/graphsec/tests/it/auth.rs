@@ -4,6 +4,13 @@ use crate::support::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+backend_tests!(
+    bad_tokens_are_401_with_www_authenticate,
+    permissions_are_enforced_for_delegated_and_application_tokens,
+    a_tenant_never_sees_or_touches_another_tenants_profiles,
+    paging_tokens_do_not_cross_tenants
+);
+
 fn forge(secret: &[u8], claims: Value, alg: jsonwebtoken::Algorithm) -> String {
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(alg),
@@ -19,9 +26,8 @@ fn claims(tenant: &str, exp_offset: i64, nbf_offset: i64) -> Value {
            "scp": READ_WRITE, "sub": "x", "exp": now + exp_offset, "nbf": now + nbf_offset})
 }
 
-#[tokio::test]
-async fn bad_tokens_are_401_with_www_authenticate() {
-    let server = TestServer::start().await;
+async fn bad_tokens_are_401_with_www_authenticate(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let good = server.token(TENANT_A, READ_WRITE);
     let secret = std::fs::read(server.data_dir.join("signing-key")).unwrap();
     let other_dir = tempfile::tempdir().unwrap();
@@ -29,8 +35,7 @@ async fn bad_tokens_are_401_with_www_authenticate() {
     let alg_none = {
         let parts: Vec<&str> = good.split('.').collect();
         use base64::Engine;
-        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         format!("{header}.{}.", parts[1])
     };
     let mut wrong_issuer = claims(TENANT_A, 600, 0);
@@ -43,60 +48,18 @@ async fn bad_tokens_are_401_with_www_authenticate() {
         ("basic", Some("Basic dXNlcjpwYXNz".into())),
         ("truncated", Some(format!("Bearer {truncated}"))),
         ("alg none", Some(format!("Bearer {alg_none}"))),
-        (
-            "other key",
-            Some(format!(
-                "Bearer {}",
-                mint(other_dir.path(), TENANT_A, READ_WRITE, false)
-            )),
-        ),
+        ("other key", Some(format!("Bearer {}", mint(other_dir.path(), TENANT_A, READ_WRITE, false)))),
         (
             "expired",
-            Some(format!(
-                "Bearer {}",
-                forge(
-                    &secret,
-                    claims(TENANT_A, -120, -300),
-                    jsonwebtoken::Algorithm::HS256
-                )
-            )),
+            Some(format!("Bearer {}", forge(&secret, claims(TENANT_A, -120, -300), jsonwebtoken::Algorithm::HS256))),
         ),
         (
             "not yet valid",
-            Some(format!(
-                "Bearer {}",
-                forge(
-                    &secret,
-                    claims(TENANT_A, 3600, 600),
-                    jsonwebtoken::Algorithm::HS256
-                )
-            )),
+            Some(format!("Bearer {}", forge(&secret, claims(TENANT_A, 3600, 600), jsonwebtoken::Algorithm::HS256))),
         ),
-        (
-            "wrong issuer",
-            Some(format!(
-                "Bearer {}",
-                forge(&secret, wrong_issuer, jsonwebtoken::Algorithm::HS256)
-            )),
-        ),
-        (
-            "wrong audience",
-            Some(format!(
-                "Bearer {}",
-                forge(&secret, wrong_audience, jsonwebtoken::Algorithm::HS256)
-            )),
-        ),
-        (
-            "hs512",
-            Some(format!(
-                "Bearer {}",
-                forge(
-                    &secret,
-                    claims(TENANT_A, 600, 0),
-                    jsonwebtoken::Algorithm::HS512
-                )
-            )),
-        ),
+        ("wrong issuer", Some(format!("Bearer {}", forge(&secret, wrong_issuer, jsonwebtoken::Algorithm::HS256)))),
+        ("wrong audience", Some(format!("Bearer {}", forge(&secret, wrong_audience, jsonwebtoken::Algorithm::HS256)))),
+        ("hs512", Some(format!("Bearer {}", forge(&secret, claims(TENANT_A, 600, 0), jsonwebtoken::Algorithm::HS512)))),
         ("huge", Some(format!("Bearer {}", "a.".repeat(20_000)))),
     ];
     for (name, header) in cases {
@@ -105,32 +68,16 @@ async fn bad_tokens_are_401_with_www_authenticate() {
             request = request.header("authorization", h);
         }
         let response = request.send().await.unwrap();
-        assert!(
-            response.headers().contains_key("www-authenticate"),
-            "{name}"
-        );
+        assert!(response.headers().contains_key("www-authenticate"), "{name}");
         expect_error(response, 401, "InvalidAuthenticationToken").await;
     }
     // The forged-token helper itself produces accepted tokens when nothing is wrong.
-    let valid = forge(
-        &secret,
-        claims(TENANT_A, 600, 0),
-        jsonwebtoken::Algorithm::HS256,
-    );
-    assert_eq!(
-        server
-            .request(Method::GET, COLLECTION, &valid)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    let valid = forge(&secret, claims(TENANT_A, 600, 0), jsonwebtoken::Algorithm::HS256);
+    assert_eq!(server.request(Method::GET, COLLECTION, &valid).send().await.unwrap().status(), 200);
 }
 
-#[tokio::test]
-async fn permissions_are_enforced_for_delegated_and_application_tokens() {
-    let server = TestServer::start().await;
+async fn permissions_are_enforced_for_delegated_and_application_tokens(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let writer = server.token(TENANT_A, READ_WRITE);
     server.create(&writer, json!({"id": "p"})).await;
     let reader = server.token(TENANT_A, READ);
@@ -139,48 +86,18 @@ async fn permissions_are_enforced_for_delegated_and_application_tokens() {
     let nobody = server.token(TENANT_A, "User.Read");
 
     for token in [&reader, &app_reader] {
-        assert_eq!(
-            server
-                .request(Method::GET, &item("p"), token)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
-        assert_eq!(
-            server
-                .request(Method::GET, COLLECTION, token)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
-        for (method, path) in [
-            (Method::POST, COLLECTION.to_string()),
-            (Method::PATCH, item("p")),
-            (Method::DELETE, item("p")),
-        ] {
-            let response = server
-                .request(method, &path, token)
-                .json(&json!({"displayName": "x"}))
-                .send()
-                .await
-                .unwrap();
+        assert_eq!(server.request(Method::GET, &item("p"), token).send().await.unwrap().status(), 200);
+        assert_eq!(server.request(Method::GET, COLLECTION, token).send().await.unwrap().status(), 200);
+        for (method, path) in
+            [(Method::POST, COLLECTION.to_string()), (Method::PATCH, item("p")), (Method::DELETE, item("p"))]
+        {
+            let response =
+                server.request(method, &path, token).json(&json!({"displayName": "x"})).send().await.unwrap();
             expect_error(response, 403, "Forbidden").await;
         }
     }
-    for path in [
-        item("p"),
-        COLLECTION.to_string(),
-        format!("{COLLECTION}/$count"),
-    ] {
-        let response = server
-            .request(Method::GET, &path, &nobody)
-            .send()
-            .await
-            .unwrap();
+    for path in [item("p"), COLLECTION.to_string(), format!("{COLLECTION}/$count")] {
+        let response = server.request(Method::GET, &path, &nobody).send().await.unwrap();
         expect_error(response, 403, "Forbidden").await;
     }
     let response = server
@@ -190,68 +107,33 @@ async fn permissions_are_enforced_for_delegated_and_application_tokens() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let body: Value = server
-        .request(Method::GET, &item("p"), &reader)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = server.request(Method::GET, &item("p"), &reader).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["displayName"], "app");
-    assert_eq!(
-        body["@odata.etag"], "W/\"2\"",
-        "the refused writes changed nothing"
-    );
+    assert_eq!(body["@odata.etag"], "W/\"2\"", "the refused writes changed nothing");
 }
 
-#[tokio::test]
-async fn a_tenant_never_sees_or_touches_another_tenants_profiles() {
-    let server = TestServer::start().await;
+async fn a_tenant_never_sees_or_touches_another_tenants_profiles(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let a = server.token(TENANT_A, READ_WRITE);
     let b = server.token(TENANT_B, READ_WRITE);
-    server
-        .create(
-            &a,
-            json!({"id": "secret", "displayName": "A's", "tags": ["HVA"]}),
-        )
-        .await;
+    server.create(&a, json!({"id": "secret", "displayName": "A's", "tags": ["HVA"]})).await;
 
-    for (method, body) in [
-        (Method::GET, None),
-        (Method::PATCH, Some(json!({"displayName": "B was here"}))),
-        (Method::DELETE, None),
-    ] {
+    for (method, body) in
+        [(Method::GET, None), (Method::PATCH, Some(json!({"displayName": "B was here"}))), (Method::DELETE, None)]
+    {
         let mut request = server.request(method.clone(), &item("secret"), &b);
         if let Some(body) = body {
             request = request.json(&body);
         }
         expect_error(request.send().await.unwrap(), 404, "itemNotFound").await;
     }
-    let list: Value = server
-        .request(Method::GET, COLLECTION, &b)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = server.request(Method::GET, COLLECTION, &b).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["value"], json!([]));
-    let count = server
-        .request(Method::GET, &format!("{COLLECTION}/$count"), &b)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let count =
+        server.request(Method::GET, &format!("{COLLECTION}/$count"), &b).send().await.unwrap().text().await.unwrap();
     assert_eq!(count, "0");
     let list: Value = server
-        .request(
-            Method::GET,
-            &format!("{COLLECTION}?$count=true&$filter=tags/any(t:t eq 'HVA')"),
-            &b,
-        )
+        .request(Method::GET, &format!("{COLLECTION}?$count=true&$filter=tags/any(t:t eq 'HVA')"), &b)
         .send()
         .await
         .unwrap()
@@ -261,12 +143,8 @@ async fn a_tenant_never_sees_or_touches_another_tenants_profiles() {
     assert_eq!(list["@odata.count"], 0);
 
     // B cannot plant a profile in A's tenant, nor move its own there.
-    let response = server
-        .request(Method::POST, COLLECTION, &b)
-        .json(&json!({"azureTenantId": TENANT_A}))
-        .send()
-        .await
-        .unwrap();
+    let response =
+        server.request(Method::POST, COLLECTION, &b).json(&json!({"azureTenantId": TENANT_A})).send().await.unwrap();
     expect_error(response, 403, "Forbidden").await;
     server.create(&b, json!({"id": "mine"})).await;
     let response = server
@@ -278,51 +156,24 @@ async fn a_tenant_never_sees_or_touches_another_tenants_profiles() {
     expect_error(response, 403, "Forbidden").await;
 
     // A's profile is untouched and A still sees only its own.
-    let body: Value = server
-        .request(Method::GET, &item("secret"), &a)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = server.request(Method::GET, &item("secret"), &a).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["displayName"], "A's");
     assert_eq!(body["@odata.etag"], "W/\"1\"");
-    let list: Value = server
-        .request(Method::GET, COLLECTION, &a)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = server.request(Method::GET, COLLECTION, &a).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["value"].as_array().unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn paging_tokens_do_not_cross_tenants() {
-    let server = TestServer::start().await;
+async fn paging_tokens_do_not_cross_tenants(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let a = server.token(TENANT_A, READ_WRITE);
     let b = server.token(TENANT_B, READ_WRITE);
     for i in 0..3 {
         server.create(&a, json!({"id": format!("a{i}")})).await;
     }
-    let page: Value = server
-        .request(Method::GET, &format!("{COLLECTION}?$top=1"), &a)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value =
+        server.request(Method::GET, &format!("{COLLECTION}?$top=1"), &a).send().await.unwrap().json().await.unwrap();
     let next = page["@odata.nextLink"].as_str().unwrap();
-    let response = server
-        .client
-        .get(next)
-        .bearer_auth(&b)
-        .send()
-        .await
-        .unwrap();
+    let response = server.client.get(next).bearer_auth(&b).send().await.unwrap();
     let body = expect_error(response, 400, "BadRequest").await;
     assert_eq!(body["error"]["innerError"]["code"], "invalidQueryOption");
 }

@@ -4,9 +4,13 @@ use crate::support::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-#[tokio::test]
-async fn concurrent_conditional_updates_have_exactly_one_winner_per_version() {
-    let server = TestServer::start().await;
+backend_tests!(
+    concurrent_conditional_updates_have_exactly_one_winner_per_version,
+    unconditional_concurrent_patches_of_different_members_are_all_kept
+);
+
+async fn concurrent_conditional_updates_have_exactly_one_winner_per_version(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let token = server.token(TENANT_A, READ_WRITE);
     server.create(&token, json!({"id": "hot"})).await;
     let mut successes = 0;
@@ -20,49 +24,25 @@ async fn concurrent_conditional_updates_have_exactly_one_winner_per_version() {
             async move { request.send().await.unwrap().status().as_u16() }
         });
         let statuses = futures_join_all(attempts).await;
-        assert_eq!(
-            statuses.iter().filter(|s| **s == 200).count(),
-            1,
-            "round {round}: {statuses:?}"
-        );
-        assert!(
-            statuses.iter().all(|s| *s == 200 || *s == 412),
-            "{statuses:?}"
-        );
+        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "round {round}: {statuses:?}");
+        assert!(statuses.iter().all(|s| *s == 200 || *s == 412), "{statuses:?}");
         successes += 1;
     }
-    let body: Value = server
-        .request(Method::GET, &item("hot"), &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = server.request(Method::GET, &item("hot"), &token).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["@odata.etag"], format!("W/\"{}\"", successes + 1));
 }
 
-#[tokio::test]
-async fn unconditional_concurrent_patches_of_different_members_are_all_kept() {
-    let server = TestServer::start().await;
+async fn unconditional_concurrent_patches_of_different_members_are_all_kept(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let token = server.token(TENANT_A, READ_WRITE);
     server.create(&token, json!({"id": "shared"})).await;
     let writes = (0..20).map(|i| {
-        let request = server
-            .request(Method::PATCH, &item("shared"), &token)
-            .json(&json!({format!("member{i}"): i}));
+        let request = server.request(Method::PATCH, &item("shared"), &token).json(&json!({format!("member{i}"): i}));
         async move { request.send().await.unwrap().status().as_u16() }
     });
     let statuses = futures_join_all(writes).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    let body: Value = server
-        .request(Method::GET, &item("shared"), &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = server.request(Method::GET, &item("shared"), &token).send().await.unwrap().json().await.unwrap();
     for i in 0..20 {
         assert_eq!(body[format!("member{i}")], i, "write {i} was lost");
     }

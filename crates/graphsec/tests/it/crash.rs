@@ -7,22 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn start_binary(data_dir: &std::path::Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_graphsec"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--log-level",
-            "warn",
-        ])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--log-level", "warn"])
         .arg("--data-dir")
         .arg(data_dir)
         .stdout(Stdio::null())
@@ -84,12 +74,7 @@ async fn kill_9_loses_no_acknowledged_write() {
                     Ok(r) if r.status() == 201 => acknowledged.lock().unwrap().push(id),
                     _ => return,
                 }
-                let response = client
-                    .patch(&counter_url)
-                    .bearer_auth(&token)
-                    .json(&json!({"n": i + 1}))
-                    .send()
-                    .await;
+                let response = client.patch(&counter_url).bearer_auth(&token).json(&json!({"n": i + 1})).send().await;
                 match response {
                     Ok(r) if r.status() == 200 => counters.lock().unwrap()[w] = i + 1,
                     _ => return,
@@ -105,26 +90,13 @@ async fn kill_9_loses_no_acknowledged_write() {
     }
     let acknowledged = acknowledged.lock().unwrap().clone();
     let counters = counters.lock().unwrap().clone();
-    assert!(
-        acknowledged.len() > 50,
-        "the load was too small to mean anything: {}",
-        acknowledged.len()
-    );
+    assert!(acknowledged.len() > 50, "the load was too small to mean anything: {}", acknowledged.len());
 
     let mut child = start_binary(temp.path(), port);
     wait_ready(&client, &base).await;
     for id in &acknowledged {
-        let response = client
-            .get(format!("{base}{}", item(id)))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            response.status(),
-            200,
-            "acknowledged create of {id} was lost"
-        );
+        let response = client.get(format!("{base}{}", item(id))).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(response.status(), 200, "acknowledged create of {id} was lost");
     }
     for (w, n) in counters.iter().enumerate() {
         let body: serde_json::Value = client
@@ -138,10 +110,7 @@ async fn kill_9_loses_no_acknowledged_write() {
             .unwrap();
         let stored = body["n"].as_u64().unwrap();
         // The last PATCH may have committed without its answer arriving; never less.
-        assert!(
-            stored == *n || stored == n + 1,
-            "counter{w}: acknowledged {n}, stored {stored}"
-        );
+        assert!(stored == *n || stored == n + 1, "counter{w}: acknowledged {n}, stored {stored}");
     }
     let count = client
         .get(format!("{base}{COLLECTION}/$count"))

@@ -3,6 +3,21 @@ use graphsec::config::AuthChoice;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+backend_tests!(
+    documented_update_example_answers_200_with_every_property,
+    create_answers_201_with_location_etag_and_the_full_entity,
+    client_chosen_ids_are_kept_and_conflict_once_taken,
+    get_routes_case_insensitively_and_by_odata_key_syntax,
+    patch_follows_partial_update_rules,
+    patch_honours_prefer,
+    delete_removes_and_then_answers_404,
+    gzip_request_bodies_are_inflated,
+    every_response_carries_request_ids,
+    data_survives_a_restart,
+    auth_off_serves_every_tenant_without_a_token,
+    service_document_and_health
+);
+
 const DECLARED: [&str; 11] = [
     "id",
     "accounts",
@@ -48,23 +63,16 @@ const DOC_EXAMPLE: &str = r##"{
   }
 }"##;
 
-#[tokio::test]
-async fn documented_update_example_answers_200_with_every_property() {
-    let server = TestServer::start().await;
+async fn documented_update_example_answers_200_with_every_property(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let tenant = "Azure Tenant Id value";
     let token = server.token(tenant, READ_WRITE);
-    let created = server
-        .create(&token, json!({"displayName": "before", "tags": ["old"]}))
-        .await;
+    let created = server.create(&token, json!({"displayName": "before", "tags": ["old"]})).await;
     let id = created["id"].as_str().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(2));
 
     let response = server
-        .request(
-            Method::PATCH,
-            &format!("/beta/Security/userSecurityProfiles/{id}"),
-            &token,
-        )
+        .request(Method::PATCH, &format!("/beta/Security/userSecurityProfiles/{id}"), &token)
         .header("content-type", "application/json")
         .body(DOC_EXAMPLE)
         .send()
@@ -73,49 +81,26 @@ async fn documented_update_example_answers_200_with_every_property() {
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     let example: Value = serde_json::from_str(DOC_EXAMPLE).unwrap();
-    for name in [
-        "azureSubscriptionId",
-        "azureTenantId",
-        "displayName",
-        "riskScore",
-        "tags",
-        "userPrincipalName",
-    ] {
+    for name in ["azureSubscriptionId", "azureTenantId", "displayName", "riskScore", "tags", "userPrincipalName"] {
         assert_eq!(body[name], example[name], "{name}");
     }
     let account = &body["accounts"][0];
-    for name in [
-        "displayName",
-        "riskScore",
-        "service",
-        "signinName",
-        "status",
-    ] {
-        assert_eq!(
-            account[name], example["accounts"][0][name],
-            "accounts/{name}"
-        );
+    for name in ["displayName", "riskScore", "service", "signinName", "status"] {
+        assert_eq!(account[name], example["accounts"][0][name], "accounts/{name}");
     }
     // The same instant, in UTC with seven fractional digits.
     assert_eq!(account["lastSeenDateTime"], "2016-12-31T20:59:38.8619590Z");
     for name in ["provider", "providerVersion", "subProvider", "vendor"] {
-        assert_eq!(
-            body["vendorInformation"][name], example["vendorInformation"][name],
-            "vendorInformation/{name}"
-        );
+        assert_eq!(body["vendorInformation"][name], example["vendorInformation"][name], "vendorInformation/{name}");
     }
     assert_eq!(body["id"], created["id"]);
     assert_eq!(body["createdDateTime"], created["createdDateTime"]);
-    assert!(
-        body["lastModifiedDateTime"].as_str().unwrap()
-            > created["lastModifiedDateTime"].as_str().unwrap()
-    );
+    assert!(body["lastModifiedDateTime"].as_str().unwrap() > created["lastModifiedDateTime"].as_str().unwrap());
     assert_eq!(body["@odata.type"], "#microsoft.graph.userSecurityProfile");
 }
 
-#[tokio::test]
-async fn create_answers_201_with_location_etag_and_the_full_entity() {
-    let server = TestServer::start().await;
+async fn create_answers_201_with_location_etag_and_the_full_entity(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let token = server.token(TENANT_A, READ_WRITE);
     let response = server
         .request(Method::POST, COLLECTION, &token)
@@ -125,37 +110,18 @@ async fn create_answers_201_with_location_etag_and_the_full_entity() {
         .unwrap();
     assert_eq!(response.status(), 201);
     let headers = response.headers().clone();
-    assert!(
-        headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json;odata.metadata=minimal")
-    );
+    assert!(headers["content-type"].to_str().unwrap().starts_with("application/json;odata.metadata=minimal"));
     assert_eq!(headers["odata-version"], "4.0");
     assert_eq!(headers["etag"], "W/\"1\"");
     let body: Value = response.json().await.unwrap();
     let id = body["id"].as_str().unwrap();
     assert!(uuid::Uuid::parse_str(id).is_ok());
     assert_eq!(headers["location"].to_str().unwrap(), server.url(&item(id)));
-    assert_eq!(
-        body["@odata.context"],
-        format!(
-            "{}/beta/$metadata#security/userSecurityProfiles/$entity",
-            server.base
-        )
-    );
+    assert_eq!(body["@odata.context"], format!("{}/beta/$metadata#security/userSecurityProfiles/$entity", server.base));
     assert_eq!(body["@odata.etag"], "W/\"1\"");
-    let members: Vec<&str> = body
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !k.starts_with('@'))
-        .collect();
-    assert_eq!(
-        members, DECLARED,
-        "every declared property, in CSDL order, explicit nulls included"
-    );
+    let members: Vec<&str> =
+        body.as_object().unwrap().keys().map(String::as_str).filter(|k| !k.starts_with('@')).collect();
+    assert_eq!(members, DECLARED, "every declared property, in CSDL order, explicit nulls included");
     assert_eq!(body["displayName"], Value::Null);
     assert_eq!(body["azureTenantId"], TENANT_A);
     assert_eq!(body["createdDateTime"], "2020-01-01T00:00:00.1234567Z");
@@ -164,76 +130,46 @@ async fn create_answers_201_with_location_etag_and_the_full_entity() {
     assert!(modified.ends_with('Z'));
 
     // The Location answers with the same entity.
-    let fetched: Value = server
-        .request(Method::GET, &item(id), &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let fetched: Value = server.request(Method::GET, &item(id), &token).send().await.unwrap().json().await.unwrap();
     assert_eq!(fetched["userPrincipalName"], "alex@contoso.com");
 }
 
-#[tokio::test]
-async fn client_chosen_ids_are_kept_and_conflict_once_taken() {
-    let server = TestServer::start().await;
+async fn client_chosen_ids_are_kept_and_conflict_once_taken(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let token = server.token(TENANT_A, READ_WRITE);
     let body = server.create(&token, json!({"id": "Profile-1"})).await;
     assert_eq!(body["id"], "Profile-1");
-    let response = server
-        .request(Method::POST, COLLECTION, &token)
-        .json(&json!({"id": "Profile-1"}))
-        .send()
-        .await
-        .unwrap();
+    let response =
+        server.request(Method::POST, COLLECTION, &token).json(&json!({"id": "Profile-1"})).send().await.unwrap();
     expect_error(response, 409, "nameAlreadyExists").await;
     // Ids are case-sensitive.
-    let response = server
-        .request(Method::GET, &item("profile-1"), &token)
-        .send()
-        .await
-        .unwrap();
+    let response = server.request(Method::GET, &item("profile-1"), &token).send().await.unwrap();
     expect_error(response, 404, "itemNotFound").await;
     // Another tenant may use the same id without learning anything.
     let other = server.token(TENANT_B, READ_WRITE);
-    assert_eq!(
-        server.create(&other, json!({"id": "Profile-1"})).await["azureTenantId"],
-        TENANT_B
-    );
+    assert_eq!(server.create(&other, json!({"id": "Profile-1"})).await["azureTenantId"], TENANT_B);
 }
 
-#[tokio::test]
-async fn get_routes_case_insensitively_and_by_odata_key_syntax() {
-    let server = TestServer::start().await;
+async fn get_routes_case_insensitively_and_by_odata_key_syntax(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let token = server.token(TENANT_A, READ_WRITE);
-    server
-        .create(&token, json!({"id": "a b/c'd", "displayName": "x"}))
-        .await;
+    server.create(&token, json!({"id": "a b/c'd", "displayName": "x"})).await;
     for path in [
         "/beta/security/userSecurityProfiles/a%20b%2Fc'd",
         "/BETA/Security/UserSecurityProfiles/a%20b%2Fc'd",
         "/beta/security/userSecurityProfiles('a%20b%2Fc''d')",
     ] {
-        let response = server
-            .request(Method::GET, path, &token)
-            .send()
-            .await
-            .unwrap();
+        let response = server.request(Method::GET, path, &token).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
         assert_eq!(response.headers()["etag"], "W/\"1\"");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["displayName"], "x");
-        assert!(
-            body.get("value").is_none(),
-            "a single entity is never wrapped"
-        );
+        assert!(body.get("value").is_none(), "a single entity is never wrapped");
     }
 }
 
-#[tokio::test]
-async fn patch_follows_partial_update_rules() {
-    let server = TestServer::start().await;
+async fn patch_follows_partial_update_rules(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let token = server.token(TENANT_A, READ_WRITE);
     let created = server
         .create(
@@ -254,12 +190,7 @@ async fn patch_follows_partial_update_rules() {
         "lastModifiedDateTime": "1999-01-01T00:00:00Z",
         "@odata.etag": "W/\"1\""
     });
-    let response = server
-        .request(Method::PATCH, &item("p"), &token)
-        .json(&patch)
-        .send()
-        .await
-        .unwrap();
+    let response = server.request(Method::PATCH, &item("p"), &token).json(&patch).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["etag"], "W/\"2\"");
     let body: Value = response.json().await.unwrap();
@@ -272,32 +203,18 @@ async fn patch_follows_partial_update_rules() {
     );
     assert_eq!(body["custom"], json!({"nested": [1]}));
     assert_eq!(body["added"], "yes");
-    assert!(
-        body.get("drop").is_none(),
-        "null removes a dynamic property"
-    );
+    assert!(body.get("drop").is_none(), "null removes a dynamic property");
     assert_eq!(body["createdDateTime"], created["createdDateTime"]);
-    assert!(
-        body["lastModifiedDateTime"].as_str().unwrap()
-            > created["lastModifiedDateTime"].as_str().unwrap()
-    );
+    assert!(body["lastModifiedDateTime"].as_str().unwrap() > created["lastModifiedDateTime"].as_str().unwrap());
     assert_eq!(body["@odata.etag"], "W/\"2\"");
 
     // The change is durable and visible to a read.
-    let fetched: Value = server
-        .request(Method::GET, &item("p"), &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let fetched: Value = server.request(Method::GET, &item("p"), &token).send().await.unwrap().json().await.unwrap();
     assert_eq!(fetched, body);
 }
 
-#[tokio::test]
-async fn patch_honours_prefer() {
-    let server = TestServer::start().await;
+async fn patch_honours_prefer(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let token = server.token(TENANT_A, READ_WRITE);
     server.create(&token, json!({"id": "p"})).await;
     let response = server
@@ -320,51 +237,31 @@ async fn patch_honours_prefer() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers()["preference-applied"],
-        "return=representation"
-    );
+    assert_eq!(response.headers()["preference-applied"], "return=representation");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["displayName"], "r");
 }
 
-#[tokio::test]
-async fn delete_removes_and_then_answers_404() {
-    let server = TestServer::start().await;
+async fn delete_removes_and_then_answers_404(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let token = server.token(TENANT_A, READ_WRITE);
-    server
-        .create(&token, json!({"id": "gone", "tags": ["x"]}))
-        .await;
-    let response = server
-        .request(Method::DELETE, &item("gone"), &token)
-        .send()
-        .await
-        .unwrap();
+    server.create(&token, json!({"id": "gone", "tags": ["x"]})).await;
+    let response = server.request(Method::DELETE, &item("gone"), &token).send().await.unwrap();
     assert_eq!(response.status(), 204);
     assert!(response.bytes().await.unwrap().is_empty());
     for method in [Method::GET, Method::DELETE] {
-        let response = server
-            .request(method, &item("gone"), &token)
-            .send()
-            .await
-            .unwrap();
+        let response = server.request(method, &item("gone"), &token).send().await.unwrap();
         expect_error(response, 404, "itemNotFound").await;
     }
-    let response = server
-        .request(Method::PATCH, &item("gone"), &token)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let response = server.request(Method::PATCH, &item("gone"), &token).json(&json!({})).send().await.unwrap();
     expect_error(response, 404, "itemNotFound").await;
     // The id can be used again.
     server.create(&token, json!({"id": "gone"})).await;
 }
 
-#[tokio::test]
-async fn gzip_request_bodies_are_inflated() {
+async fn gzip_request_bodies_are_inflated(backend: Backend) {
     use std::io::Write;
-    let server = TestServer::start().await;
+    let server = TestServer::start(backend).await;
     let token = server.token(TENANT_A, READ_WRITE);
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(br#"{"displayName": "zipped"}"#).unwrap();
@@ -377,15 +274,11 @@ async fn gzip_request_bodies_are_inflated() {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["displayName"],
-        "zipped"
-    );
+    assert_eq!(response.json::<Value>().await.unwrap()["displayName"], "zipped");
 }
 
-#[tokio::test]
-async fn every_response_carries_request_ids() {
-    let server = TestServer::start().await;
+async fn every_response_carries_request_ids(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let token = server.token(TENANT_A, READ_WRITE);
     let response = server
         .request(Method::GET, COLLECTION, &token)
@@ -397,69 +290,32 @@ async fn every_response_carries_request_ids() {
     let request_id = response.headers()["request-id"].to_str().unwrap();
     assert!(uuid::Uuid::parse_str(request_id).is_ok());
 
-    let response = server
-        .client
-        .get(server.url("/beta/nowhere"))
-        .send()
-        .await
-        .unwrap();
-    let request_id = response.headers()["request-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        response.headers()["client-request-id"].to_str().unwrap(),
-        request_id
-    );
+    let response = server.client.get(server.url("/beta/nowhere")).send().await.unwrap();
+    let request_id = response.headers()["request-id"].to_str().unwrap().to_string();
+    assert_eq!(response.headers()["client-request-id"].to_str().unwrap(), request_id);
 }
 
-#[tokio::test]
-async fn data_survives_a_restart() {
-    let temp = tempfile::tempdir().unwrap();
-    let server = TestServer::start_config(config(temp.path(), AuthChoice::Local)).await;
+async fn data_survives_a_restart(backend: Backend) {
+    let fixture = Fixture::new(backend);
+    let server = TestServer::start_config(fixture.config(AuthChoice::Local)).await;
     let token = server.token(TENANT_A, READ_WRITE);
-    server
-        .create(&token, json!({"id": "kept", "tags": ["t"]}))
-        .await;
-    server
-        .request(Method::PATCH, &item("kept"), &token)
-        .json(&json!({"displayName": "v2"}))
-        .send()
-        .await
-        .unwrap();
+    server.create(&token, json!({"id": "kept", "tags": ["t"]})).await;
+    server.request(Method::PATCH, &item("kept"), &token).json(&json!({"displayName": "v2"})).send().await.unwrap();
     server.stop().await;
 
-    let server = TestServer::start_config(config(temp.path(), AuthChoice::Local)).await;
-    let response = server
-        .request(Method::GET, &item("kept"), &token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        response.status(),
-        200,
-        "the old token still verifies: the key lives in the data dir"
-    );
+    let server = TestServer::start_config(fixture.config(AuthChoice::Local)).await;
+    let response = server.request(Method::GET, &item("kept"), &token).send().await.unwrap();
+    assert_eq!(response.status(), 200, "the old token still verifies: the key lives in the data dir");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["displayName"], "v2");
     assert_eq!(body["@odata.etag"], "W/\"2\"");
 }
 
-#[tokio::test]
-async fn auth_off_serves_every_tenant_without_a_token() {
-    let server = TestServer::start_with(AuthChoice::Off).await;
-    let response = server
-        .client
-        .post(server.url(COLLECTION))
-        .json(&json!({"id": "e"}))
-        .send()
-        .await
-        .unwrap();
+async fn auth_off_serves_every_tenant_without_a_token(backend: Backend) {
+    let server = TestServer::start_with(backend, AuthChoice::Off).await;
+    let response = server.client.post(server.url(COLLECTION)).json(&json!({"id": "e"})).send().await.unwrap();
     assert_eq!(response.status(), 201);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["azureTenantId"],
-        TENANT_A
-    );
+    assert_eq!(response.json::<Value>().await.unwrap()["azureTenantId"], TENANT_A);
     let response = server
         .client
         .post(server.url(COLLECTION))
@@ -468,47 +324,17 @@ async fn auth_off_serves_every_tenant_without_a_token() {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
-    let list: Value = server
-        .client
-        .get(server.url(COLLECTION))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = server.client.get(server.url(COLLECTION)).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["value"].as_array().unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn service_document_and_health() {
-    let server = TestServer::start().await;
-    let response = server
-        .client
-        .get(server.url("/healthz"))
-        .send()
-        .await
-        .unwrap();
+async fn service_document_and_health(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let response = server.client.get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    let response = server
-        .client
-        .get(server.url("/readyz"))
-        .send()
-        .await
-        .unwrap();
+    let response = server.client.get(server.url("/readyz")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    let body: Value = server
-        .client
-        .get(server.url("/beta/"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = server.client.get(server.url("/beta/")).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["value"][0]["name"], "security");
-    assert_eq!(
-        body["@odata.context"],
-        format!("{}/beta/$metadata", server.base)
-    );
+    assert_eq!(body["@odata.context"], format!("{}/beta/$metadata", server.base));
 }

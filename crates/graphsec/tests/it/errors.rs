@@ -4,35 +4,32 @@ use crate::support::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-async fn setup() -> (TestServer, String) {
-    let server = TestServer::start().await;
+backend_tests!(
+    bad_bodies_are_400_and_change_nothing,
+    unknown_segments_and_v1_are_400,
+    wrong_methods_are_405,
+    content_type_and_encoding_must_be_supported,
+    bodies_over_the_limit_are_413_even_when_compressed,
+    if_match_guards_patch_and_delete,
+    bad_query_options_are_400_invalid_query_option
+);
+
+async fn setup(backend: Backend) -> (TestServer, String) {
+    let server = TestServer::start(backend).await;
     let token = server.token(TENANT_A, READ_WRITE);
-    server
-        .create(
-            &token,
-            json!({"id": "p", "displayName": "original", "tags": ["keep"]}),
-        )
-        .await;
+    server.create(&token, json!({"id": "p", "displayName": "original", "tags": ["keep"]})).await;
     (server, token)
 }
 
 async fn assert_unchanged(server: &TestServer, token: &str) {
-    let body: Value = server
-        .request(Method::GET, &item("p"), token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = server.request(Method::GET, &item("p"), token).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["displayName"], "original");
     assert_eq!(body["tags"], json!(["keep"]));
     assert_eq!(body["@odata.etag"], "W/\"1\"");
 }
 
-#[tokio::test]
-async fn bad_bodies_are_400_and_change_nothing() {
-    let (server, token) = setup().await;
+async fn bad_bodies_are_400_and_change_nothing(backend: Backend) {
+    let (server, token) = setup(backend).await;
     let cases: [(&str, &str); 12] = [
         ("{", "invalidJson"),
         ("[]", "invalidRequest"),
@@ -40,24 +37,12 @@ async fn bad_bodies_are_400_and_change_nothing() {
         (r#"{"displayName": 1}"#, "invalidPropertyValue"),
         (r#"{"tags": "HVA"}"#, "invalidPropertyValue"),
         (r#"{"tags": [1]}"#, "invalidPropertyValue"),
-        (
-            r#"{"accounts": [{"status": "sleeping"}]}"#,
-            "invalidEnumValue",
-        ),
-        (
-            r#"{"accounts": [{"lastSeenDateTime": "yesterday"}]}"#,
-            "invalidDateTimeOffset",
-        ),
-        (
-            r#"{"vendorInformation": {"color": "red"}}"#,
-            "invalidRequest",
-        ),
+        (r#"{"accounts": [{"status": "sleeping"}]}"#, "invalidEnumValue"),
+        (r#"{"accounts": [{"lastSeenDateTime": "yesterday"}]}"#, "invalidDateTimeOffset"),
+        (r#"{"vendorInformation": {"color": "red"}}"#, "invalidRequest"),
         (r#"{"azureTenantId": null}"#, "invalidRequest"),
         (r#"{"id": "other"}"#, "invalidRequest"),
-        (
-            r##"{"@odata.type": "#microsoft.graph.alert"}"##,
-            "invalidODataType",
-        ),
+        (r##"{"@odata.type": "#microsoft.graph.alert"}"##, "invalidODataType"),
     ];
     for (body, inner) in cases {
         let response = server
@@ -99,9 +84,8 @@ async fn bad_bodies_are_400_and_change_nothing() {
     assert_eq!(count, "1");
 }
 
-#[tokio::test]
-async fn unknown_segments_and_v1_are_400() {
-    let (server, token) = setup().await;
+async fn unknown_segments_and_v1_are_400(backend: Backend) {
+    let (server, token) = setup(backend).await;
     for (path, segment) in [
         ("/beta/security/userSecurityProfile", "userSecurityProfile"),
         ("/beta/security/alerts", "alerts"),
@@ -109,23 +93,14 @@ async fn unknown_segments_and_v1_are_400() {
         ("/v1.0/security/userSecurityProfiles", "security"),
         ("/nothing", "nothing"),
     ] {
-        let response = server
-            .request(Method::GET, path, &token)
-            .send()
-            .await
-            .unwrap();
+        let response = server.request(Method::GET, path, &token).send().await.unwrap();
         let body = expect_error(response, 400, "BadRequest").await;
-        assert_eq!(
-            body["error"]["message"],
-            format!("Resource not found for the segment '{segment}'."),
-            "{path}"
-        );
+        assert_eq!(body["error"]["message"], format!("Resource not found for the segment '{segment}'."), "{path}");
     }
 }
 
-#[tokio::test]
-async fn wrong_methods_are_405() {
-    let (server, token) = setup().await;
+async fn wrong_methods_are_405(backend: Backend) {
+    let (server, token) = setup(backend).await;
     for (method, path) in [
         (Method::PUT, item("p")),
         (Method::POST, item("p")),
@@ -133,29 +108,20 @@ async fn wrong_methods_are_405() {
         (Method::PATCH, COLLECTION.to_string()),
         (Method::POST, format!("{COLLECTION}/$count")),
     ] {
-        let response = server
-            .request(method.clone(), &path, &token)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap();
+        let response = server.request(method.clone(), &path, &token).json(&json!({})).send().await.unwrap();
         let body = expect_error(response, 405, "BadRequest").await;
         assert_eq!(
-            body["error"]["message"],
-            "Specified HTTP method is not allowed for the request target.",
+            body["error"]["message"], "Specified HTTP method is not allowed for the request target.",
             "{method} {path}"
         );
     }
     assert_unchanged(&server, &token).await;
 }
 
-#[tokio::test]
-async fn content_type_and_encoding_must_be_supported() {
-    let (server, token) = setup().await;
+async fn content_type_and_encoding_must_be_supported(backend: Backend) {
+    let (server, token) = setup(backend).await;
     for content_type in [None, Some("text/plain"), Some("application/xml")] {
-        let mut request = server
-            .request(Method::PATCH, &item("p"), &token)
-            .body(r#"{"displayName": "x"}"#);
+        let mut request = server.request(Method::PATCH, &item("p"), &token).body(r#"{"displayName": "x"}"#);
         if let Some(ct) = content_type {
             request = request.header("content-type", ct);
         }
@@ -191,10 +157,9 @@ async fn content_type_and_encoding_must_be_supported() {
     assert_eq!(response.status(), 204);
 }
 
-#[tokio::test]
-async fn bodies_over_the_limit_are_413_even_when_compressed() {
+async fn bodies_over_the_limit_are_413_even_when_compressed(backend: Backend) {
     use std::io::Write;
-    let (server, token) = setup().await;
+    let (server, token) = setup(backend).await;
     let big = format!(r#"{{"displayName": "{}"}}"#, "x".repeat(1024 * 1024 + 1));
     let response = server
         .request(Method::PATCH, &item("p"), &token)
@@ -222,9 +187,8 @@ async fn bodies_over_the_limit_are_413_even_when_compressed() {
     assert_unchanged(&server, &token).await;
 }
 
-#[tokio::test]
-async fn if_match_guards_patch_and_delete() {
-    let (server, token) = setup().await;
+async fn if_match_guards_patch_and_delete(backend: Backend) {
+    let (server, token) = setup(backend).await;
     for method in [Method::PATCH, Method::DELETE] {
         let response = server
             .request(method.clone(), &item("p"), &token)
@@ -234,10 +198,7 @@ async fn if_match_guards_patch_and_delete() {
             .await
             .unwrap();
         let body = expect_error(response, 412, "resourceModified").await;
-        assert_eq!(
-            body["error"]["innerError"]["code"], "entityTagDoesNotMatch",
-            "{method}"
-        );
+        assert_eq!(body["error"]["innerError"]["code"], "entityTagDoesNotMatch", "{method}");
         let response = server
             .request(method.clone(), &item("p"), &token)
             .header("If-Match", "seven")
@@ -266,68 +227,30 @@ async fn if_match_guards_patch_and_delete() {
         .await
         .unwrap();
     assert_eq!(response.headers()["etag"], "W/\"3\"");
-    let response = server
-        .request(Method::DELETE, &item("p"), &token)
-        .header("If-Match", "W/\"3\"")
-        .send()
-        .await
-        .unwrap();
+    let response =
+        server.request(Method::DELETE, &item("p"), &token).header("If-Match", "W/\"3\"").send().await.unwrap();
     assert_eq!(response.status(), 204);
 }
 
-#[tokio::test]
-async fn bad_query_options_are_400_invalid_query_option() {
-    let (server, token) = setup().await;
-    for query in [
-        "$top=0",
-        "$top=1001",
-        "$top=x",
-        "$skip=-1",
-        "$count=maybe",
-        "$bogus=1",
-        "$top=1&top=2",
-        "%24skiptoken=forged",
-    ] {
-        let response = server
-            .request(Method::GET, &format!("{COLLECTION}?{query}"), &token)
-            .send()
-            .await
-            .unwrap();
+async fn bad_query_options_are_400_invalid_query_option(backend: Backend) {
+    let (server, token) = setup(backend).await;
+    for query in
+        ["$top=0", "$top=1001", "$top=x", "$skip=-1", "$count=maybe", "$bogus=1", "$top=1&top=2", "%24skiptoken=forged"]
+    {
+        let response = server.request(Method::GET, &format!("{COLLECTION}?{query}"), &token).send().await.unwrap();
         let body = expect_error(response, 400, "BadRequest").await;
-        assert_eq!(
-            body["error"]["innerError"]["code"], "invalidQueryOption",
-            "{query}"
-        );
+        assert_eq!(body["error"]["innerError"]["code"], "invalidQueryOption", "{query}");
     }
     for query in ["$expand=accounts", "$search=alex"] {
-        let response = server
-            .request(Method::GET, &format!("{COLLECTION}?{query}"), &token)
-            .send()
-            .await
-            .unwrap();
+        let response = server.request(Method::GET, &format!("{COLLECTION}?{query}"), &token).send().await.unwrap();
         let body = expect_error(response, 400, "BadRequest").await;
-        assert_eq!(
-            body["error"]["innerError"]["code"], "notSupported",
-            "{query}"
-        );
+        assert_eq!(body["error"]["innerError"]["code"], "notSupported", "{query}");
     }
-    let response = server
-        .request(Method::GET, &format!("{}?$top=1", item("p")), &token)
-        .send()
-        .await
-        .unwrap();
+    let response = server.request(Method::GET, &format!("{}?$top=1", item("p")), &token).send().await.unwrap();
     expect_error(response, 400, "BadRequest").await;
-    let response = server
-        .request(Method::GET, &format!("{COLLECTION}/$count?$top=1"), &token)
-        .send()
-        .await
-        .unwrap();
+    let response = server.request(Method::GET, &format!("{COLLECTION}/$count?$top=1"), &token).send().await.unwrap();
     expect_error(response, 400, "BadRequest").await;
     // Custom (non-OData) parameters are ignored, as Graph does.
-    let response = server
-        .request(Method::GET, &format!("{COLLECTION}?tracking=1"), &token)
-        .send()
-        .await
-        .unwrap();
+    let response = server.request(Method::GET, &format!("{COLLECTION}?tracking=1"), &token).send().await.unwrap();
     assert_eq!(response.status(), 200);
 }

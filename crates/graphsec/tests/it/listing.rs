@@ -4,52 +4,38 @@ use crate::support::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-async fn seeded(n: usize) -> (TestServer, String) {
-    let server = TestServer::start().await;
+backend_tests!(
+    list_shape_and_default_order,
+    next_links_walk_every_item_exactly_once,
+    paging_stays_correct_when_rows_change_between_pages,
+    prefer_maxpagesize_lowers_the_page_size,
+    skip_count_and_option_spellings,
+    a_tampered_skiptoken_is_400
+);
+
+async fn seeded(backend: Backend, n: usize) -> (TestServer, String) {
+    let server = TestServer::start(backend).await;
     let token = server.token(TENANT_A, READ_WRITE);
     for i in 0..n {
-        server
-            .create(
-                &token,
-                json!({"id": format!("p{i:03}"), "displayName": format!("User {i}")}),
-            )
-            .await;
+        server.create(&token, json!({"id": format!("p{i:03}"), "displayName": format!("User {i}")})).await;
     }
     (server, token)
 }
 
 async fn get_json(server: &TestServer, url: &str, token: &str) -> Value {
-    let response = server
-        .client
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let response = server.client.get(url).bearer_auth(token).send().await.unwrap();
     assert_eq!(response.status(), 200, "{url}");
     response.json().await.unwrap()
 }
 
 fn ids(page: &Value) -> Vec<String> {
-    page["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap().to_string())
-        .collect()
+    page["value"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_string()).collect()
 }
 
-#[tokio::test]
-async fn list_shape_and_default_order() {
-    let (server, token) = seeded(3).await;
+async fn list_shape_and_default_order(backend: Backend) {
+    let (server, token) = seeded(backend, 3).await;
     let page = get_json(&server, &server.url(COLLECTION), &token).await;
-    assert_eq!(
-        page["@odata.context"],
-        format!(
-            "{}/beta/$metadata#security/userSecurityProfiles",
-            server.base
-        )
-    );
+    assert_eq!(page["@odata.context"], format!("{}/beta/$metadata#security/userSecurityProfiles", server.base));
     assert!(page.get("@odata.nextLink").is_none());
     assert!(page.get("@odata.count").is_none());
     assert_eq!(ids(&page), ["p000", "p001", "p002"]);
@@ -59,9 +45,8 @@ async fn list_shape_and_default_order() {
     assert_eq!(first["displayName"], "User 0");
 }
 
-#[tokio::test]
-async fn next_links_walk_every_item_exactly_once() {
-    let (server, token) = seeded(25).await;
+async fn next_links_walk_every_item_exactly_once(backend: Backend) {
+    let (server, token) = seeded(backend, 25).await;
     let mut url = server.url(&format!("{COLLECTION}?$top=7&$count=true"));
     let mut seen = Vec::new();
     let mut pages = 0;
@@ -72,14 +57,8 @@ async fn next_links_walk_every_item_exactly_once() {
         pages += 1;
         match page["@odata.nextLink"].as_str() {
             Some(next) => {
-                assert!(
-                    next.starts_with(&server.base),
-                    "nextLink is absolute: {next}"
-                );
-                assert!(
-                    next.contains("$top=7"),
-                    "nextLink keeps the original options: {next}"
-                );
+                assert!(next.starts_with(&server.base), "nextLink is absolute: {next}");
+                assert!(next.contains("$top=7"), "nextLink keeps the original options: {next}");
                 url = next.to_string();
             }
             None => break,
@@ -90,23 +69,13 @@ async fn next_links_walk_every_item_exactly_once() {
     assert_eq!(seen, expected);
 }
 
-#[tokio::test]
-async fn paging_stays_correct_when_rows_change_between_pages() {
-    let (server, token) = seeded(10).await;
-    let page = get_json(
-        &server,
-        &server.url(&format!("{COLLECTION}?$top=4")),
-        &token,
-    )
-    .await;
+async fn paging_stays_correct_when_rows_change_between_pages(backend: Backend) {
+    let (server, token) = seeded(backend, 10).await;
+    let page = get_json(&server, &server.url(&format!("{COLLECTION}?$top=4")), &token).await;
     assert_eq!(ids(&page), ["p000", "p001", "p002", "p003"]);
     // Delete an item already seen and one not yet seen; insert one before and one after the cursor.
     for id in ["p001", "p006"] {
-        server
-            .request(Method::DELETE, &item(id), &token)
-            .send()
-            .await
-            .unwrap();
+        server.request(Method::DELETE, &item(id), &token).send().await.unwrap();
     }
     server.create(&token, json!({"id": "p0005"})).await;
     server.create(&token, json!({"id": "p999"})).await;
@@ -123,93 +92,42 @@ async fn paging_stays_correct_when_rows_change_between_pages() {
     assert_eq!(rest, ["p004", "p005", "p007", "p008", "p009", "p999"]);
 }
 
-#[tokio::test]
-async fn prefer_maxpagesize_lowers_the_page_size() {
-    let (server, token) = seeded(5).await;
-    let response = server
-        .request(Method::GET, COLLECTION, &token)
-        .header("Prefer", "odata.maxpagesize=2")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        response.headers()["preference-applied"],
-        "odata.maxpagesize=2"
-    );
+async fn prefer_maxpagesize_lowers_the_page_size(backend: Backend) {
+    let (server, token) = seeded(backend, 5).await;
+    let response =
+        server.request(Method::GET, COLLECTION, &token).header("Prefer", "odata.maxpagesize=2").send().await.unwrap();
+    assert_eq!(response.headers()["preference-applied"], "odata.maxpagesize=2");
     let page: Value = response.json().await.unwrap();
     assert_eq!(ids(&page), ["p000", "p001"]);
     assert!(page["@odata.nextLink"].is_string());
 }
 
-#[tokio::test]
-async fn skip_count_and_option_spellings() {
-    let (server, token) = seeded(6).await;
-    for query in [
-        "$skip=2&$top=2",
-        "%24skip=2&%24top=2",
-        "skip=2&top=2",
-        "$SKIP=2&$Top=2",
-    ] {
-        let page = get_json(
-            &server,
-            &server.url(&format!("{COLLECTION}?{query}")),
-            &token,
-        )
-        .await;
+async fn skip_count_and_option_spellings(backend: Backend) {
+    let (server, token) = seeded(backend, 6).await;
+    for query in ["$skip=2&$top=2", "%24skip=2&%24top=2", "skip=2&top=2", "$SKIP=2&$Top=2"] {
+        let page = get_json(&server, &server.url(&format!("{COLLECTION}?{query}")), &token).await;
         assert_eq!(ids(&page), ["p002", "p003"], "{query}");
     }
-    let response = server
-        .request(Method::GET, &format!("{COLLECTION}/$count"), &token)
-        .send()
-        .await
-        .unwrap();
+    let response = server.request(Method::GET, &format!("{COLLECTION}/$count"), &token).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     assert_eq!(response.text().await.unwrap(), "6");
-    let page = get_json(
-        &server,
-        &server.url(&format!("{COLLECTION}?$count=true&$top=1")),
-        &token,
-    )
-    .await;
+    let page = get_json(&server, &server.url(&format!("{COLLECTION}?$count=true&$top=1")), &token).await;
     assert_eq!(page["@odata.count"], 6);
 }
 
-#[tokio::test]
-async fn a_tampered_skiptoken_is_400() {
-    let (server, token) = seeded(3).await;
-    let page = get_json(
-        &server,
-        &server.url(&format!("{COLLECTION}?$top=1")),
-        &token,
-    )
-    .await;
+async fn a_tampered_skiptoken_is_400(backend: Backend) {
+    let (server, token) = seeded(backend, 3).await;
+    let page = get_json(&server, &server.url(&format!("{COLLECTION}?$top=1")), &token).await;
     let next = page["@odata.nextLink"].as_str().unwrap();
     let (head, tok) = next.split_once("$skiptoken=").unwrap();
     let mut bytes = tok.as_bytes().to_vec();
     bytes[3] = if bytes[3] == b'A' { b'B' } else { b'A' };
     let forged = format!("{head}$skiptoken={}", String::from_utf8(bytes).unwrap());
-    let response = server
-        .client
-        .get(&forged)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let response = server.client.get(&forged).bearer_auth(&token).send().await.unwrap();
     expect_error(response, 400, "BadRequest").await;
     // The token is bound to its query: another order cannot reuse it.
     let reordered = format!("{}&$orderby=displayName", next);
-    let response = server
-        .client
-        .get(&reordered)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let response = server.client.get(&reordered).bearer_auth(&token).send().await.unwrap();
     expect_error(response, 400, "BadRequest").await;
 }

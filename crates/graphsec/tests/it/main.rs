@@ -1,4 +1,29 @@
 //! Integration tests: a real server over real sockets, driven the way a Graph client drives it.
+//! Each test in `backend_tests!` runs on SQLite, and on PostgreSQL when `GRAPHSEC_TEST_POSTGRES`
+//! names a server (each run in a fresh schema).
+
+/// Turns `async fn name(backend: Backend)` test bodies into `name::sqlite` and `name::postgres`.
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name(crate::support::Backend::Sqlite).await
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    if crate::support::postgres_url().is_some() {
+                        super::$name(crate::support::Backend::Postgres).await
+                    } else {
+                        eprintln!("GRAPHSEC_TEST_POSTGRES is not set: skipping {}::postgres", stringify!($name));
+                    }
+                }
+            }
+        )*
+    };
+}
 
 mod auth;
 mod concurrency;

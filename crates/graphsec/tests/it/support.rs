@@ -1,7 +1,7 @@
 //! A real graphsec server on 127.0.0.1:0 with its own data directory, and a client for it.
 
 use graphsec::auth::local::{LocalKey, TokenRequest};
-use graphsec::config::{AuthChoice, LogFormat, ServeConfig};
+use graphsec::config::{AuthChoice, LogFormat, ServeConfig, StorageArgs};
 use graphsec::store::sqlite::Durability;
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
@@ -14,45 +14,99 @@ pub const TENANT_B: &str = "bbbbbbbb-0000-0000-0000-00000000000b";
 pub const READ_WRITE: &str = "SecurityEvents.ReadWrite.All";
 pub const READ: &str = "SecurityEvents.Read.All";
 
+/// Which store a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server for tests, from `GRAPHSEC_TEST_POSTGRES`.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("GRAPHSEC_TEST_POSTGRES").ok().filter(|u| !u.is_empty())
+}
+
+/// A test's own storage: a temporary data directory and, on PostgreSQL, a fresh schema that is
+/// dropped with the fixture, so runs never see each other's rows.
+pub struct Fixture {
+    pub temp: tempfile::TempDir,
+    schema: Option<String>,
+}
+
+impl Fixture {
+    pub fn new(backend: Backend) -> Fixture {
+        let schema = (backend == Backend::Postgres).then(|| format!("gs_test_{}", uuid::Uuid::new_v4().simple()));
+        Fixture { temp: tempfile::tempdir().expect("temp dir"), schema }
+    }
+
+    pub fn config(&self, auth: AuthChoice) -> ServeConfig {
+        ServeConfig {
+            listen: "127.0.0.1:0".into(),
+            storage: StorageArgs {
+                data_dir: self.temp.path().to_path_buf(),
+                database_url: self.schema.as_ref().and(postgres_url()),
+                database_schema: self.schema.clone(),
+                database_pool_size: 8,
+                database_timeout: 5,
+                durability: Durability::Normal,
+            },
+            no_migrate: false,
+            auth,
+            log_format: LogFormat::Text,
+            log_level: "warn".into(),
+            page_size: 100,
+            max_body_bytes: 1024 * 1024,
+            default_tenant: TENANT_A.into(),
+        }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let (Some(schema), Some(url)) = (self.schema.take(), postgres_url()) else {
+            return;
+        };
+        // Drop is synchronous: the async cleanup runs on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            runtime.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
+                    let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 pub struct TestServer {
     pub base: String,
     pub data_dir: PathBuf,
-    _temp: Option<tempfile::TempDir>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     pub client: reqwest::Client,
-}
-
-pub fn config(data_dir: &Path, auth: AuthChoice) -> ServeConfig {
-    ServeConfig {
-        listen: "127.0.0.1:0".into(),
-        data_dir: data_dir.to_path_buf(),
-        auth,
-        log_format: LogFormat::Text,
-        log_level: "warn".into(),
-        durability: Durability::Normal,
-        page_size: 100,
-        max_body_bytes: 1024 * 1024,
-        default_tenant: TENANT_A.into(),
-    }
+    /// Owned when the server made its own; declared last so it goes after the server stopped.
+    fixture: Option<Fixture>,
 }
 
 impl TestServer {
-    pub async fn start() -> TestServer {
-        Self::start_with(AuthChoice::Local).await
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, AuthChoice::Local).await
     }
 
-    pub async fn start_with(auth: AuthChoice) -> TestServer {
-        let temp = tempfile::tempdir().expect("temp dir");
-        let mut server = Self::start_config(config(temp.path(), auth)).await;
-        server._temp = Some(temp);
+    pub async fn start_with(backend: Backend, auth: AuthChoice) -> TestServer {
+        let fixture = Fixture::new(backend);
+        let mut server = Self::start_config(fixture.config(auth)).await;
+        server.fixture = Some(fixture);
         server
     }
 
     pub async fn start_config(config: ServeConfig) -> TestServer {
-        let server = graphsec::app::Server::bind(&config)
-            .await
-            .expect("server binds");
+        let server = graphsec::app::Server::bind(&config).await.expect("server binds");
         let addr = server.local_addr().expect("address");
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
@@ -60,28 +114,22 @@ impl TestServer {
         }));
         TestServer {
             base: format!("http://{addr}"),
-            data_dir: config.data_dir.clone(),
-            _temp: None,
+            data_dir: config.storage.data_dir.clone(),
             shutdown: Some(tx),
             task: Some(task),
-            client: reqwest::Client::builder()
-                .no_gzip()
-                .build()
-                .expect("client"),
+            client: reqwest::Client::builder().no_gzip().build().expect("client"),
+            fixture: None,
         }
     }
 
-    /// Stops the server (graceful shutdown) and keeps the data directory for a restart.
-    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+    /// Stops the server with a graceful shutdown and waits for it.
+    pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await
-                .expect("server task")
-                .expect("server stopped cleanly");
+            task.await.expect("server task").expect("server stopped cleanly");
         }
-        self._temp.take()
     }
 
     pub fn token(&self, tenant: &str, scopes: &str) -> String {
@@ -93,24 +141,12 @@ impl TestServer {
     }
 
     pub fn request(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
-        self.client
-            .request(method, self.url(path))
-            .bearer_auth(token)
+        self.client.request(method, self.url(path)).bearer_auth(token)
     }
 
     pub async fn create(&self, token: &str, body: Value) -> Value {
-        let response = self
-            .request(Method::POST, COLLECTION, token)
-            .json(&body)
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(
-            response.status(),
-            201,
-            "create failed: {}",
-            response.text().await.unwrap_or_default()
-        );
+        let response = self.request(Method::POST, COLLECTION, token).json(&body).send().await.expect("send");
+        assert_eq!(response.status(), 201, "create failed: {}", response.text().await.unwrap_or_default());
         response.json().await.expect("json")
     }
 }
@@ -145,29 +181,12 @@ pub fn mint(data_dir: &Path, tenant: &str, scopes: &str, app: bool) -> String {
 /// Asserts a Graph error response and returns its body.
 pub async fn expect_error(response: Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status().as_u16(), status, "unexpected status");
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json"),
-        "errors are JSON"
-    );
-    let request_id = response.headers()["request-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"), "errors are JSON");
+    let request_id = response.headers()["request-id"].to_str().unwrap().to_string();
     let body: Value = response.json().await.expect("error body is JSON");
     assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
-    assert_eq!(
-        body["error"]["innerError"]["request-id"],
-        request_id.as_str()
-    );
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert_eq!(body["error"]["innerError"]["request-id"], request_id.as_str());
     assert!(body["error"]["innerError"]["date"].is_string());
     body
 }

@@ -1,0 +1,407 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of graphsec, a minimal axum + rusqlite baseline, and json-server, all on
+# 127.0.0.1. Writes bench/results/latest.md. See README.md, "Benchmarks".
+#
+#   bench/run.sh            full run (~10 minutes once built)
+#   bench/run.sh --quick    smoke run (~2 minutes once built)
+#   bench/run.sh --help     every option
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$BENCH_DIR")
+LIB=$BENCH_DIR/lib
+RESULTS_DIR=$BENCH_DIR/results
+OUTPUT=$RESULTS_DIR/latest.md
+TENANT=11111111-2222-3333-4444-555555555555
+GRAPHSEC_COLLECTION=/beta/security/userSecurityProfiles
+
+MODE=full
+PROFILES=10000
+DURATION=10
+WARMUP=2
+THREADS=2
+CONNECTIONS=64
+IMPORT_COUNT=1000000
+IMPORT_TIMEOUT=600
+RUN_NORMAL=1
+RUN_JSON_SERVER=1
+RUN_BASELINE=1
+BUILD=1
+ARGS="$*"
+
+usage() {
+    cat <<'EOF'
+usage: bench/run.sh [options]
+
+  --quick              smoke run: 2,000 profiles, 3 s per scenario, 1 s warm-up, import of
+                       100,000 profiles, no NORMAL-durability runs (~2 minutes once built)
+  --profiles N         profiles seeded for the latency runs (default 10000)
+  --duration S         seconds per measured scenario (default 10)
+  --warmup S           seconds of warm-up before each scenario (default 2)
+  --connections C      wrk connections (default 64); --threads T wrk threads (default 2)
+  --import-count N     profiles for the bulk-import step (default 1000000; 0 skips it)
+  --no-normal          skip the durability=NORMAL comparison
+  --no-json-server     skip the json-server peer
+  --no-baseline        skip the axum + rusqlite baseline
+  --no-build           use the binaries already built
+  --output FILE        where to write the Markdown report (default bench/results/latest.md)
+EOF
+}
+
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --quick) MODE=quick; PROFILES=2000; DURATION=3; WARMUP=1; IMPORT_COUNT=100000; RUN_NORMAL=0 ;;
+        --profiles) PROFILES=$2; shift ;;
+        --duration) DURATION=$2; shift ;;
+        --warmup) WARMUP=$2; shift ;;
+        --connections) CONNECTIONS=$2; shift ;;
+        --threads) THREADS=$2; shift ;;
+        --import-count) IMPORT_COUNT=$2; shift ;;
+        --no-normal) RUN_NORMAL=0 ;;
+        --no-json-server) RUN_JSON_SERVER=0 ;;
+        --no-baseline) RUN_BASELINE=0 ;;
+        --no-build) BUILD=0 ;;
+        --output) OUTPUT=$2; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+
+# ---------------------------------------------------------------------------------------------
+# Process and temp-dir bookkeeping: every server started here is recorded by PID and stopped on
+# exit; nothing else is ever signalled.
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/graphsec-bench.XXXXXX")
+RESULTS=$WORK/results.jsonl
+RAW_LOG=$RESULTS_DIR/latest-raw.log
+STARTED_PIDS=()
+mkdir -p "$RESULTS_DIR"
+: > "$RAW_LOG"
+
+alive() {
+    # A stopped server whose parent (the launcher) already exited may linger as a zombie until
+    # init reaps it; count that as gone.
+    local state
+    state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $state && $state != Z && $state != X ]]
+}
+
+stop_pid() {
+    local pid=$1 i
+    alive "$pid" || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for i in $(seq 1 100); do
+        alive "$pid" || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local code=$? pid
+    for pid in "${STARTED_PIDS[@]}"; do
+        stop_pid "$pid"
+    done
+    if [[ $code -ne 0 ]]; then
+        mkdir -p "$RESULTS_DIR/logs"
+        cp "$WORK"/*.log "$RESULTS_DIR/logs/" 2>/dev/null || true
+        echo "run.sh: failed (exit $code); server logs copied to $RESULTS_DIR/logs/" >&2
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" | tee -a "$RAW_LOG" >&2; }
+die() { log "error: $*"; exit 1; }
+record() { printf '%s\n' "$1" >> "$RESULTS"; }
+metric() { record "{\"kind\":\"metric\",\"server\":\"$1\",\"name\":\"$2\",\"value\":$3}"; }
+metric_text() { record "$(python3 -c 'import json,sys; print(json.dumps({"kind":"metric","server":sys.argv[1],"name":sys.argv[2],"value":sys.argv[3]}))' "$1" "$2" "$3")"; }
+note() { record "$(python3 -c 'import json,sys; print(json.dumps({"kind":"note","text":sys.argv[1]}))' "$1")"; }
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+status_kb() { # status_kb PID FIELD -> kB from /proc/PID/status
+    awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"
+}
+mb() { awk -v kb="$1" 'BEGIN {printf "%.1f", kb / 1024}'; }
+
+# launch NAME READY_URL CMD... : starts a server, sets LAUNCH_PID and LAUNCH_MS (spawn to first 200).
+launch() {
+    local name=$1 url=$2
+    shift 2
+    local pid_file=$WORK/$name.pid
+    LAUNCH_MS=$(python3 "$LIB/launch.py" --url "$url" --pid-file "$pid_file" \
+        --log "$WORK/$name.log" --timeout 120 -- "$@") || {
+        [[ -s $pid_file ]] && STARTED_PIDS+=("$(cat "$pid_file")")
+        tail -n 20 "$WORK/$name.log" >&2 || true
+        die "$name did not start"
+    }
+    LAUNCH_PID=$(cat "$pid_file")
+    STARTED_PIDS+=("$LAUNCH_PID")
+    log "$name: pid $LAUNCH_PID, first 200 after $LAUNCH_MS ms"
+}
+
+# idle_rss SERVER PID : VmRSS one second after startup, before any load.
+idle_rss() {
+    sleep 1
+    metric "$1" idle_rss_mb "$(mb "$(status_kb "$2" VmRSS)")"
+}
+peak_rss() {
+    local kb
+    kb=$(status_kb "$2" VmHWM)
+    metric "$1" peak_rss_mb "$(mb "$kb")"
+    log "$1: peak RSS $(mb "$kb") MB"
+}
+
+# wrk_run SERVER SYNC SCENARIO ORIGIN PATH N [TOKEN] : warm-up, then the measured run.
+wrk_run() {
+    local server=$1 sync=$2 scenario=$3 origin=$4 path=$5 n=$6 token=${7:-} out line
+    out=$WORK/wrk-$server-$sync-$scenario.out
+    local -a env=(BENCH_MODE="$scenario" BENCH_BASE="$path" BENCH_N="$n" BENCH_TOKEN="$token"
+        BENCH_TENANT="$TENANT")
+    if [[ $WARMUP != 0 ]]; then
+        env "${env[@]}" BENCH_NONCE="w$RANDOM$RANDOM" wrk -t"$THREADS" -c"$CONNECTIONS" \
+            -d"${WARMUP}s" --timeout 10s -s "$BENCH_DIR/wrk/scenario.lua" "$origin" > /dev/null
+    fi
+    env "${env[@]}" BENCH_NONCE="m$RANDOM$RANDOM" wrk -t"$THREADS" -c"$CONNECTIONS" \
+        -d"${DURATION}s" --timeout 10s -s "$BENCH_DIR/wrk/scenario.lua" "$origin" > "$out"
+    { echo "=== $server $sync $scenario ($origin$path)"; cat "$out"; } >> "$RAW_LOG"
+    line=$(grep '^BENCH_RESULT ' "$out") || die "wrk printed no result for $server $scenario"
+    record "$(python3 - "$server" "$sync" "$scenario" "$line" <<'PY'
+import json, sys
+server, sync, scenario, line = sys.argv[1:5]
+r = {"kind": "wrk", "server": server, "sync": sync, "scenario": scenario}
+for item in line.split()[1:]:
+    k, v = item.split("=", 1)
+    r[k] = float(v) if "." in v else int(v)
+print(json.dumps(r))
+PY
+)"
+    log "$server $sync $scenario: ${line#BENCH_RESULT }"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Tools
+
+need() { command -v "$1" > /dev/null || die "$1 is required ($2)"; }
+need cargo "https://rustup.rs"
+need python3 "apt-get install python3"
+need curl "apt-get install curl"
+if ! command -v wrk > /dev/null; then
+    log "installing wrk (apt)"
+    [[ $(id -u) == 0 ]] || die "wrk is missing: apt-get install wrk (as root)"
+    apt-get update -qq > "$WORK/apt.log" 2>&1 && apt-get install -y -qq wrk >> "$WORK/apt.log" 2>&1 \
+        || { cat "$WORK/apt.log" >&2; die "cannot install wrk"; }
+fi
+if [[ $RUN_JSON_SERVER == 1 ]]; then
+    if ! command -v node > /dev/null || ! command -v npm > /dev/null; then
+        log "node/npm missing: skipping json-server (apt-get install nodejs npm to include it)"
+        note "json-server skipped: node/npm not installed."
+        RUN_JSON_SERVER=0
+    elif [[ ! -f $BENCH_DIR/node_modules/json-server/package.json ]]; then
+        log "installing json-server (npm, pinned in bench/package-lock.json)"
+        (cd "$BENCH_DIR" && npm ci --no-audit --no-fund --loglevel=error) > "$WORK/npm.log" 2>&1 \
+            || { cat "$WORK/npm.log" >&2; die "npm ci failed"; }
+    fi
+fi
+
+if [[ $BUILD == 1 ]]; then
+    log "building graphsec (release)"
+    (cd "$ROOT" && CARGO_TARGET_DIR="$ROOT/target" cargo build --release -q -p graphsec) \
+        || die "cargo build --release -p graphsec failed"
+    if [[ $RUN_BASELINE == 1 ]]; then
+        log "building the baseline (release)"
+        (cd "$BENCH_DIR/baseline" && CARGO_TARGET_DIR="$BENCH_DIR/baseline/target" \
+            cargo build --release -q) || die "building bench/baseline failed"
+    fi
+fi
+GRAPHSEC=$ROOT/target/release/graphsec
+BASELINE=$BENCH_DIR/baseline/target/release/bench-baseline
+[[ -x $GRAPHSEC ]] || die "$GRAPHSEC missing (run without --no-build)"
+[[ $RUN_BASELINE == 0 || -x $BASELINE ]] || die "$BASELINE missing (run without --no-build)"
+
+# ---------------------------------------------------------------------------------------------
+# Run description
+
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=false
+[[ -n $(git -C "$ROOT" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null) ]] && DIRTY=true
+JS_VERSION=$(node -p 'require(process.argv[1]).version' "$BENCH_DIR/node_modules/json-server/package.json" 2>/dev/null || echo n/a)
+record "$(python3 - <<PY
+import json, os, platform, time
+mem = "%.0f GiB" % (os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)
+print(json.dumps({"kind": "meta", "date": time.strftime("%Y-%m-%d %H:%M %Z"), "commit": "$COMMIT",
+    "dirty": $([[ $DIRTY == true ]] && echo True || echo False), "args": "$ARGS", "mode": "$MODE",
+    "cpus": os.cpu_count(), "mem": mem, "kernel": "Linux " + platform.release(),
+    "loadavg": " ".join(open("/proc/loadavg").read().split()[:3]),
+    "threads": $THREADS, "connections": $CONNECTIONS, "duration": $DURATION, "warmup": $WARMUP,
+    "profiles": $PROFILES, "json_server_version": "$JS_VERSION",
+    "node_version": "$(node --version 2>/dev/null || echo n/a)"}))
+PY
+)"
+log "mode $MODE: $PROFILES profiles, wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s (+${WARMUP}s warm-up), import $IMPORT_COUNT"
+
+log "generating $PROFILES profiles"
+python3 "$LIB/gen_profiles.py" --count "$PROFILES" --tenant "$TENANT" \
+    --ndjson "$WORK/profiles.ndjson" --json-server "$WORK/db.json"
+record "{\"kind\":\"meta\",\"row_bytes\":$(head -n1 "$WORK/profiles.ndjson" | wc -c)}"
+
+# ---------------------------------------------------------------------------------------------
+# graphsec, durability FULL (the default), then NORMAL on the same data
+
+GS_DATA=$WORK/graphsec-data
+GS_PORT=$(free_port)
+GS_URL=http://127.0.0.1:$GS_PORT
+gs_serve() { # gs_serve DURABILITY DATA_DIR
+    launch "graphsec-$1" "$GS_URL/healthz" "$GRAPHSEC" serve --listen "127.0.0.1:$GS_PORT" \
+        --data-dir "$2" --log-level warn --durability "$1"
+}
+
+TOKEN=$("$GRAPHSEC" token --data-dir "$GS_DATA" --tenant "$TENANT" --ttl 6h)
+gs_serve full "$GS_DATA"
+metric graphsec startup_empty_ms "$LAUNCH_MS"
+log "seeding graphsec with $PROFILES profiles over HTTP"
+read -r SEEDED SEED_SECONDS < <(python3 "$LIB/seed_http.py" --url "$GS_URL$GRAPHSEC_COLLECTION" \
+    --file "$WORK/profiles.ndjson" --token "$TOKEN") || die "seeding graphsec failed"
+[[ $SEEDED == "$PROFILES" ]] || die "seeded $SEEDED of $PROFILES profiles"
+metric graphsec seed_http_rate "$(awk -v n="$SEEDED" -v s="$SEED_SECONDS" 'BEGIN {printf "%.0f", n / s}')"
+stop_pid "$LAUNCH_PID"
+
+gs_serve full "$GS_DATA"
+GS_PID=$LAUNCH_PID
+metric graphsec startup_ms "$LAUNCH_MS"
+idle_rss graphsec "$GS_PID"
+GET_STATUS=$(curl -s -o "$WORK/get.json" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+    "$GS_URL$GRAPHSEC_COLLECTION/u0000000")
+[[ $GET_STATUS == 200 ]] || die "graphsec GET by id answered $GET_STATUS: $(head -c 300 "$WORK/get.json")"
+record "{\"kind\":\"meta\",\"graphsec_get_bytes\":$(wc -c < "$WORK/get.json")}"
+for scenario in get patch post list; do
+    wrk_run graphsec full "$scenario" "$GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"
+done
+peak_rss graphsec "$GS_PID"
+stop_pid "$GS_PID"
+
+if [[ $RUN_NORMAL == 1 ]]; then
+    gs_serve normal "$GS_DATA"
+    for scenario in patch post; do
+        wrk_run graphsec normal "$scenario" "$GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"
+    done
+    stop_pid "$LAUNCH_PID"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Baseline: axum + rusqlite, same rows, synchronous FULL then NORMAL
+
+if [[ $RUN_BASELINE == 1 ]]; then
+    BL_DB=$WORK/baseline.sqlite3
+    BL_PORT=$(free_port)
+    BL_URL=http://127.0.0.1:$BL_PORT
+    launch baseline-empty "$BL_URL/healthz" "$BASELINE" serve --db "$WORK/baseline-empty.sqlite3" \
+        --listen "127.0.0.1:$BL_PORT"
+    metric baseline startup_empty_ms "$LAUNCH_MS"
+    stop_pid "$LAUNCH_PID"
+    "$BASELINE" seed --db "$BL_DB" "$WORK/profiles.ndjson" > /dev/null
+    launch baseline-full "$BL_URL/healthz" "$BASELINE" serve --db "$BL_DB" \
+        --listen "127.0.0.1:$BL_PORT" --synchronous full
+    BL_PID=$LAUNCH_PID
+    metric baseline startup_ms "$LAUNCH_MS"
+    idle_rss baseline "$BL_PID"
+    for scenario in get patch; do
+        wrk_run baseline full "$scenario" "$BL_URL" /rows "$PROFILES"
+    done
+    peak_rss baseline "$BL_PID"
+    stop_pid "$BL_PID"
+    if [[ $RUN_NORMAL == 1 ]]; then
+        launch baseline-normal "$BL_URL/healthz" "$BASELINE" serve --db "$BL_DB" \
+            --listen "127.0.0.1:$BL_PORT" --synchronous normal
+        wrk_run baseline normal patch "$BL_URL" /rows "$PROFILES"
+        stop_pid "$LAUNCH_PID"
+    fi
+fi
+
+# ---------------------------------------------------------------------------------------------
+# json-server: same profiles in db.json
+
+if [[ $RUN_JSON_SERVER == 1 ]]; then
+    JS_PORT=$(free_port)
+    JS_URL=http://127.0.0.1:$JS_PORT
+    JS_BIN=$BENCH_DIR/node_modules/json-server/lib/cli/bin.js
+    echo '{"profiles":[{"id":"u0000000"}]}' > "$WORK/db-empty.json"
+    launch json-server-empty "$JS_URL/profiles/u0000000" node "$JS_BIN" --quiet \
+        --host 127.0.0.1 --port "$JS_PORT" "$WORK/db-empty.json"
+    metric json-server startup_empty_ms "$LAUNCH_MS"
+    stop_pid "$LAUNCH_PID"
+    launch json-server "$JS_URL/profiles/u0000000" node "$JS_BIN" --quiet \
+        --host 127.0.0.1 --port "$JS_PORT" "$WORK/db.json"
+    JS_PID=$LAUNCH_PID
+    metric json-server startup_ms "$LAUNCH_MS"
+    idle_rss json-server "$JS_PID"
+    for scenario in get patch; do
+        wrk_run json-server - "$scenario" "$JS_URL" /profiles "$PROFILES"
+    done
+    peak_rss json-server "$JS_PID"
+    stop_pid "$JS_PID"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Bulk import of IMPORT_COUNT profiles, then graphsec under load on that data
+
+if [[ $IMPORT_COUNT -gt 0 ]]; then
+    if ! "$GRAPHSEC" import --help > /dev/null 2>&1; then
+        log "import: not available (graphsec import --help fails)"
+        metric_text import status "not available (\`graphsec import --help\` fails in this build)"
+    else
+        IMP_DATA=$WORK/graphsec-import
+        log "generating $IMPORT_COUNT profiles for the import"
+        python3 "$LIB/gen_profiles.py" --count "$IMPORT_COUNT" --tenant "$TENANT" \
+            --ndjson "$WORK/import.ndjson"
+        metric import file_mb "$(mb $(( $(stat -c %s "$WORK/import.ndjson") / 1024 )))"
+        log "importing $IMPORT_COUNT profiles"
+        read -r IMP_SECONDS IMP_RSS_KB IMP_CODE < <(python3 "$LIB/timed.py" --out "$WORK/import.log" \
+            --timeout "$IMPORT_TIMEOUT" -- "$GRAPHSEC" import --data-dir "$IMP_DATA" \
+            --tenant "$TENANT" "$WORK/import.ndjson")
+        IMP_OUTPUT=$(tail -c 300 "$WORK/import.log" | tr '\n' ' ' | sed 's/ *$//')
+        cat "$WORK/import.log" >> "$RAW_LOG"
+        metric_text import output "$IMP_OUTPUT"
+        if [[ $IMP_CODE != 0 ]]; then
+            log "import failed (exit $IMP_CODE after $IMP_SECONDS s): $IMP_OUTPUT"
+            metric_text import status "failed (exit $IMP_CODE after $IMP_SECONDS s)"
+        else
+            # The count graphsec printed; the number of lines if it printed none.
+            IMPORTED=$(grep -oE '[0-9][0-9,_]*' "$WORK/import.log" | tr -d ',_' | sort -n | tail -n1)
+            IMPORTED=${IMPORTED:-$IMPORT_COUNT}
+            metric_text import status ok
+            metric import count "$IMPORTED"
+            metric import seconds "$IMP_SECONDS"
+            metric import rate "$(awk -v n="$IMPORTED" -v s="$IMP_SECONDS" 'BEGIN {printf "%.0f", n / s}')"
+            metric import peak_rss_mb "$(mb "$IMP_RSS_KB")"
+            log "import: $IMPORTED profiles in $IMP_SECONDS s, peak RSS $(mb "$IMP_RSS_KB") MB"
+            [[ $IMPORTED == "$IMPORT_COUNT" ]] || note "graphsec import reported $IMPORTED of $IMPORT_COUNT lines."
+            rm -f "$WORK/import.ndjson"
+
+            TOKEN_1M=$("$GRAPHSEC" token --data-dir "$IMP_DATA" --tenant "$TENANT" --ttl 6h)
+            gs_serve full "$IMP_DATA"
+            BIG_PID=$LAUNCH_PID
+            metric graphsec@1M startup_ms "$LAUNCH_MS"
+            idle_rss graphsec@1M "$BIG_PID"
+            for scenario in get patch list; do
+                wrk_run graphsec@1M full "$scenario" "$GS_URL" "$GRAPHSEC_COLLECTION" "$IMPORTED" "$TOKEN_1M"
+            done
+            peak_rss graphsec@1M "$BIG_PID"
+            stop_pid "$BIG_PID"
+        fi
+    fi
+else
+    metric_text import status "skipped (--import-count 0)"
+fi
+
+# ---------------------------------------------------------------------------------------------
+
+python3 "$LIB/report.py" "$RESULTS" > "$OUTPUT.tmp"
+mv "$OUTPUT.tmp" "$OUTPUT"
+log "wrote ${OUTPUT#"$ROOT"/}"
+cat "$OUTPUT"

@@ -1,0 +1,474 @@
+//! PostgreSQL store: every invariant lives in the database, so any number of graphsec instances
+//! can share one database and behave as one.
+//!
+//! - Id uniqueness per tenant is the primary key (tenant, id); creates use ON CONFLICT DO NOTHING.
+//! - A PATCH reads the row with SELECT ... FOR UPDATE, applies the merge and writes it back in the
+//!   same transaction, so concurrent writers (on any instance) serialise on the row lock and no
+//!   update is lost; the UPDATE also checks the version it read.
+//! - Every statement names the tenant (or, with auth off, explicitly every tenant).
+//! - Serialization failures and deadlocks (SQLSTATE 40001/40P01, the norm on CockroachDB) retry.
+
+use super::{IndexedColumns, ListPage, ListRequest, Scope, StoreError, StoredProfile, WriteCommand, WriteOutcome};
+use crate::domain::profile;
+use serde_json::{Map, Value};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+/// Advisory lock key serialising migrations across instances ("graphsec" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6772_6170_6873_6563;
+const MAX_ATTEMPTS: usize = 8;
+
+#[derive(Debug, Clone)]
+pub struct PgSettings {
+    pub url: String,
+    /// Schema to use (created by migrations if missing); None keeps the server's search_path.
+    pub schema: Option<String>,
+    pub pool_size: u32,
+    pub acquire_timeout: Duration,
+}
+
+pub struct PgStore {
+    pool: PgPool,
+    skiptoken_key: Vec<u8>,
+}
+
+impl PgStore {
+    /// Connects, migrates when asked, and loads the shared secrets.
+    pub async fn connect(settings: &PgSettings, migrate_on_start: bool) -> Result<PgStore, StoreError> {
+        let pool = pool(settings).await?;
+        if migrate_on_start {
+            migrate(&pool, settings.schema.as_deref()).await?;
+        }
+        let fresh: [u8; 32] = rand::random();
+        let fresh: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+        sqlx::query("INSERT INTO settings (name, value) VALUES ('skiptoken_key', $1) ON CONFLICT (name) DO NOTHING")
+            .bind(fresh)
+            .execute(&pool)
+            .await
+            .map_err(pg)?;
+        let key: String = sqlx::query_scalar("SELECT value FROM settings WHERE name = 'skiptoken_key'")
+            .fetch_one(&pool)
+            .await
+            .map_err(pg)?;
+        Ok(PgStore { pool, skiptoken_key: key.into_bytes() })
+    }
+
+    pub fn skiptoken_key(&self) -> &[u8] {
+        &self.skiptoken_key
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(pg)?;
+        Ok(())
+    }
+
+    pub async fn get(&self, scope: &Scope, id: &str) -> Result<Option<StoredProfile>, StoreError> {
+        let row = match scope {
+            Scope::Tenant(tenant) => {
+                sqlx::query("SELECT wire, version FROM profiles WHERE tenant = $1 AND id = $2")
+                    .bind(tenant)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+            }
+            Scope::AllTenants => {
+                sqlx::query("SELECT wire, version FROM profiles WHERE id = $1 ORDER BY tenant LIMIT 1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+            }
+        }
+        .map_err(pg)?;
+        row.map(|r| stored(&r, 0)).transpose()
+    }
+
+    pub async fn list(&self, scope: &Scope, request: &ListRequest) -> Result<ListPage, StoreError> {
+        let b = super::list_sql(odata::Dialect::Postgres, "p.wire, p.version", scope, request);
+        let rows = bound(b).fetch_all(&self.pool).await.map_err(pg)?;
+        let rows = rows.iter().map(|r| stored(r, 0)).collect::<Result<Vec<_>, _>>()?;
+        super::finish_page(rows, request)
+    }
+
+    pub async fn count(&self, scope: &Scope, filter: Option<&odata::Filter>) -> Result<i64, StoreError> {
+        let b = super::count_sql(odata::Dialect::Postgres, scope, filter);
+        let row = bound(b).fetch_one(&self.pool).await.map_err(pg)?;
+        row.try_get::<i64, _>(0).map_err(pg)
+    }
+
+    pub async fn write(&self, command: &WriteCommand) -> Result<WriteOutcome, StoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_write(command).await {
+                Err(StoreError::Postgres(e)) if attempt < MAX_ATTEMPTS && is_retryable(&e) => {
+                    tokio::time::sleep(Duration::from_millis(2 << attempt.min(6))).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_write(&self, command: &WriteCommand) -> Result<WriteOutcome, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(pg)?;
+        let outcome = match command {
+            WriteCommand::Create { doc } => insert(&mut tx, doc, 1).await?,
+            WriteCommand::Update { scope, id, if_match, input, now } => {
+                let Some((tenant, current)) = select_for_update(&mut tx, scope, id).await? else {
+                    return Ok(WriteOutcome::NotFound);
+                };
+                if if_match.as_ref().is_some_and(|m| !m.matches(current.version)) {
+                    return Ok(WriteOutcome::PreconditionFailed);
+                }
+                let stored: Map<String, Value> = serde_json::from_str(&current.doc)?;
+                let doc = match profile::apply_patch(&stored, input, id, now) {
+                    Ok(doc) => doc,
+                    Err(invalid) => return Ok(WriteOutcome::Invalid(invalid)),
+                };
+                let new_tenant = doc.get("azureTenantId").and_then(Value::as_str).unwrap_or_default();
+                match scope {
+                    Scope::Tenant(own) if new_tenant != own => return Ok(WriteOutcome::ForeignTenant),
+                    _ if new_tenant != tenant => {
+                        // Only with auth off: the profile moves to another tenant.
+                        delete_row(&mut tx, &tenant, id).await?;
+                        insert(&mut tx, &doc, current.version + 1).await?
+                    }
+                    _ => update_in_place(&mut tx, &doc, current.version).await?,
+                }
+            }
+            WriteCommand::Import { docs } => import(&mut tx, docs).await?,
+            WriteCommand::Delete { scope, id, if_match } => {
+                let Some((tenant, current)) = select_for_update(&mut tx, scope, id).await? else {
+                    return Ok(WriteOutcome::NotFound);
+                };
+                if if_match.as_ref().is_some_and(|m| !m.matches(current.version)) {
+                    return Ok(WriteOutcome::PreconditionFailed);
+                }
+                delete_row(&mut tx, &tenant, id).await?;
+                WriteOutcome::Deleted
+            }
+        };
+        if matches!(outcome, WriteOutcome::Written(_) | WriteOutcome::Deleted | WriteOutcome::Imported { .. }) {
+            tx.commit().await.map_err(pg)?;
+        }
+        Ok(outcome)
+    }
+}
+
+async fn pool(settings: &PgSettings) -> Result<PgPool, StoreError> {
+    let mut options = PgConnectOptions::from_str(&settings.url).map_err(pg)?.application_name("graphsec");
+    if let Some(schema) = &settings.schema {
+        options = options.options([("search_path", schema.as_str())]);
+    }
+    PgPoolOptions::new()
+        .max_connections(settings.pool_size)
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_with(options)
+        .await
+        .map_err(pg)
+}
+
+/// Applies the embedded migrations not yet applied, under an advisory lock so that instances
+/// starting together migrate once.
+pub async fn migrate(pool: &PgPool, schema: Option<&str>) -> Result<usize, StoreError> {
+    let mut conn = pool.acquire().await.map_err(pg)?;
+    sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await.map_err(pg)?;
+    let result = async {
+        if let Some(schema) = schema {
+            check_identifier(schema)?;
+            sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"")))
+                .execute(&mut *conn)
+                .await
+                .map_err(pg)?;
+        }
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS graphsec_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(pg)?;
+        let applied: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM graphsec_migrations")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(pg)?;
+        let applied = usize::try_from(applied).unwrap_or(0);
+        if applied > MIGRATIONS.len() {
+            return Err(StoreError::Other(format!(
+                "the database is at schema version {applied}, newer than this graphsec ({}); upgrade graphsec",
+                MIGRATIONS.len()
+            )));
+        }
+        let mut ran = 0;
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(pg)?;
+            sqlx::raw_sql(AssertSqlSafe(*sql)).execute(&mut *tx).await.map_err(pg)?;
+            sqlx::query("INSERT INTO graphsec_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(index as i64 + 1)
+                .bind(crate::domain::datetime::now())
+                .execute(&mut *tx)
+                .await
+                .map_err(pg)?;
+            tx.commit().await.map_err(pg)?;
+            tracing::info!(version = index + 1, "applied PostgreSQL migration");
+            ran += 1;
+        }
+        Ok(ran)
+    }
+    .await;
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await;
+    result
+}
+
+/// `graphsec migrate`: connect, migrate, report.
+pub async fn migrate_only(settings: &PgSettings) -> Result<usize, StoreError> {
+    let pool = pool(settings).await?;
+    let ran = migrate(&pool, settings.schema.as_deref()).await;
+    pool.close().await;
+    ran
+}
+
+fn check_identifier(name: &str) -> Result<(), StoreError> {
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if valid { Ok(()) } else { Err(StoreError::Other(format!("'{name}' is not a valid schema name (a-z, 0-9, _)"))) }
+}
+
+/// The only place dynamic SQL reaches sqlx: text from the odata renderer, which holds no request
+/// text (every value is a bound parameter).
+fn bound(b: odata::SqlBuilder) -> sqlx::query::Query<'static, Postgres, sqlx::postgres::PgArguments> {
+    let (sql, values) = b.into_parts();
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for value in values {
+        query = match value {
+            odata::SqlValue::Null => query.bind(None::<String>),
+            odata::SqlValue::Text(s) => query.bind(s),
+            odata::SqlValue::Int(i) => query.bind(i),
+            odata::SqlValue::Real(f) => query.bind(f),
+            odata::SqlValue::Bool(v) => query.bind(v),
+        };
+    }
+    query
+}
+
+fn stored(row: &sqlx::postgres::PgRow, first: usize) -> Result<StoredProfile, StoreError> {
+    Ok(StoredProfile { doc: row.try_get(first).map_err(pg)?, version: row.try_get(first + 1).map_err(pg)? })
+}
+
+async fn select_for_update(
+    tx: &mut Transaction<'_, Postgres>,
+    scope: &Scope,
+    id: &str,
+) -> Result<Option<(String, StoredProfile)>, StoreError> {
+    let row = match scope {
+        Scope::Tenant(tenant) => {
+            sqlx::query("SELECT tenant, wire, version FROM profiles WHERE tenant = $1 AND id = $2 FOR UPDATE")
+                .bind(tenant)
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await
+        }
+        Scope::AllTenants => {
+            sqlx::query("SELECT tenant, wire, version FROM profiles WHERE id = $1 ORDER BY tenant LIMIT 1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await
+        }
+    }
+    .map_err(pg)?;
+    match row {
+        None => Ok(None),
+        Some(r) => Ok(Some((r.try_get(0).map_err(pg)?, stored(&r, 1)?))),
+    }
+}
+
+async fn insert(
+    tx: &mut Transaction<'_, Postgres>,
+    doc: &Map<String, Value>,
+    version: i64,
+) -> Result<WriteOutcome, StoreError> {
+    let columns = IndexedColumns::of(doc)?;
+    let wire = serde_json::to_string(doc)?;
+    let inserted = sqlx::query(
+        "INSERT INTO profiles (tenant, id, version, user_principal_name, display_name, risk_score, \
+         azure_subscription_id, created_date_time, last_modified_date_time, doc, wire) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11) ON CONFLICT (tenant, id) DO NOTHING",
+    )
+    .bind(columns.tenant)
+    .bind(columns.id)
+    .bind(version)
+    .bind(columns.user_principal_name)
+    .bind(columns.display_name)
+    .bind(columns.risk_score)
+    .bind(columns.azure_subscription_id)
+    .bind(columns.created_date_time)
+    .bind(columns.last_modified_date_time)
+    .bind(&wire)
+    .bind(&wire)
+    .execute(&mut **tx)
+    .await
+    .map_err(pg)?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(WriteOutcome::Conflict);
+    }
+    insert_tags(tx, &columns).await?;
+    Ok(WriteOutcome::Written(StoredProfile { doc: wire, version }))
+}
+
+async fn update_in_place(
+    tx: &mut Transaction<'_, Postgres>,
+    doc: &Map<String, Value>,
+    read_version: i64,
+) -> Result<WriteOutcome, StoreError> {
+    let columns = IndexedColumns::of(doc)?;
+    let wire = serde_json::to_string(doc)?;
+    let updated = sqlx::query(
+        "UPDATE profiles SET version = version + 1, user_principal_name = $3, display_name = $4, risk_score = $5, \
+         azure_subscription_id = $6, created_date_time = $7, last_modified_date_time = $8, doc = $9::jsonb, wire = $10 \
+         WHERE tenant = $1 AND id = $2 AND version = $11",
+    )
+    .bind(columns.tenant)
+    .bind(columns.id)
+    .bind(columns.user_principal_name)
+    .bind(columns.display_name)
+    .bind(columns.risk_score)
+    .bind(columns.azure_subscription_id)
+    .bind(columns.created_date_time)
+    .bind(columns.last_modified_date_time)
+    .bind(&wire)
+    .bind(&wire)
+    .bind(read_version)
+    .execute(&mut **tx)
+    .await
+    .map_err(pg)?
+    .rows_affected();
+    if updated != 1 {
+        // The row lock makes this unreachable; refuse rather than write over an unseen change.
+        return Ok(WriteOutcome::PreconditionFailed);
+    }
+    sqlx::query("DELETE FROM profile_tags WHERE tenant = $1 AND id = $2")
+        .bind(columns.tenant)
+        .bind(columns.id)
+        .execute(&mut **tx)
+        .await
+        .map_err(pg)?;
+    insert_tags(tx, &columns).await?;
+    Ok(WriteOutcome::Written(StoredProfile { doc: wire, version: read_version + 1 }))
+}
+
+async fn insert_tags(tx: &mut Transaction<'_, Postgres>, columns: &IndexedColumns<'_>) -> Result<(), StoreError> {
+    if columns.tags.is_empty() {
+        return Ok(());
+    }
+    let positions: Vec<i64> = (0..columns.tags.len() as i64).collect();
+    sqlx::query("INSERT INTO profile_tags (tenant, id, pos, tag) SELECT $1, $2, t.pos, t.tag FROM UNNEST($3::bigint[], $4::text[]) AS t(pos, tag)")
+        .bind(columns.tenant)
+        .bind(columns.id)
+        .bind(&positions)
+        .bind(&columns.tags)
+        .execute(&mut **tx)
+        .await
+        .map_err(pg)?;
+    Ok(())
+}
+
+/// One multi-row INSERT for the profiles and one for their tags: bulk loads run at database speed
+/// rather than at one round trip per row.
+async fn import(tx: &mut Transaction<'_, Postgres>, docs: &[Map<String, Value>]) -> Result<WriteOutcome, StoreError> {
+    let mut text: [Vec<Option<String>>; 10] = Default::default();
+    let mut tags_of = std::collections::HashMap::new();
+    for doc in docs {
+        let c = IndexedColumns::of(doc)?;
+        let wire = serde_json::to_string(doc)?;
+        let values = [
+            Some(c.tenant),
+            Some(c.id),
+            c.user_principal_name,
+            c.display_name,
+            c.risk_score,
+            c.azure_subscription_id,
+            c.created_date_time,
+            c.last_modified_date_time,
+        ];
+        for (column, value) in text.iter_mut().zip(values) {
+            column.push(value.map(str::to_string));
+        }
+        text[8].push(Some(wire.clone()));
+        text[9].push(Some(wire));
+        tags_of
+            .entry((c.tenant.to_string(), c.id.to_string()))
+            .or_insert_with(|| c.tags.iter().map(|t| t.to_string()).collect::<Vec<_>>());
+    }
+    let inserted: Vec<(String, String)> = sqlx::query_as(
+        "INSERT INTO profiles (tenant, id, version, user_principal_name, display_name, risk_score, \
+         azure_subscription_id, created_date_time, last_modified_date_time, doc, wire) \
+         SELECT t.tenant, t.id, 1, t.upn, t.dn, t.rs, t.sub, t.created, t.modified, t.doc::jsonb, t.wire \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) \
+         AS t(tenant, id, upn, dn, rs, sub, created, modified, doc, wire) \
+         ON CONFLICT (tenant, id) DO NOTHING RETURNING tenant, id",
+    )
+    .bind(&text[0])
+    .bind(&text[1])
+    .bind(&text[2])
+    .bind(&text[3])
+    .bind(&text[4])
+    .bind(&text[5])
+    .bind(&text[6])
+    .bind(&text[7])
+    .bind(&text[8])
+    .bind(&text[9])
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(pg)?;
+    let (mut tenants, mut ids, mut positions, mut tags) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for key in &inserted {
+        for (pos, tag) in tags_of.get(key).into_iter().flatten().enumerate() {
+            tenants.push(key.0.clone());
+            ids.push(key.1.clone());
+            positions.push(pos as i64);
+            tags.push(tag.clone());
+        }
+    }
+    if !tags.is_empty() {
+        sqlx::query(
+            "INSERT INTO profile_tags (tenant, id, pos, tag) SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[])",
+        )
+        .bind(&tenants)
+        .bind(&ids)
+        .bind(&positions)
+        .bind(&tags)
+        .execute(&mut **tx)
+        .await
+        .map_err(pg)?;
+    }
+    let inserted_count = inserted.len() as u64;
+    Ok(WriteOutcome::Imported { inserted: inserted_count, skipped: docs.len() as u64 - inserted_count })
+}
+
+async fn delete_row(tx: &mut Transaction<'_, Postgres>, tenant: &str, id: &str) -> Result<(), StoreError> {
+    for sql in
+        ["DELETE FROM profiles WHERE tenant = $1 AND id = $2", "DELETE FROM profile_tags WHERE tenant = $1 AND id = $2"]
+    {
+        sqlx::query(sql).bind(tenant).bind(id).execute(&mut **tx).await.map_err(pg)?;
+    }
+    Ok(())
+}
+
+fn is_retryable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("40001" | "40P01")),
+        _ => false,
+    }
+}
+
+fn pg(e: sqlx::Error) -> StoreError {
+    StoreError::Postgres(e)
+}
