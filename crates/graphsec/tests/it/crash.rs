@@ -2,37 +2,8 @@
 
 use crate::support::*;
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn start_binary(data_dir: &std::path::Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_graphsec"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--log-level", "warn"])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start graphsec")
-}
-
-async fn wait_ready(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("graphsec did not become ready");
-}
 
 #[tokio::test]
 async fn kill_9_loses_no_acknowledged_write() {
@@ -41,7 +12,7 @@ async fn kill_9_loses_no_acknowledged_write() {
     let client = reqwest::Client::new();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut child = start_binary(temp.path(), port);
+    let mut child = start_binary(port, &["--data-dir", temp.path().to_str().unwrap()]);
     wait_ready(&client, &base).await;
 
     // Writers create new profiles and bump a per-writer counter profile until the process dies.
@@ -92,7 +63,7 @@ async fn kill_9_loses_no_acknowledged_write() {
     let counters = counters.lock().unwrap().clone();
     assert!(acknowledged.len() > 50, "the load was too small to mean anything: {}", acknowledged.len());
 
-    let mut child = start_binary(temp.path(), port);
+    let mut child = start_binary(port, &["--data-dir", temp.path().to_str().unwrap()]);
     wait_ready(&client, &base).await;
     for id in &acknowledged {
         let response = client.get(format!("{base}{}", item(id))).bearer_auth(&token).send().await.unwrap();

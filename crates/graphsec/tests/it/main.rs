@@ -31,4 +31,5 @@ mod crash;
 mod crud;
 mod errors;
 mod listing;
+mod multi_instance;
 mod support;

@@ -61,6 +61,17 @@ impl Fixture {
     }
 }
 
+impl Fixture {
+    /// The same storage as command-line arguments for `graphsec serve`.
+    pub fn serve_args(&self) -> Vec<String> {
+        let mut args = vec!["--data-dir".to_string(), self.temp.path().display().to_string()];
+        if let (Some(schema), Some(url)) = (&self.schema, postgres_url()) {
+            args.extend(["--database-url".into(), url, "--database-schema".into(), schema.clone()]);
+        }
+        args
+    }
+}
+
 impl Drop for Fixture {
     fn drop(&mut self) {
         let (Some(schema), Some(url)) = (self.schema.take(), postgres_url()) else {
@@ -189,4 +200,34 @@ pub async fn expect_error(response: Response, status: u16, code: &str) -> Value 
     assert_eq!(body["error"]["innerError"]["request-id"], request_id.as_str());
     assert!(body["error"]["innerError"]["date"].is_string());
     body
+}
+
+/// A free port on 127.0.0.1 for a server process that is told its address.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// Starts the real `graphsec serve` binary on 127.0.0.1:`port` with extra arguments.
+pub fn start_binary(port: u16, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_graphsec"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--log-level", "warn"])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start graphsec")
+}
+
+/// Waits until `GET /healthz` answers 200.
+pub async fn wait_ready(client: &reqwest::Client, base: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("graphsec at {base} did not become ready");
 }
