@@ -26,6 +26,7 @@ pub struct AppState {
     /// Tenant of profiles created without azureTenantId when auth is off.
     pub default_tenant: String,
     pub tls: bool,
+    pub throttle: Option<crate::api::throttle::Throttle>,
 }
 
 /// A bound, not yet running server.
@@ -56,6 +57,7 @@ impl Server {
             max_body_bytes: config.max_body_bytes,
             default_tenant: config.default_tenant.clone(),
             tls: false,
+            throttle: throttle(config),
         });
         Ok(Server { listener, state })
     }
@@ -67,6 +69,18 @@ impl Server {
     /// Serves until `shutdown` resolves, then finishes in-flight requests and flushes the store.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let store = self.state.store.clone();
+        let housekeeping = {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+                loop {
+                    tick.tick().await;
+                    if let Some(throttle) = &state.throttle {
+                        throttle.forget_idle();
+                    }
+                }
+            })
+        };
         let router = Router::new()
             .fallback(crate::api::handle)
             .with_state(self.state)
@@ -77,10 +91,23 @@ impl Server {
                     .into_response()
             }));
         axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await?;
+        housekeeping.abort();
         store.close().await;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+fn throttle(config: &ServeConfig) -> Option<crate::api::throttle::Throttle> {
+    let default = match config.auth {
+        AuthChoice::Local => 1000,
+        AuthChoice::Off => 0,
+    };
+    let rate = std::num::NonZeroU32::new(config.rate_limit.unwrap_or(default))?;
+    let twice = std::num::NonZeroU32::new(rate.get().saturating_mul(2)).unwrap_or(rate);
+    let burst = config.rate_limit_burst.and_then(std::num::NonZeroU32::new).unwrap_or(twice);
+    tracing::info!(per_second = rate.get(), burst = burst.get(), "rate limit per tenant and application");
+    Some(crate::api::throttle::Throttle::new(rate, burst))
 }
 
 /// Opens the configured store: PostgreSQL when a database URL is given, else SQLite in the data

@@ -21,6 +21,29 @@ pub enum Command {
     Migrate(StorageArgs),
     /// Bulk-load profiles from newline-delimited JSON (one POST body per line; `-` reads stdin).
     Import(ImportArgs),
+    /// Print the audit trail (one JSON object per line, oldest first).
+    Audit(AuditArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Only this tenant's entries.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Only entries about this profile id.
+    #[arg(long)]
+    pub profile_id: Option<String>,
+    /// Only this operation.
+    #[arg(long, value_parser = ["create", "update", "delete"])]
+    pub operation: Option<String>,
+    /// Only entries at or after this time (e.g. 2026-01-31T00:00:00Z).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Most entries to print.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
 }
 
 /// Where profiles are stored.
@@ -81,6 +104,13 @@ pub struct ServeConfig {
     /// Log filter, e.g. `info`, `warn`, `graphsec=debug`.
     #[arg(long, env = "GRAPHSEC_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+    /// Requests per second per tenant and application before 429 (0: off). Default: 1000 with
+    /// `--auth local`, off with `--auth off`.
+    #[arg(long, env = "GRAPHSEC_RATE_LIMIT")]
+    pub rate_limit: Option<u32>,
+    /// Bucket size: requests a caller may send at once (default: twice the rate).
+    #[arg(long, env = "GRAPHSEC_RATE_LIMIT_BURST")]
+    pub rate_limit_burst: Option<u32>,
     /// Server page size of list responses (a client's `$top` or `odata.maxpagesize` may change it).
     #[arg(long, env = "GRAPHSEC_PAGE_SIZE", default_value_t = 100, value_parser = parse_page_size)]
     pub page_size: usize,

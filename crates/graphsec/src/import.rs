@@ -2,7 +2,7 @@
 
 use crate::config::ImportArgs;
 use crate::domain::{datetime, profile};
-use crate::store::{WriteCommand, WriteOutcome};
+use crate::store::{Actor, WriteCommand, WriteOutcome};
 use anyhow::Context;
 use std::io::BufRead;
 
@@ -40,12 +40,13 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<ImportReport> {
             finish(pending.take(), &mut report).await?;
             let store = store.clone();
             let docs = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
-            pending = Some(tokio::spawn(async move { store.write(WriteCommand::Import { docs }).await }));
+            pending =
+                Some(tokio::spawn(async move { store.write(WriteCommand::Import { docs }, import_actor()).await }));
         }
     }
     finish(pending.take(), &mut report).await?;
     if !batch.is_empty() {
-        let outcome = store.write(WriteCommand::Import { docs: batch }).await;
+        let outcome = store.write(WriteCommand::Import { docs: batch }, import_actor()).await;
         add(outcome, &mut report)?;
     }
     report.seconds = started.elapsed().as_secs_f64();
@@ -71,4 +72,9 @@ fn add(outcome: Result<WriteOutcome, crate::store::StoreError>, report: &mut Imp
         }
         other => anyhow::bail!("unexpected import outcome {other:?}"),
     }
+}
+
+/// Imports are an operator's bulk load, not API writes: they are logged, not audited row by row.
+fn import_actor() -> Actor {
+    Actor { caller: "graphsec import".into(), app: "graphsec import".into(), request_id: String::new() }
 }

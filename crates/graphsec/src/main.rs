@@ -1,6 +1,6 @@
 use clap::Parser;
 use graphsec::auth::local::{LocalKey, TokenRequest};
-use graphsec::config::{Cli, Command, ImportArgs, LogFormat, ServeConfig, StorageArgs, TokenArgs};
+use graphsec::config::{AuditArgs, Cli, Command, ImportArgs, LogFormat, ServeConfig, StorageArgs, TokenArgs};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -9,6 +9,7 @@ fn main() -> std::process::ExitCode {
         Command::Token(args) => token(args),
         Command::Migrate(args) => migrate(args),
         Command::Import(args) => import(args),
+        Command::Audit(args) => audit(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -81,6 +82,28 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
             report.seconds,
             report.inserted as f64 / report.seconds.max(1e-9)
         );
+        Ok(())
+    })
+}
+
+fn audit(args: AuditArgs) -> anyhow::Result<()> {
+    init_logging(LogFormat::Text, "warn");
+    let since =
+        args.since.as_deref().map(graphsec::domain::datetime::normalize).transpose().map_err(anyhow::Error::msg)?;
+    runtime()?.block_on(async {
+        let store = graphsec::app::open_store(&args.storage, true).await?;
+        let query = graphsec::store::AuditQuery {
+            tenant: args.tenant,
+            profile_id: args.profile_id,
+            operation: args.operation,
+            since,
+            limit: args.limit,
+        };
+        let records = store.audit(query).await;
+        store.close().await;
+        for record in records? {
+            println!("{}", serde_json::to_string(&record)?);
+        }
         Ok(())
     })
 }

@@ -10,11 +10,13 @@ pub struct GraphError {
     pub code: &'static str,
     pub message: String,
     pub inner_code: Option<&'static str>,
+    /// Seconds for a `Retry-After` header (429, 503).
+    pub retry_after: Option<u64>,
 }
 
 impl GraphError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        GraphError { status, code, message: message.into(), inner_code: None }
+        GraphError { status, code, message: message.into(), inner_code: None, retry_after: None }
     }
 
     pub fn with_inner(mut self, inner_code: &'static str) -> Self {
@@ -92,6 +94,17 @@ impl GraphError {
         Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "BadRequest", message).with_inner("unsupportedMediaType")
     }
 
+    pub fn too_many_requests(retry_after_seconds: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Too many requests. Please retry after the time in the Retry-After header.",
+        )
+        .with_inner("throttledRequest");
+        e.retry_after = Some(retry_after_seconds);
+        e
+    }
+
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "generalException", "An internal server error occurred.")
     }
@@ -114,6 +127,9 @@ impl GraphError {
         });
         let mut response =
             (self.status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

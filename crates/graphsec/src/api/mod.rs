@@ -8,6 +8,7 @@ pub mod profiles;
 pub mod query;
 pub mod render;
 pub mod route;
+pub mod throttle;
 
 use crate::app::{AppState, AuthMode};
 use crate::auth::{self, Principal};
@@ -91,6 +92,9 @@ async fn dispatch(app: &Arc<AppState>, ctx: &RequestContext, request: Request) -
     }
 
     let principal = authenticate(app, &parts.headers)?;
+    if let Some(throttle) = &app.throttle {
+        throttle.check(&principal)?;
+    }
     let call = profiles::Call { app, ctx, principal: &principal, headers: &parts.headers, query: parts.uri.query() };
     match route {
         Route::Collection => match method {

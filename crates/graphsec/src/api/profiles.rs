@@ -12,7 +12,7 @@ use crate::auth::Principal;
 use crate::domain::etag::IfMatch;
 use crate::domain::profile::{self, ValidationError};
 use crate::domain::{datetime, skiptoken};
-use crate::store::{ListRequest, Scope, StoredProfile, WriteCommand, WriteOutcome};
+use crate::store::{Actor, ListRequest, Scope, StoredProfile, WriteCommand, WriteOutcome};
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -55,6 +55,14 @@ impl Call<'_> {
             .to_str()
             .map_err(|_| GraphError::bad_request("If-Match is not valid text.").with_inner("malformedEntityTag"))?;
         IfMatch::parse(text).map(Some).map_err(|m| GraphError::bad_request(m).with_inner("malformedEntityTag"))
+    }
+
+    fn actor(&self) -> Actor {
+        Actor {
+            caller: self.principal.caller.clone(),
+            app: self.principal.app.clone(),
+            request_id: self.ctx.request_id.clone(),
+        }
     }
 
     fn item_url(&self, id: &str) -> String {
@@ -175,7 +183,7 @@ pub async fn create(call: Call<'_>, body: Body) -> Result<Response, GraphError> 
             return Err(foreign_tenant());
         }
     }
-    match call.app.store.write(WriteCommand::Create { doc }).await? {
+    match call.app.store.write(WriteCommand::Create { doc }, call.actor()).await? {
         WriteOutcome::Written(stored) => {
             let prefs = Preferences::from_headers(call.headers);
             let mut response = if prefs.return_minimal == Some(true) {
@@ -205,7 +213,7 @@ pub async fn update(call: Call<'_>, id: &str, body: Body) -> Result<Response, Gr
         input,
         now: datetime::now(),
     };
-    match call.app.store.write(command).await? {
+    match call.app.store.write(command, call.actor()).await? {
         WriteOutcome::Written(stored) => {
             let prefs = Preferences::from_headers(call.headers);
             match prefs.return_minimal {
@@ -234,7 +242,7 @@ pub async fn delete(call: Call<'_>, id: &str) -> Result<Response, GraphError> {
     call.require_write()?;
     let if_match = call.if_match()?;
     let command = WriteCommand::Delete { scope: call.principal.scope(), id: id.to_string(), if_match };
-    match call.app.store.write(command).await? {
+    match call.app.store.write(command, call.actor()).await? {
         WriteOutcome::Deleted => Ok(StatusCode::NO_CONTENT.into_response()),
         WriteOutcome::NotFound => Err(GraphError::not_found(id)),
         WriteOutcome::PreconditionFailed => Err(GraphError::precondition_failed()),

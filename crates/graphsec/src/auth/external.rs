@@ -11,7 +11,8 @@
 //! `jku`/`x5u` headers are never followed. `exp` is required, `nbf` is checked (60 s leeway both),
 //! `iss` and `aud` must match exactly, and `tid` is required.
 //!
-//! Verified tokens are cached by their SHA-256 until they expire, in a bounded cache.
+//! Verified tokens are cached by their SHA-256 until they expire, in a bounded cache; a refresh
+//! that withdraws or changes a key empties that cache, so a revoked key stops working at once.
 
 use super::{AuthError, Claims, Principal};
 use base64::Engine as _;
@@ -103,7 +104,12 @@ impl ExternalVerifier {
         let http = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             .connect_timeout(FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::limited(3))
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                // At most 3 redirects, and never from https:// down to http://.
+                let downgrade =
+                    attempt.previous().iter().any(|u| u.scheme() == "https") && attempt.url().scheme() != "https";
+                if attempt.previous().len() > 3 || downgrade { attempt.stop() } else { attempt.follow() }
+            }))
             .user_agent(concat!("graphsec/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| anyhow::anyhow!("cannot create the HTTP client for JWKS: {e}"))?;
@@ -237,7 +243,9 @@ impl Issuer {
         let exp = data
             .claims
             .get("exp")
-            .and_then(serde_json::Value::as_u64)
+            .and_then(|exp| {
+                exp.as_u64().or_else(|| exp.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64))
+            })
             .ok_or_else(|| AuthError("The token has no valid 'exp' claim.".into()))?;
         let claims: Claims = serde_json::from_value(data.claims)
             .map_err(|_| AuthError("The access token's claims are malformed.".into()))?;
@@ -423,7 +431,7 @@ async fn fetch_url(url: &str, http: &reqwest::Client) -> anyhow::Result<(Vec<u8>
         .header(reqwest::header::ACCEPT, "application/json")
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("request failed: {e}"))?;
+        .map_err(|e| anyhow::Error::new(e).context("request failed"))?;
     let status = response.status();
     if !status.is_success() {
         anyhow::bail!("the server answered HTTP {status}");
@@ -438,7 +446,9 @@ async fn fetch_url(url: &str, http: &reqwest::Client) -> anyhow::Result<(Vec<u8>
         anyhow::bail!("the JWKS document is larger than {MAX_JWKS_BYTES} bytes");
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| anyhow::anyhow!("reading the response failed: {e}"))? {
+    while let Some(chunk) =
+        response.chunk().await.map_err(|e| anyhow::Error::new(e).context("reading the response failed"))?
+    {
         if body.len() + chunk.len() > MAX_JWKS_BYTES {
             anyhow::bail!("the JWKS document is larger than {MAX_JWKS_BYTES} bytes");
         }
@@ -1157,7 +1167,7 @@ mod tests {
     }
 
     fn principal(name: &str) -> Principal {
-        Principal { tenant: Some("t".into()), can_read: true, can_write: false, caller: name.into() }
+        Principal { tenant: Some("t".into()), caller: name.into(), ..Principal::unauthenticated_emulator() }
     }
 
     #[test]

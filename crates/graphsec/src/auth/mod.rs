@@ -16,13 +16,15 @@ pub struct Principal {
     pub tenant: Option<String>,
     pub can_read: bool,
     pub can_write: bool,
-    /// `oid`, `appid`/`azp` or `sub`, for logs.
+    /// `oid`, `appid`/`azp` or `sub`, for logs and the audit trail.
     pub caller: String,
+    /// The client application (`appid`/`azp`, else `sub`): throttling buckets are per tenant and app.
+    pub app: String,
 }
 
 impl Principal {
     pub fn unauthenticated_emulator() -> Principal {
-        Principal { tenant: None, can_read: true, can_write: true, caller: "anonymous".into() }
+        Principal { tenant: None, can_read: true, can_write: true, caller: "anonymous".into(), app: "anonymous".into() }
     }
 
     pub fn scope(&self) -> Scope {
@@ -62,8 +64,9 @@ impl Claims {
         }
         let can_write = permissions.contains(&READ_WRITE_ALL);
         let can_read = can_write || permissions.contains(&READ_ALL);
-        let caller = self.oid.or(self.appid).or(self.azp).or(self.sub).unwrap_or_else(|| "unknown".into());
-        Ok(Principal { tenant: Some(tenant), can_read, can_write, caller })
+        let app = self.appid.or(self.azp).or_else(|| self.sub.clone()).unwrap_or_else(|| "unknown".into());
+        let caller = self.oid.or(self.sub).unwrap_or_else(|| app.clone());
+        Ok(Principal { tenant: Some(tenant), can_read, can_write, caller, app })
     }
 }
 
@@ -102,7 +105,8 @@ mod tests {
         assert!(p.can_read && p.can_write);
         let p = claims(Some("User.Read"), None).into_principal().unwrap();
         assert!(!p.can_read && !p.can_write);
-        assert_eq!(p.caller, "app");
+        assert_eq!(p.app, "app");
+        assert_eq!(p.caller, "s");
     }
 
     #[test]

@@ -48,10 +48,22 @@ impl Store {
         }
     }
 
-    pub async fn write(&self, command: WriteCommand) -> Result<WriteOutcome, StoreError> {
+    /// Applies a write atomically, with its audit-trail row in the same transaction.
+    pub async fn write(&self, command: WriteCommand, actor: Actor) -> Result<WriteOutcome, StoreError> {
         match self {
-            Store::Sqlite(s) => s.write(command).await,
-            Store::Postgres(p) => p.write(&command).await,
+            Store::Sqlite(s) => s.write(command, actor).await,
+            Store::Postgres(p) => p.write(&command, &actor).await,
+        }
+    }
+
+    /// Audit-trail rows, oldest first.
+    pub async fn audit(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        match self {
+            Store::Sqlite(s) => {
+                let s = s.clone();
+                blocking(move || s.audit(&query)).await
+            }
+            Store::Postgres(p) => p.audit(&query).await,
         }
     }
 
@@ -265,4 +277,65 @@ impl<'a> IndexedColumns<'a> {
                 .unwrap_or_default(),
         })
     }
+}
+
+/// Who asked for a write; recorded in the audit trail.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub caller: String,
+    pub app: String,
+    pub request_id: String,
+}
+
+/// One audit-trail row.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditRecord {
+    pub id: String,
+    pub at: String,
+    pub tenant: String,
+    pub caller: String,
+    pub app: String,
+    pub request_id: String,
+    pub operation: String,
+    pub profile_id: String,
+    pub changed: Vec<String>,
+}
+
+impl AuditRecord {
+    pub(crate) fn new(
+        actor: &Actor,
+        operation: &str,
+        tenant: &str,
+        profile_id: &str,
+        changed: Vec<String>,
+    ) -> AuditRecord {
+        AuditRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            at: crate::domain::datetime::now(),
+            tenant: tenant.to_string(),
+            caller: actor.caller.clone(),
+            app: actor.app.clone(),
+            request_id: actor.request_id.clone(),
+            operation: operation.to_string(),
+            profile_id: profile_id.to_string(),
+            changed,
+        }
+    }
+}
+
+/// Filters of `graphsec audit`.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub tenant: Option<String>,
+    pub profile_id: Option<String>,
+    pub operation: Option<String>,
+    /// Wire-form timestamp: entries at or after it.
+    pub since: Option<String>,
+    pub limit: u32,
+}
+
+/// The properties a create set: every member that is not null.
+pub(crate) fn created_members(doc: &Map<String, Value>) -> Vec<String> {
+    doc.iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k.clone()).collect()
 }

@@ -8,7 +8,10 @@
 //! - Every statement names the tenant (or, with auth off, explicitly every tenant).
 //! - Serialization failures and deadlocks (SQLSTATE 40001/40P01, the norm on CockroachDB) retry.
 
-use super::{IndexedColumns, ListPage, ListRequest, Scope, StoreError, StoredProfile, WriteCommand, WriteOutcome};
+use super::{
+    Actor, AuditQuery, AuditRecord, IndexedColumns, ListPage, ListRequest, Scope, StoreError, StoredProfile,
+    WriteCommand, WriteOutcome,
+};
 use crate::domain::profile;
 use serde_json::{Map, Value};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -16,7 +19,10 @@ use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_audit.sql"),
+];
 /// Advisory lock key serialising migrations across instances ("graphsec" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6772_6170_6873_6563;
 const MAX_ATTEMPTS: usize = 8;
@@ -102,11 +108,11 @@ impl PgStore {
         row.try_get::<i64, _>(0).map_err(pg)
     }
 
-    pub async fn write(&self, command: &WriteCommand) -> Result<WriteOutcome, StoreError> {
+    pub async fn write(&self, command: &WriteCommand, actor: &Actor) -> Result<WriteOutcome, StoreError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.try_write(command).await {
+            match self.try_write(command, actor).await {
                 Err(StoreError::Postgres(e)) if attempt < MAX_ATTEMPTS && is_retryable(&e) => {
                     tokio::time::sleep(Duration::from_millis(2 << attempt.min(6))).await;
                 }
@@ -115,10 +121,51 @@ impl PgStore {
         }
     }
 
-    async fn try_write(&self, command: &WriteCommand) -> Result<WriteOutcome, StoreError> {
+    pub async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, tenant, caller, app, request_id, operation, profile_id, changed FROM audit_log \
+             WHERE ($1::text IS NULL OR tenant = $1) AND ($2::text IS NULL OR profile_id = $2) \
+             AND ($3::text IS NULL OR operation = $3) AND ($4::text IS NULL OR at >= $4) ORDER BY at, id LIMIT $5",
+        )
+        .bind(&query.tenant)
+        .bind(&query.profile_id)
+        .bind(&query.operation)
+        .bind(&query.since)
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(pg)?;
+        rows.iter()
+            .map(|r| {
+                let changed: String = r.try_get(8).map_err(pg)?;
+                Ok(AuditRecord {
+                    id: r.try_get(0).map_err(pg)?,
+                    at: r.try_get(1).map_err(pg)?,
+                    tenant: r.try_get(2).map_err(pg)?,
+                    caller: r.try_get(3).map_err(pg)?,
+                    app: r.try_get(4).map_err(pg)?,
+                    request_id: r.try_get(5).map_err(pg)?,
+                    operation: r.try_get(6).map_err(pg)?,
+                    profile_id: r.try_get(7).map_err(pg)?,
+                    changed: serde_json::from_str(&changed)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn try_write(&self, command: &WriteCommand, actor: &Actor) -> Result<WriteOutcome, StoreError> {
         let mut tx = self.pool.begin().await.map_err(pg)?;
         let outcome = match command {
-            WriteCommand::Create { doc } => insert(&mut tx, doc, 1).await?,
+            WriteCommand::Create { doc } => {
+                let outcome = insert(&mut tx, doc, 1).await?;
+                if matches!(outcome, WriteOutcome::Written(_)) {
+                    let columns = IndexedColumns::of(doc)?;
+                    let record =
+                        AuditRecord::new(actor, "create", columns.tenant, columns.id, super::created_members(doc));
+                    insert_audit(&mut tx, &record).await?;
+                }
+                outcome
+            }
             WriteCommand::Update { scope, id, if_match, input, now } => {
                 let Some((tenant, current)) = select_for_update(&mut tx, scope, id).await? else {
                     return Ok(WriteOutcome::NotFound);
@@ -132,7 +179,7 @@ impl PgStore {
                     Err(invalid) => return Ok(WriteOutcome::Invalid(invalid)),
                 };
                 let new_tenant = doc.get("azureTenantId").and_then(Value::as_str).unwrap_or_default();
-                match scope {
+                let outcome = match scope {
                     Scope::Tenant(own) if new_tenant != own => return Ok(WriteOutcome::ForeignTenant),
                     _ if new_tenant != tenant => {
                         // Only with auth off: the profile moves to another tenant.
@@ -140,7 +187,12 @@ impl PgStore {
                         insert(&mut tx, &doc, current.version + 1).await?
                     }
                     _ => update_in_place(&mut tx, &doc, current.version).await?,
+                };
+                if matches!(outcome, WriteOutcome::Written(_)) {
+                    let changed = input.member_names().map(str::to_string).collect();
+                    insert_audit(&mut tx, &AuditRecord::new(actor, "update", new_tenant, id, changed)).await?;
                 }
+                outcome
             }
             WriteCommand::Import { docs } => import(&mut tx, docs).await?,
             WriteCommand::Delete { scope, id, if_match } => {
@@ -151,6 +203,7 @@ impl PgStore {
                     return Ok(WriteOutcome::PreconditionFailed);
                 }
                 delete_row(&mut tx, &tenant, id).await?;
+                insert_audit(&mut tx, &AuditRecord::new(actor, "delete", &tenant, id, Vec::new())).await?;
                 WriteOutcome::Deleted
             }
         };
@@ -451,6 +504,26 @@ async fn import(tx: &mut Transaction<'_, Postgres>, docs: &[Map<String, Value>])
     }
     let inserted_count = inserted.len() as u64;
     Ok(WriteOutcome::Imported { inserted: inserted_count, skipped: docs.len() as u64 - inserted_count })
+}
+
+async fn insert_audit(tx: &mut Transaction<'_, Postgres>, record: &AuditRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_log (id, at, tenant, caller, app, request_id, operation, profile_id, changed) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&record.id)
+    .bind(&record.at)
+    .bind(&record.tenant)
+    .bind(&record.caller)
+    .bind(&record.app)
+    .bind(&record.request_id)
+    .bind(&record.operation)
+    .bind(&record.profile_id)
+    .bind(serde_json::to_string(&record.changed)?)
+    .execute(&mut **tx)
+    .await
+    .map_err(pg)?;
+    Ok(())
 }
 
 async fn delete_row(tx: &mut Transaction<'_, Postgres>, tenant: &str, id: &str) -> Result<(), StoreError> {

@@ -5,7 +5,10 @@
 //! others) and answers each caller only after the commit: an acknowledged write is on disk.
 //! Readers use their own connections and never wait for the writer (WAL snapshot isolation).
 
-use super::{IndexedColumns, ListPage, ListRequest, Scope, StoreError, StoredProfile, WriteCommand, WriteOutcome};
+use super::{
+    Actor, AuditQuery, AuditRecord, IndexedColumns, ListPage, ListRequest, Scope, StoreError, StoredProfile,
+    WriteCommand, WriteOutcome,
+};
 use crate::domain::profile;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Map, Value};
@@ -14,7 +17,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../../migrations/sqlite/0001_init.sql"), include_str!("../../migrations/sqlite/0002_audit.sql")];
 /// Most writes applied in one transaction.
 const MAX_GROUP: usize = 512;
 /// Idle read connections kept open.
@@ -33,11 +37,12 @@ pub enum Durability {
 }
 
 type Reply = oneshot::Sender<Result<WriteOutcome, StoreError>>;
+type Queued = (WriteCommand, Actor, Reply);
 
 pub struct SqliteStore {
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
-    writer: Mutex<Option<mpsc::Sender<(WriteCommand, Reply)>>>,
+    writer: Mutex<Option<mpsc::Sender<Queued>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     skiptoken_key: Vec<u8>,
 }
@@ -72,12 +77,12 @@ impl SqliteStore {
     }
 
     /// Queues a write and waits for its commit.
-    pub async fn write(&self, command: WriteCommand) -> Result<WriteOutcome, StoreError> {
+    pub async fn write(&self, command: WriteCommand, actor: Actor) -> Result<WriteOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         {
             let writer = self.writer.lock().map_err(|_| StoreError::Closed)?;
             let sender = writer.as_ref().ok_or(StoreError::Closed)?;
-            sender.send((command, reply)).map_err(|_| StoreError::Closed)?;
+            sender.send((command, actor, reply)).map_err(|_| StoreError::Closed)?;
         }
         answer.await.map_err(|_| StoreError::Closed)?
     }
@@ -125,6 +130,35 @@ impl SqliteStore {
         self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
             Ok(stmt.query_row(rusqlite::params_from_iter(values.iter().map(SqlParam)), |r| r.get(0))?)
+        })
+    }
+
+    /// Audit-trail rows, oldest first. Blocking: call from a blocking thread.
+    pub fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, at, tenant, caller, app, request_id, operation, profile_id, changed FROM audit_log \
+                 WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR profile_id = ?2) \
+                 AND (?3 IS NULL OR operation = ?3) AND (?4 IS NULL OR at >= ?4) ORDER BY at, id LIMIT ?5",
+            )?;
+            let rows = stmt.query_map(
+                params![query.tenant, query.profile_id, query.operation, query.since, query.limit],
+                |r| {
+                    let changed: String = r.get(8)?;
+                    Ok(AuditRecord {
+                        id: r.get(0)?,
+                        at: r.get(1)?,
+                        tenant: r.get(2)?,
+                        caller: r.get(3)?,
+                        app: r.get(4)?,
+                        request_id: r.get(5)?,
+                        operation: r.get(6)?,
+                        profile_id: r.get(7)?,
+                        changed: serde_json::from_str(&changed).unwrap_or_default(),
+                    })
+                },
+            )?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 
@@ -201,7 +235,7 @@ fn load_or_create_secret(conn: &Connection, name: &str) -> Result<Vec<u8>, Store
     Ok(value.into_bytes())
 }
 
-fn run_writer(mut conn: Connection, queue: mpsc::Receiver<(WriteCommand, Reply)>) {
+fn run_writer(mut conn: Connection, queue: mpsc::Receiver<Queued>) {
     let mut pages_since_checkpoint: i64 = 0;
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
@@ -212,17 +246,17 @@ fn run_writer(mut conn: Connection, queue: mpsc::Receiver<(WriteCommand, Reply)>
             }
         }
         let started = Instant::now();
-        let outcomes = apply_group(&mut conn, batch.iter().map(|(command, _)| command));
+        let outcomes = apply_group(&mut conn, batch.iter().map(|(command, actor, _)| (command, actor)));
         let size = batch.len();
         match outcomes {
             Ok(outcomes) => {
-                for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
+                for ((_, _, reply), outcome) in batch.into_iter().zip(outcomes) {
                     let _ = reply.send(outcome);
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, writes = size, "group commit failed; every write in it was rolled back");
-                for (_, reply) in batch {
+                for (_, _, reply) in batch {
                     let _ = reply.send(Err(StoreError::Other(e.to_string())));
                 }
             }
@@ -253,13 +287,13 @@ type Outcomes = Vec<Result<WriteOutcome, StoreError>>;
 
 fn apply_group<'a>(
     conn: &mut Connection,
-    commands: impl Iterator<Item = &'a WriteCommand>,
+    commands: impl Iterator<Item = (&'a WriteCommand, &'a Actor)>,
 ) -> rusqlite::Result<Outcomes> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::new();
-    for command in commands {
+    for (command, actor) in commands {
         let mut savepoint = tx.savepoint()?;
-        let outcome = apply_one(&savepoint, command);
+        let outcome = apply_one(&savepoint, command, actor);
         match &outcome {
             Ok(WriteOutcome::Written(_) | WriteOutcome::Deleted | WriteOutcome::Imported { .. }) => {
                 savepoint.commit()?
@@ -276,9 +310,17 @@ fn apply_group<'a>(
     Ok(outcomes)
 }
 
-fn apply_one(conn: &Connection, command: &WriteCommand) -> Result<WriteOutcome, StoreError> {
+fn apply_one(conn: &Connection, command: &WriteCommand, actor: &Actor) -> Result<WriteOutcome, StoreError> {
     match command {
-        WriteCommand::Create { doc } => insert(conn, doc, 1),
+        WriteCommand::Create { doc } => {
+            let outcome = insert(conn, doc, 1)?;
+            if matches!(outcome, WriteOutcome::Written(_)) {
+                let columns = IndexedColumns::of(doc)?;
+                let record = AuditRecord::new(actor, "create", columns.tenant, columns.id, super::created_members(doc));
+                insert_audit(conn, &record)?;
+            }
+            Ok(outcome)
+        }
         WriteCommand::Import { docs } => {
             let (mut inserted, mut skipped) = (0, 0);
             for doc in docs {
@@ -308,7 +350,12 @@ fn apply_one(conn: &Connection, command: &WriteCommand) -> Result<WriteOutcome, 
                 }
             }
             delete_row(conn, &tenant, id)?;
-            insert(conn, &doc, current.version + 1)
+            let outcome = insert(conn, &doc, current.version + 1)?;
+            if matches!(outcome, WriteOutcome::Written(_)) {
+                let changed = input.member_names().map(str::to_string).collect();
+                insert_audit(conn, &AuditRecord::new(actor, "update", new_tenant, id, changed))?;
+            }
+            Ok(outcome)
         }
         WriteCommand::Delete { scope, id, if_match } => {
             let Some((tenant, current)) = select_for_write(conn, scope, id)? else {
@@ -318,6 +365,7 @@ fn apply_one(conn: &Connection, command: &WriteCommand) -> Result<WriteOutcome, 
                 return Ok(WriteOutcome::PreconditionFailed);
             }
             delete_row(conn, &tenant, id)?;
+            insert_audit(conn, &AuditRecord::new(actor, "delete", &tenant, id, Vec::new()))?;
             Ok(WriteOutcome::Deleted)
         }
     }
@@ -353,6 +401,25 @@ fn insert(conn: &Connection, doc: &Map<String, Value>, version: i64) -> Result<W
         tag_insert.execute(params![columns.tenant, columns.id, pos as i64, tag])?;
     }
     Ok(WriteOutcome::Written(StoredProfile { doc: text, version }))
+}
+
+fn insert_audit(conn: &Connection, record: &AuditRecord) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO audit_log (id, at, tenant, caller, app, request_id, operation, profile_id, changed) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        record.id,
+        record.at,
+        record.tenant,
+        record.caller,
+        record.app,
+        record.request_id,
+        record.operation,
+        record.profile_id,
+        serde_json::to_string(&record.changed)?,
+    ])?;
+    Ok(())
 }
 
 fn delete_row(conn: &Connection, tenant: &str, id: &str) -> Result<(), StoreError> {

@@ -3,7 +3,7 @@
 use crate::support::*;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[tokio::test]
 async fn kill_9_loses_no_acknowledged_write() {

@@ -33,3 +33,4 @@ mod errors;
 mod listing;
 mod multi_instance;
 mod support;
+mod throttling;

@@ -54,6 +54,8 @@ impl Fixture {
             auth,
             log_format: LogFormat::Text,
             log_level: "warn".into(),
+            rate_limit: None,
+            rate_limit_burst: None,
             page_size: 100,
             max_body_bytes: 1024 * 1024,
             default_tenant: TENANT_A.into(),
