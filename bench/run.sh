@@ -256,9 +256,16 @@ record "{\"kind\":\"meta\",\"row_bytes\":$(head -n1 "$WORK/profiles.ndjson" | wc
 GS_DATA=$WORK/graphsec-data
 GS_PORT=$(free_port)
 GS_URL=http://127.0.0.1:$GS_PORT
+# graphsec throttles each tenant (429 past --rate-limit, 1000/s by default with local auth): a
+# throughput benchmark of one tenant has to turn that off.
+GS_EXTRA=()
+if "$GRAPHSEC" serve --help 2>/dev/null | grep -q -- '--rate-limit '; then
+    GS_EXTRA+=(--rate-limit 0)
+    note "graphsec was started with \`--rate-limit 0\`: its per-tenant throttle (1000 requests/s by default with local auth) would otherwise answer most of the load with 429."
+fi
 gs_serve() { # gs_serve DURABILITY DATA_DIR
     launch "graphsec-$1" "$GS_URL/healthz" "$GRAPHSEC" serve --listen "127.0.0.1:$GS_PORT" \
-        --data-dir "$2" --log-level warn --durability "$1"
+        --data-dir "$2" --log-level warn --durability "$1" "${GS_EXTRA[@]}"
 }
 
 TOKEN=$("$GRAPHSEC" token --data-dir "$GS_DATA" --tenant "$TENANT" --ttl 6h)

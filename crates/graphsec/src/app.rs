@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub enum AuthMode {
-    Local(LocalKey),
+    Local(Box<LocalKey>),
     /// Emulator only: no token needed, every tenant visible.
     Off,
 }
@@ -39,7 +39,7 @@ impl Server {
     pub async fn bind(config: &ServeConfig) -> anyhow::Result<Server> {
         let store = open_store(&config.storage, !config.no_migrate).await?;
         let auth = match config.auth {
-            AuthChoice::Local => AuthMode::Local(LocalKey::load_or_create(&config.storage.data_dir)?),
+            AuthChoice::Local => AuthMode::Local(Box::new(LocalKey::load_or_create(&config.storage.data_dir)?)),
             AuthChoice::Off => {
                 tracing::warn!(
                     "AUTHENTICATION IS OFF (--auth off): anyone who can reach {} can read and change every tenant's profiles. Use this only as a local emulator.",

@@ -21,10 +21,10 @@ pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<
                 )));
             }
         };
-    if let Some(length) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok()) {
-        if length > limit as u64 {
-            return Err(GraphError::payload_too_large(limit));
-        }
+    if let Some(length) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        && length > limit as u64
+    {
+        return Err(GraphError::payload_too_large(limit));
     }
     let raw = Limited::new(body, limit).collect().await.map_err(|e| {
         if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {

@@ -120,10 +120,10 @@ pub async fn list(call: Call<'_>) -> Result<Response, GraphError> {
     )
     .map_err(|_| GraphError::internal())?;
     let mut response = render::odata_response(StatusCode::OK, body);
-    if let Some(size) = prefs.max_page_size {
-        if let Ok(v) = HeaderValue::from_str(&format!("odata.maxpagesize={size}")) {
-            response.headers_mut().insert("Preference-Applied", v);
-        }
+    if let Some(size) = prefs.max_page_size
+        && let Ok(v) = HeaderValue::from_str(&format!("odata.maxpagesize={size}"))
+    {
+        response.headers_mut().insert("Preference-Applied", v);
     }
     Ok(response)
 }
@@ -178,10 +178,10 @@ pub async fn create(call: Call<'_>, body: Body) -> Result<Response, GraphError> 
     let default_tenant = call.principal.tenant.as_deref().unwrap_or(&call.app.default_tenant);
     let doc = profile::build_new(input, default_tenant, &datetime::now()).map_err(invalid)?;
     let id = doc.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
-    if let Some(own) = &call.principal.tenant {
-        if doc.get("azureTenantId").and_then(|v| v.as_str()) != Some(own.as_str()) {
-            return Err(foreign_tenant());
-        }
+    if let Some(own) = &call.principal.tenant
+        && doc.get("azureTenantId").and_then(|v| v.as_str()) != Some(own.as_str())
+    {
+        return Err(foreign_tenant());
     }
     match call.app.store.write(WriteCommand::Create { doc }, call.actor()).await? {
         WriteOutcome::Written(stored) => {

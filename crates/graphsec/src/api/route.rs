@@ -89,10 +89,8 @@ fn parenthesised_key(segment: &str) -> Option<String> {
     let mut out = String::with_capacity(quoted.len());
     let mut chars = quoted.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '\'' {
-            if chars.next() != Some('\'') {
-                return None;
-            }
+        if c == '\'' && chars.next() != Some('\'') {
+            return None;
         }
         out.push(c);
     }

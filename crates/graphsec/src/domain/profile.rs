@@ -72,6 +72,9 @@ pub fn parse_input(body: &[u8]) -> Result<ProfileInput, ValidationError> {
             "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format. ({e})"
         ),
     })?;
+    if contains_nul(&value) {
+        return Err(ValidationError::invalid("Strings must not contain the NUL character (U+0000)."));
+    }
     let Value::Object(object) = value else {
         return Err(ValidationError::invalid(
             "The request body must be a JSON object describing a userSecurityProfile.",
@@ -141,12 +144,12 @@ pub fn apply_patch(
     url_id: &str,
     now: &str,
 ) -> Result<Map<String, Value>, ValidationError> {
-    if let Some(id) = input.get("id") {
-        if id.as_str() != Some(url_id) {
-            return Err(ValidationError::invalid(format!(
-                "The id in the body must match the id in the URL ('{url_id}') or be left out."
-            )));
-        }
+    if let Some(id) = input.get("id")
+        && id.as_str() != Some(url_id)
+    {
+        return Err(ValidationError::invalid(format!(
+            "The id in the body must match the id in the URL ('{url_id}') or be left out."
+        )));
     }
     let mut doc = Map::new();
     for name in DECLARED {
@@ -342,6 +345,16 @@ fn check_dynamic_name(name: &str) -> Result<(), ValidationError> {
     }
 }
 
+/// NUL cannot be compared consistently by every SQL engine (SQLite's string functions stop at it).
+fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(members) => members.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
+    }
+}
+
 pub fn is_valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_ID_LEN && !id.chars().any(char::is_control)
 }
@@ -412,6 +425,8 @@ mod tests {
             json!({"has space": 1}),
             json!({"foo": 1, "FOO": 2}),
             json!({"id": ""}),
+            json!({"displayName": "a\u{0}b"}),
+            json!({"custom": {"deep": ["\u{0}"]}}),
             json!([1, 2]),
         ];
         for body in cases {

@@ -19,9 +19,11 @@ use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/postgres/0001_init.sql"),
-    include_str!("../../migrations/postgres/0002_audit.sql"),
+/// Embedded migrations, in order; the flag marks those CockroachDB skips (see each file).
+const MIGRATIONS: &[(&str, bool)] = &[
+    (include_str!("../../migrations/postgres/0001_init.sql"), false),
+    (include_str!("../../migrations/postgres/0002_audit.sql"), false),
+    (include_str!("../../migrations/postgres/0003_sort_indexes_nulls_first.sql"), true),
 ];
 /// Advisory lock key serialising migrations across instances ("graphsec" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6772_6170_6873_6563;
@@ -257,10 +259,14 @@ pub async fn migrate(pool: &PgPool, schema: Option<&str>) -> Result<usize, Store
                 MIGRATIONS.len()
             )));
         }
+        let version: String = sqlx::query_scalar("SELECT version()").fetch_one(&mut *conn).await.map_err(pg)?;
+        let cockroach = version.contains("CockroachDB");
         let mut ran = 0;
-        for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        for (index, (sql, postgres_only)) in MIGRATIONS.iter().enumerate().skip(applied) {
             let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(pg)?;
-            sqlx::raw_sql(AssertSqlSafe(*sql)).execute(&mut *tx).await.map_err(pg)?;
+            if !(cockroach && *postgres_only) {
+                sqlx::raw_sql(AssertSqlSafe(*sql)).execute(&mut *tx).await.map_err(pg)?;
+            }
             sqlx::query("INSERT INTO graphsec_migrations (version, applied_at) VALUES ($1, $2)")
                 .bind(index as i64 + 1)
                 .bind(crate::domain::datetime::now())

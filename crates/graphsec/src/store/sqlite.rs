@@ -169,10 +169,10 @@ impl SqliteStore {
             None => open_reader(&self.path)?,
         };
         let result = f(&conn);
-        if let Ok(mut readers) = self.readers.lock() {
-            if readers.len() < MAX_IDLE_READERS {
-                readers.push(conn);
-            }
+        if let Ok(mut readers) = self.readers.lock()
+            && readers.len() < MAX_IDLE_READERS
+        {
+            readers.push(conn);
         }
         result
     }
@@ -276,10 +276,10 @@ fn run_writer(mut conn: Connection, queue: mpsc::Receiver<Queued>) {
 fn checkpoint(conn: &Connection) {
     let passive =
         conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)));
-    if let Ok((log_pages, _)) = passive {
-        if log_pages > WAL_TRUNCATE_PAGES {
-            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-        }
+    if let Ok((log_pages, _)) = passive
+        && log_pages > WAL_TRUNCATE_PAGES
+    {
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 }
 
@@ -344,10 +344,10 @@ fn apply_one(conn: &Connection, command: &WriteCommand, actor: &Actor) -> Result
                 Err(invalid) => return Ok(WriteOutcome::Invalid(invalid)),
             };
             let new_tenant = doc.get("azureTenantId").and_then(Value::as_str).unwrap_or_default();
-            if let Scope::Tenant(own) = scope {
-                if new_tenant != own {
-                    return Ok(WriteOutcome::ForeignTenant);
-                }
+            if let Scope::Tenant(own) = scope
+                && new_tenant != own
+            {
+                return Ok(WriteOutcome::ForeignTenant);
             }
             delete_row(conn, &tenant, id)?;
             let outcome = insert(conn, &doc, current.version + 1)?;

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Integration tests: a real server over real sockets, driven the way a Graph client drives it.
 //! Each test in `backend_tests!` runs on SQLite, and on PostgreSQL when `GRAPHSEC_TEST_POSTGRES`
 //! names a server (each run in a fresh schema).
@@ -32,5 +33,6 @@ mod crud;
 mod errors;
 mod listing;
 mod multi_instance;
+mod odata;
 mod support;
 mod throttling;

@@ -145,12 +145,12 @@ async fn killing_one_instance_mid_load_loses_no_acknowledged_write() {
                     .json(&json!({"id": id}))
                     .send()
                     .await;
-                if let Ok(r) = response {
-                    if r.status() == 201 {
-                        acknowledged.lock().unwrap().push(id);
-                        if killed_at.lock().unwrap().is_some() {
-                            *served_after_kill.lock().unwrap() += 1;
-                        }
+                if let Ok(r) = response
+                    && r.status() == 201
+                {
+                    acknowledged.lock().unwrap().push(id);
+                    if killed_at.lock().unwrap().is_some() {
+                        *served_after_kill.lock().unwrap() += 1;
                     }
                 }
             }
