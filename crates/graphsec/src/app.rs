@@ -1,5 +1,6 @@
 //! Server assembly: state, router, listener and graceful shutdown.
 
+use crate::auth::external::ExternalVerifier;
 use crate::auth::local::LocalKey;
 use crate::config::{AuthChoice, ServeConfig, StorageArgs};
 use crate::store::postgres::PgSettings;
@@ -13,7 +14,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub enum AuthMode {
-    Local(Box<LocalKey>),
+    /// The data directory's key, and any configured external issuers.
+    Local { key: LocalKey, external: Option<ExternalVerifier> },
     /// Emulator only: no token needed, every tenant visible.
     Off,
 }
@@ -39,7 +41,13 @@ impl Server {
     pub async fn bind(config: &ServeConfig) -> anyhow::Result<Server> {
         let store = open_store(&config.storage, !config.no_migrate).await?;
         let auth = match config.auth {
-            AuthChoice::Local => AuthMode::Local(Box::new(LocalKey::load_or_create(&config.storage.data_dir)?)),
+            AuthChoice::Local => {
+                let external = match config.external_issuers.is_empty() {
+                    true => None,
+                    false => Some(ExternalVerifier::new(config.external_issuers.clone()).await?),
+                };
+                AuthMode::Local { key: LocalKey::load_or_create(&config.storage.data_dir)?, external }
+            }
             AuthChoice::Off => {
                 tracing::warn!(
                     "AUTHENTICATION IS OFF (--auth off): anyone who can reach {} can read and change every tenant's profiles. Use this only as a local emulator.",

@@ -98,6 +98,22 @@ pub struct ServeConfig {
     /// `local`: require tokens from `graphsec token`; `off`: no authentication (emulator only).
     #[arg(long, env = "GRAPHSEC_AUTH", value_enum, default_value_t = AuthChoice::Local)]
     pub auth: AuthChoice,
+    /// Trust tokens from this OIDC issuer (exact `iss`), beside the local key. Repeatable: each
+    /// `--issuer` takes the `--audience` and `--jwks-url`/`--jwks-file` flags that follow it.
+    #[arg(long, env = "GRAPHSEC_ISSUER")]
+    pub issuer: Vec<String>,
+    /// Accepted `aud` of the preceding `--issuer` (repeatable, or comma-separated).
+    #[arg(long, env = "GRAPHSEC_AUDIENCE")]
+    pub audience: Vec<String>,
+    /// JWKS URL of the preceding `--issuer` (fetched, cached and refreshed).
+    #[arg(long, env = "GRAPHSEC_JWKS_URL")]
+    pub jwks_url: Vec<String>,
+    /// JWKS file of the preceding `--issuer`.
+    #[arg(long, env = "GRAPHSEC_JWKS_FILE")]
+    pub jwks_file: Vec<PathBuf>,
+    /// The external issuers, assembled from the flags above by [`external_issuers`].
+    #[arg(skip)]
+    pub external_issuers: Vec<crate::auth::external::IssuerConfig>,
     /// Log format.
     #[arg(long, env = "GRAPHSEC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -154,6 +170,63 @@ pub enum AuthChoice {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Groups `--issuer`, `--audience`, `--jwks-url` and `--jwks-file` by their order on the command
+/// line: each issuer owns the flags after it. Flags from the environment come as one group.
+pub fn external_issuers(matches: &clap::ArgMatches) -> Result<Vec<crate::auth::external::IssuerConfig>, String> {
+    use crate::auth::external::{IssuerConfig, KeySource};
+    enum Flag {
+        Issuer(String),
+        Audience(String),
+        Url(String),
+        File(PathBuf),
+    }
+    let mut flags: Vec<(usize, Flag)> = Vec::new();
+    fn collect<T: Clone + Send + Sync + 'static>(
+        m: &clap::ArgMatches,
+        id: &str,
+        out: &mut Vec<(usize, Flag)>,
+        wrap: fn(T) -> Flag,
+    ) {
+        if let (Some(values), Some(indices)) = (m.get_many::<T>(id), m.indices_of(id)) {
+            out.extend(indices.zip(values.cloned().map(wrap)));
+        }
+    }
+    collect::<String>(matches, "issuer", &mut flags, Flag::Issuer);
+    collect::<String>(matches, "audience", &mut flags, Flag::Audience);
+    collect::<String>(matches, "jwks_url", &mut flags, Flag::Url);
+    collect::<PathBuf>(matches, "jwks_file", &mut flags, Flag::File);
+    flags.sort_by_key(|(index, _)| *index);
+
+    let mut issuers: Vec<(String, Vec<String>, Option<KeySource>)> = Vec::new();
+    for (_, flag) in flags {
+        if let Flag::Issuer(issuer) = flag {
+            issuers.push((issuer, Vec::new(), None));
+            continue;
+        }
+        let Some((issuer, audiences, source)) = issuers.last_mut() else {
+            return Err("--audience, --jwks-url and --jwks-file must follow the --issuer they belong to".into());
+        };
+        match flag {
+            Flag::Audience(a) => {
+                audiences.extend(a.split(',').map(str::trim).filter(|a| !a.is_empty()).map(String::from))
+            }
+            Flag::Url(url) if source.is_none() => *source = Some(KeySource::JwksUrl(url)),
+            Flag::File(path) if source.is_none() => *source = Some(KeySource::JwksFile(path)),
+            _ => return Err(format!("issuer {issuer} has more than one --jwks-url/--jwks-file")),
+        }
+    }
+    issuers
+        .into_iter()
+        .map(|(issuer, audiences, source)| {
+            let source = source.ok_or_else(|| format!("issuer {issuer} needs --jwks-url or --jwks-file"))?;
+            if audiences.is_empty() {
+                return Err(format!("issuer {issuer} needs at least one --audience"));
+            }
+            Ok(IssuerConfig { issuer, audiences, source })
+        })
+        .collect()
 }
 
 fn parse_page_size(text: &str) -> Result<usize, String> {

@@ -1,9 +1,19 @@
-use clap::Parser;
 use graphsec::auth::local::{LocalKey, TokenRequest};
 use graphsec::config::{AuditArgs, Cli, Command, ImportArgs, LogFormat, ServeConfig, StorageArgs, TokenArgs};
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let (Command::Serve(config), Some(("serve", serve))) = (&mut cli.command, matches.subcommand()) {
+        match graphsec::config::external_issuers(serve) {
+            Ok(issuers) => config.external_issuers = issuers,
+            Err(message) => Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit(),
+        }
+    }
     let result = match cli.command {
         Command::Serve(config) => serve(config),
         Command::Token(args) => token(args),
@@ -111,7 +121,8 @@ fn audit(args: AuditArgs) -> anyhow::Result<()> {
 fn init_logging(format: LogFormat, level: &str) {
     let filter =
         tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),

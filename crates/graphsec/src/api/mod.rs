@@ -91,7 +91,7 @@ async fn dispatch(app: &Arc<AppState>, ctx: &RequestContext, request: Request) -
         return Ok(response);
     }
 
-    let principal = authenticate(app, &parts.headers)?;
+    let principal = authenticate(app, &parts.headers).await?;
     if let Some(throttle) = &app.throttle {
         throttle.check(&principal)?;
     }
@@ -127,13 +127,18 @@ fn only(method: &Method, allowed: &[Method]) -> Result<(), GraphError> {
     if allowed.contains(method) { Ok(()) } else { Err(GraphError::method_not_allowed()) }
 }
 
-fn authenticate(app: &AppState, headers: &http::HeaderMap) -> Result<Principal, GraphError> {
-    match &app.auth {
-        AuthMode::Off => Ok(Principal::unauthenticated_emulator()),
-        AuthMode::Local(key) => {
-            let header = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
-            let token = auth::bearer_token(header).map_err(|e| GraphError::unauthenticated(e.0))?;
-            key.verify(token).map_err(|e| GraphError::unauthenticated(e.0))
+/// A configured external issuer's token is checked against that issuer only; any other token
+/// must be one of the local key's.
+async fn authenticate(app: &AppState, headers: &http::HeaderMap) -> Result<Principal, GraphError> {
+    let AuthMode::Local { key, external } = &app.auth else {
+        return Ok(Principal::unauthenticated_emulator());
+    };
+    let header = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
+    let token = auth::bearer_token(header).map_err(|e| GraphError::unauthenticated(e.0))?;
+    if let Some(external) = external {
+        if let Some(principal) = external.verify(token).await.map_err(|e| GraphError::unauthenticated(e.0))? {
+            return Ok(principal);
         }
     }
+    key.verify(token).map_err(|e| GraphError::unauthenticated(e.0))
 }

@@ -31,6 +31,7 @@ mod concurrency;
 mod crash;
 mod crud;
 mod errors;
+mod external_issuer;
 mod listing;
 mod multi_instance;
 mod odata;
