@@ -141,6 +141,7 @@ launch() {
         die "$name did not start"
     }
     LAUNCH_PID=$(cat "$pid_file")
+    SERVER_PID=$LAUNCH_PID
     STARTED_PIDS+=("$LAUNCH_PID")
     log "$name: pid $LAUNCH_PID, first 200 after $LAUNCH_MS ms"
 }
@@ -171,10 +172,17 @@ wrk_run() {
         -d"${DURATION}s" --timeout 10s -s "$BENCH_DIR/wrk/scenario.lua" "$origin" > "$out"
     { echo "=== $server $sync $scenario ($origin$path)"; cat "$out"; } >> "$RAW_LOG"
     line=$(grep '^BENCH_RESULT ' "$out") || die "wrk printed no result for $server $scenario"
-    record "$(python3 - "$server" "$sync" "$scenario" "$line" <<'PY'
+    # The server's memory right after this scenario: which workload drives the peak.
+    local rss_kb=0 hwm_kb=0
+    if [[ -n ${SERVER_PID:-} ]] && alive "$SERVER_PID"; then
+        rss_kb=$(status_kb "$SERVER_PID" VmRSS)
+        hwm_kb=$(status_kb "$SERVER_PID" VmHWM)
+    fi
+    record "$(python3 - "$server" "$sync" "$scenario" "$line" "$rss_kb" "$hwm_kb" <<'PY'
 import json, sys
-server, sync, scenario, line = sys.argv[1:5]
-r = {"kind": "wrk", "server": server, "sync": sync, "scenario": scenario}
+server, sync, scenario, line, rss_kb, hwm_kb = sys.argv[1:7]
+r = {"kind": "wrk", "server": server, "sync": sync, "scenario": scenario,
+     "rss_mb": int(rss_kb) / 1024, "hwm_mb": int(hwm_kb) / 1024}
 for item in line.split()[1:]:
     k, v = item.split("=", 1)
     r[k] = float(v) if "." in v else int(v)
@@ -379,13 +387,16 @@ if [[ $IMPORT_COUNT -gt 0 ]]; then
             metric_text import status "failed (exit $IMP_CODE after $IMP_SECONDS s)"
         else
             # The count graphsec printed; the number of lines if it printed none.
-            IMPORTED=$(grep -oE '[0-9][0-9,_]*' "$WORK/import.log" | tr -d ',_' | sort -n | tail -n1)
+            IMPORTED=$(grep -oiE 'imported[^0-9]*[0-9][0-9,_]*' "$WORK/import.log" | grep -oE '[0-9][0-9,_]*' \
+                | tr -d ',_' | tail -n1 || true)
             IMPORTED=${IMPORTED:-$IMPORT_COUNT}
             metric_text import status ok
             metric import count "$IMPORTED"
             metric import seconds "$IMP_SECONDS"
             metric import rate "$(awk -v n="$IMPORTED" -v s="$IMP_SECONDS" 'BEGIN {printf "%.0f", n / s}')"
             metric import peak_rss_mb "$(mb "$IMP_RSS_KB")"
+            OWN_RATE=$(grep -oE '\(([0-9.]+) profiles/s\)' "$WORK/import.log" | grep -oE '[0-9.]+' | head -n1 || true)
+            [[ -n $OWN_RATE ]] && metric import own_rate "$OWN_RATE"
             log "import: $IMPORTED profiles in $IMP_SECONDS s, peak RSS $(mb "$IMP_RSS_KB") MB"
             [[ $IMPORTED == "$IMPORT_COUNT" ]] || note "graphsec import reported $IMPORTED of $IMPORT_COUNT lines."
             rm -f "$WORK/import.ndjson"
@@ -393,12 +404,12 @@ if [[ $IMPORT_COUNT -gt 0 ]]; then
             TOKEN_1M=$("$GRAPHSEC" token --data-dir "$IMP_DATA" --tenant "$TENANT" --ttl 6h)
             gs_serve full "$IMP_DATA"
             BIG_PID=$LAUNCH_PID
-            metric graphsec@1M startup_ms "$LAUNCH_MS"
-            idle_rss graphsec@1M "$BIG_PID"
+            metric graphsec+import startup_ms "$LAUNCH_MS"
+            idle_rss graphsec+import "$BIG_PID"
             for scenario in get patch list; do
-                wrk_run graphsec@1M full "$scenario" "$GS_URL" "$GRAPHSEC_COLLECTION" "$IMPORTED" "$TOKEN_1M"
+                wrk_run graphsec+import full "$scenario" "$GS_URL" "$GRAPHSEC_COLLECTION" "$IMPORTED" "$TOKEN_1M"
             done
-            peak_rss graphsec@1M "$BIG_PID"
+            peak_rss graphsec+import "$BIG_PID"
             stop_pid "$BIG_PID"
         fi
     fi

@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+#[allow(clippy::large_enum_variant)] // one per server
 pub enum AuthMode {
     /// The data directory's key, and any configured external issuers.
     Local { key: LocalKey, external: Option<ExternalVerifier> },
@@ -29,12 +30,18 @@ pub struct AppState {
     pub default_tenant: String,
     pub tls: bool,
     pub throttle: Option<crate::api::throttle::Throttle>,
+    pub request_timeout: std::time::Duration,
+    pub max_url_bytes: usize,
+    /// hyper refuses far larger heads itself (431); this is the exact limit.
+    pub max_header_bytes: usize,
 }
 
 /// A bound, not yet running server.
 pub struct Server {
     listener: TcpListener,
     state: Arc<AppState>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: crate::server::ConnectionLimits,
 }
 
 impl Server {
@@ -56,6 +63,10 @@ impl Server {
                 AuthMode::Off
             }
         };
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+            _ => None,
+        };
         let listener =
             TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let state = Arc::new(AppState {
@@ -64,10 +75,19 @@ impl Server {
             page_size: config.page_size,
             max_body_bytes: config.max_body_bytes,
             default_tenant: config.default_tenant.clone(),
-            tls: false,
+            tls: tls.is_some(),
             throttle: throttle(config),
+            request_timeout: std::time::Duration::from_secs(config.request_timeout),
+            max_url_bytes: config.max_url_bytes,
+            max_header_bytes: config.max_header_bytes as usize,
         });
-        Ok(Server { listener, state })
+        let limits = crate::server::ConnectionLimits {
+            header_read_timeout: std::time::Duration::from_secs(config.header_read_timeout),
+            max_connections: config.max_connections.max(1),
+            max_header_bytes: config.max_header_bytes as usize,
+            shutdown_grace: std::time::Duration::from_secs(30),
+        };
+        Ok(Server { listener, state, tls, limits })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -98,7 +118,7 @@ impl Server {
                 (http::StatusCode::INTERNAL_SERVER_ERROR, [(http::header::CONTENT_TYPE, "application/json")], body.to_string())
                     .into_response()
             }));
-        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await?;
+        crate::server::serve(self.listener, router, self.tls, self.limits, shutdown).await;
         housekeeping.abort();
         store.close().await;
         tracing::info!("stopped");

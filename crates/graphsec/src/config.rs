@@ -12,6 +12,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Run the HTTP server.
     Serve(ServeConfig),
@@ -23,6 +24,18 @@ pub enum Command {
     Import(ImportArgs),
     /// Print the audit trail (one JSON object per line, oldest first).
     Audit(AuditArgs),
+    /// Write a self-signed development certificate (cert.pem, key.pem) for `serve --tls-*`.
+    Cert(CertArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CertArgs {
+    /// Directory to write cert.pem and key.pem to.
+    #[arg(long, default_value = "./graphsec-data/tls")]
+    pub out: PathBuf,
+    /// Host names and addresses the certificate is valid for.
+    #[arg(long = "host", default_values = ["localhost", "127.0.0.1", "::1"])]
+    pub hosts: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -114,6 +127,27 @@ pub struct ServeConfig {
     /// The external issuers, assembled from the flags above by [`external_issuers`].
     #[arg(skip)]
     pub external_issuers: Vec<crate::auth::external::IssuerConfig>,
+    /// PEM certificate (chain) to serve HTTPS with; needs --tls-key.
+    #[arg(long, env = "GRAPHSEC_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "GRAPHSEC_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Time a client has to send its request headers (slow-loris protection), e.g. `10s`.
+    #[arg(long, env = "GRAPHSEC_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration_seconds)]
+    pub header_read_timeout: u64,
+    /// Longest time a request may take before it is answered 503, e.g. `30s`.
+    #[arg(long, env = "GRAPHSEC_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration_seconds)]
+    pub request_timeout: u64,
+    /// Most open client connections; more are answered 503 and closed.
+    #[arg(long, env = "GRAPHSEC_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Longest request target (path and query) in bytes; longer is 414.
+    #[arg(long, env = "GRAPHSEC_MAX_URL_BYTES", default_value_t = 16 * 1024)]
+    pub max_url_bytes: usize,
+    /// Largest request head (request line and headers) in bytes, at least 8192; larger is 431.
+    #[arg(long, env = "GRAPHSEC_MAX_HEADER_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(8192..))]
+    pub max_header_bytes: u32,
     /// Log format.
     #[arg(long, env = "GRAPHSEC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -6,4 +6,6 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod import;
+pub mod server;
 pub mod store;
+pub mod tls;

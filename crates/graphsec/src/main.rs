@@ -20,6 +20,10 @@ fn main() -> std::process::ExitCode {
         Command::Migrate(args) => migrate(args),
         Command::Import(args) => import(args),
         Command::Audit(args) => audit(args),
+        Command::Cert(args) => graphsec::tls::write_development_certificate(&args.out, &args.hosts).map(|()| {
+            println!("wrote {0}/cert.pem and {0}/key.pem", args.out.display());
+            println!("serve with: graphsec serve --tls-cert {0}/cert.pem --tls-key {0}/key.pem", args.out.display());
+        }),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -105,6 +105,31 @@ impl GraphError {
         e
     }
 
+    pub fn uri_too_long(limit: usize) -> Self {
+        Self::new(
+            StatusCode::URI_TOO_LONG,
+            "BadRequest",
+            format!("The request URL is longer than the limit of {limit} bytes."),
+        )
+        .with_inner("requestUriTooLong")
+    }
+
+    pub fn headers_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "BadRequest",
+            format!("The request headers are larger than the limit of {limit} bytes."),
+        )
+        .with_inner("requestHeadersTooLarge")
+    }
+
+    pub fn request_timeout(limit: std::time::Duration) -> Self {
+        let mut e = Self::unavailable(format!("The request did not complete within {} s.", limit.as_secs()))
+            .with_inner("requestTimeout");
+        e.retry_after = Some(1);
+        e
+    }
+
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "generalException", "An internal server error occurred.")
     }

@@ -33,9 +33,15 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let mut response = match dispatch(&app, &ctx, request).instrument(span.clone()).await {
-        Ok(response) => response,
-        Err(error) => error.render(&ctx),
+    let outcome =
+        tokio::time::timeout(app.request_timeout, dispatch(&app, &ctx, request).instrument(span.clone())).await;
+    let mut response = match outcome {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => error.render(&ctx),
+        Err(_) => {
+            span.in_scope(|| tracing::warn!(timeout = ?app.request_timeout, "request timed out"));
+            GraphError::request_timeout(app.request_timeout).render(&ctx)
+        }
     };
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
@@ -69,6 +75,14 @@ async fn dispatch(app: &Arc<AppState>, ctx: &RequestContext, request: Request) -
                 Err(GraphError::unavailable("The database is not answering."))
             }
         };
+    }
+    let target_len = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target_len > app.max_url_bytes {
+        return Err(GraphError::uri_too_long(app.max_url_bytes));
+    }
+    let header_bytes: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    if header_bytes > app.max_header_bytes {
+        return Err(GraphError::headers_too_large(app.max_header_bytes));
     }
     let route = route::parse(path).map_err(|s| GraphError::segment_not_found(&s.0))?;
     let (parts, body) = request.into_parts();
@@ -135,10 +149,10 @@ async fn authenticate(app: &AppState, headers: &http::HeaderMap) -> Result<Princ
     };
     let header = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
     let token = auth::bearer_token(header).map_err(|e| GraphError::unauthenticated(e.0))?;
-    if let Some(external) = external {
-        if let Some(principal) = external.verify(token).await.map_err(|e| GraphError::unauthenticated(e.0))? {
-            return Ok(principal);
-        }
+    if let Some(external) = external
+        && let Some(principal) = external.verify(token).await.map_err(|e| GraphError::unauthenticated(e.0))?
+    {
+        return Ok(principal);
     }
     key.verify(token).map_err(|e| GraphError::unauthenticated(e.0))
 }

@@ -32,6 +32,7 @@ mod crash;
 mod crud;
 mod errors;
 mod external_issuer;
+mod limits;
 mod listing;
 mod multi_instance;
 mod odata;
