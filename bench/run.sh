@@ -105,7 +105,7 @@ cleanup() {
     done
     if [[ $code -ne 0 ]]; then
         mkdir -p "$RESULTS_DIR/logs"
-        cp "$WORK"/*.log "$RESULTS_DIR/logs/" 2>/dev/null || true
+        cp "$WORK"/*.log "$WORK"/*.jsonl "$RESULTS_DIR/logs/" 2>/dev/null || true
         echo "run.sh: failed (exit $code); server logs copied to $RESULTS_DIR/logs/" >&2
     fi
     rm -rf "$WORK"
@@ -419,6 +419,7 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 
+cp "$RESULTS" "$RESULTS_DIR/latest.jsonl"
 python3 "$LIB/report.py" "$RESULTS" > "$OUTPUT.tmp"
 mv "$OUTPUT.tmp" "$OUTPUT"
 log "wrote ${OUTPUT#"$ROOT"/}"

@@ -61,7 +61,7 @@ def main():
     def metric(server, name):
         return metrics.get((server, name))
 
-    def label(server):
+    def server_label(server):
         if server == "graphsec+import":
             return f"graphsec, {fmt(metric('import', 'count'))} imported"
         return server
@@ -112,7 +112,7 @@ def main():
     for key in sorted(wrk, key=lambda k: (order.get(k[0], 9), k[1], list(SCENARIO_NAMES).index(k[2]))):
         r = wrk[key]
         errors = r["bad_status"] + r["connect_err"] + r["read_err"] + r["write_err"] + r["timeouts"]
-        w(f"| {label(key[0])} | {SYNC_NAMES.get(key[1], key[1])} | {SCENARIO_NAMES[key[2]]} | {fmt(r['rps'])} | "
+        w(f"| {server_label(key[0])} | {SYNC_NAMES.get(key[1], key[1])} | {SCENARIO_NAMES[key[2]]} | {fmt(r['rps'])} | "
           f"{fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {fmt(r['max_ms'], 1)} | {errors} | "
           f"{fmt(r.get('rss_mb'), 1, ' MB')} | {fmt(r.get('hwm_mb'), 1, ' MB')} |")
     w("")
@@ -129,7 +129,7 @@ def main():
     for server in ("graphsec", "baseline", "json-server", "graphsec+import"):
         if not any(k[0] == server for k in metrics):
             continue
-        w(f"| {label(server)} | {fmt(metric(server, 'startup_empty_ms'), 1, ' ms')} | "
+        w(f"| {server_label(server)} | {fmt(metric(server, 'startup_empty_ms'), 1, ' ms')} | "
           f"{fmt(metric(server, 'startup_ms'), 1, ' ms')} | "
           f"{fmt(metric(server, 'idle_rss_mb'), 1, ' MB')} | {fmt(metric(server, 'peak_rss_mb'), 1, ' MB')} |")
     w("")

@@ -130,6 +130,10 @@ impl GraphError {
         e
     }
 
+    pub fn failed_dependency() -> Self {
+        Self::new(StatusCode::FAILED_DEPENDENCY, "FailedDependency", "A request this one depends on did not succeed.")
+    }
+
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "generalException", "An internal server error occurred.")
     }

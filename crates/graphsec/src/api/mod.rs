@@ -1,5 +1,6 @@
 //! The HTTP surface: one entry point that routes, authenticates and dispatches every request.
 
+pub mod batch;
 pub mod body;
 pub mod context;
 pub mod error;
@@ -43,13 +44,7 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
             GraphError::request_timeout(app.request_timeout).render(&ctx)
         }
     };
-    let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
-        headers.insert("request-id", v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&ctx.client_request_id) {
-        headers.insert("client-request-id", v);
-    }
+    add_request_ids(response.headers_mut(), &ctx);
     span.in_scope(|| {
         tracing::info!(
             %method,
@@ -60,6 +55,15 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
         );
     });
     response
+}
+
+fn add_request_ids(headers: &mut http::HeaderMap, ctx: &RequestContext) {
+    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        headers.insert("request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&ctx.client_request_id) {
+        headers.insert("client-request-id", v);
+    }
 }
 
 async fn dispatch(app: &Arc<AppState>, ctx: &RequestContext, request: Request) -> Result<Response, GraphError> {
@@ -106,6 +110,11 @@ async fn dispatch(app: &Arc<AppState>, ctx: &RequestContext, request: Request) -
     }
 
     let principal = authenticate(app, &parts.headers).await?;
+    if route == Route::Batch {
+        // Each item is authorised and throttled on its own; the batch itself only needs a token.
+        only(&method, &[Method::POST])?;
+        return batch::run(app, &parts.headers, body).await;
+    }
     if let Some(throttle) = &app.throttle {
         throttle.check(&principal)?;
     }
@@ -132,8 +141,7 @@ async fn dispatch(app: &Arc<AppState>, ctx: &RequestContext, request: Request) -
                 serde_json::json!({ "@odata.context": format!("{}/$metadata#security/$entity", ctx.service_root) });
             Ok(render::odata_response(StatusCode::OK, body.to_string()))
         }
-        Route::Batch => Err(GraphError::not_supported("JSON batching is not available in this version of graphsec.")),
-        Route::ServiceDocument | Route::Metadata => Err(GraphError::internal()),
+        Route::ServiceDocument | Route::Metadata | Route::Batch => Err(GraphError::internal()),
     }
 }
 

@@ -27,6 +27,7 @@ macro_rules! backend_tests {
 }
 
 mod auth;
+mod batch;
 mod concurrency;
 mod crash;
 mod crud;

@@ -1,0 +1,283 @@
+//! JSON batching (`POST /beta/$batch`, SPEC section 7): up to 20 requests, each routed,
+//! authorised and throttled as if it had come alone, with `dependsOn` ordering and 424 for
+//! requests whose dependency failed.
+
+use super::context::RequestContext;
+use super::error::GraphError;
+use crate::app::AppState;
+use axum::body::Body;
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+pub const MAX_REQUESTS: usize = 20;
+
+/// One validated batch item.
+struct Item {
+    id: String,
+    method: Method,
+    url: String,
+    headers: HeaderMap,
+    body: Option<Vec<u8>>,
+    depends_on: Vec<usize>,
+}
+
+pub async fn run(app: &Arc<AppState>, outer: &HeaderMap, body: Body) -> Result<Response, GraphError> {
+    let bytes = super::body::read_json(outer, body, app.max_body_bytes).await?;
+    let items = parse(&bytes)?;
+    let mut statuses: Vec<Option<u16>> = vec![None; items.len()];
+    let mut responses = Vec::with_capacity(items.len());
+    for index in execution_order(&items) {
+        let item = &items[index];
+        let failed_dependency = item.depends_on.iter().any(|d| statuses[*d].is_none_or(|s| s >= 400));
+        let (status, rendered) = if failed_dependency {
+            let error = GraphError::failed_dependency();
+            let item_ctx = item_context(app, outer, &item.headers);
+            let response = error.render(&item_ctx);
+            (StatusCode::FAILED_DEPENDENCY, render_item(&item.id, with_ids(response, &item_ctx)).await)
+        } else {
+            let response = execute(app, outer, item).await;
+            (response.status(), render_item(&item.id, response).await)
+        };
+        statuses[index] = Some(status.as_u16());
+        responses.push((index, rendered));
+    }
+    responses.sort_by_key(|(index, _)| *index);
+    let body = json!({ "responses": responses.into_iter().map(|(_, r)| r).collect::<Vec<_>>() });
+    Ok(super::render::odata_response(StatusCode::OK, body.to_string()))
+}
+
+fn parse(bytes: &[u8]) -> Result<Vec<Item>, GraphError> {
+    let invalid = |message: String| GraphError::bad_request(message).with_inner("invalidBatchRequest");
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| invalid(format!("The batch is not valid JSON: {e}")))?;
+    let requests = value
+        .get("requests")
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid("The batch must be an object with a 'requests' array.".into()))?;
+    if requests.is_empty() || requests.len() > MAX_REQUESTS {
+        return Err(invalid(format!("A batch holds 1 to {MAX_REQUESTS} requests; this one has {}.", requests.len())));
+    }
+    let mut ids: Vec<String> = Vec::with_capacity(requests.len());
+    let mut raw_depends: Vec<Vec<String>> = Vec::with_capacity(requests.len());
+    let mut items = Vec::with_capacity(requests.len());
+    for (n, request) in requests.iter().enumerate() {
+        let field = |name: &str| request.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let id = field("id").ok_or_else(|| invalid(format!("Request {n} has no 'id'.")))?.to_string();
+        if ids.iter().any(|other| other.eq_ignore_ascii_case(&id)) {
+            return Err(invalid(format!("The id '{id}' is used by more than one request.")));
+        }
+        let method = field("method")
+            .and_then(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
+            .ok_or_else(|| invalid(format!("Request '{id}' has no valid 'method'.")))?;
+        let url = field("url").ok_or_else(|| invalid(format!("Request '{id}' has no 'url'.")))?;
+        let url = relative_url(url).ok_or_else(|| invalid(format!("Request '{id}' has an invalid url '{url}'.")))?;
+        if url
+            .split(['?', '/'])
+            .any(|segment| segment.eq_ignore_ascii_case("$batch") || segment.eq_ignore_ascii_case("%24batch"))
+        {
+            return Err(invalid(format!("Request '{id}': a batch cannot contain another batch.")));
+        }
+        let headers = item_headers(request.get("headers"), &id).map_err(invalid)?;
+        let body = match request.get("body") {
+            None | Some(Value::Null) => None,
+            Some(body) => {
+                if !headers.contains_key(header::CONTENT_TYPE) {
+                    return Err(invalid(format!("Request '{id}' has a body but no Content-Type header.")));
+                }
+                Some(match body {
+                    Value::String(encoded) => STANDARD
+                        .decode(encoded)
+                        .map_err(|_| invalid(format!("Request '{id}': a string body must be base64.")))?,
+                    other => other.to_string().into_bytes(),
+                })
+            }
+        };
+        let depends = match request.get("dependsOn") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(list)) => list
+                .iter()
+                .map(|d| d.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| invalid(format!("Request '{id}': dependsOn must list request ids.")))?,
+            Some(_) => return Err(invalid(format!("Request '{id}': dependsOn must be an array."))),
+        };
+        ids.push(id.clone());
+        raw_depends.push(depends);
+        items.push(Item { id, method, url, headers, body, depends_on: Vec::new() });
+    }
+    for (item, depends) in items.iter_mut().zip(raw_depends) {
+        for dependency in depends {
+            let index = ids
+                .iter()
+                .position(|other| other.eq_ignore_ascii_case(&dependency))
+                .ok_or_else(|| invalid(format!("Request '{}' depends on unknown request '{dependency}'.", item.id)))?;
+            item.depends_on.push(index);
+        }
+    }
+    if has_cycle(&items) {
+        return Err(invalid("The dependsOn references form a cycle.".into()));
+    }
+    Ok(items)
+}
+
+/// `security/x` or `/security/x` relative to `/beta`; absolute URLs are refused. Graph's own
+/// examples write `$filter=a eq 'b'` unencoded, so characters a URI cannot hold are encoded here.
+fn relative_url(url: &str) -> Option<String> {
+    const NOT_IN_URI: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'<')
+        .add(b'>')
+        .add(b'`')
+        .add(b'{')
+        .add(b'}')
+        .add(b'|')
+        .add(b'\\')
+        .add(b'^');
+    let trimmed = url.trim();
+    if trimmed.contains("://") || trimmed.starts_with("//") || trimmed.chars().any(char::is_control) {
+        return None;
+    }
+    let relative = trimmed.trim_start_matches('/');
+    if relative.is_empty() {
+        return None;
+    }
+    Some(format!("/beta/{}", percent_encoding::utf8_percent_encode(relative, NOT_IN_URI)))
+}
+
+fn item_headers(value: Option<&Value>, id: &str) -> Result<HeaderMap, String> {
+    let mut headers = HeaderMap::new();
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return Ok(headers);
+    };
+    let object = value.as_object().ok_or_else(|| format!("Request '{id}': headers must be an object."))?;
+    for (name, value) in object {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return Err(format!("Request '{id}': header '{name}' must be a string.")),
+        };
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("Request '{id}': invalid header name '{name}'."))?;
+        let value =
+            HeaderValue::from_str(&text).map_err(|_| format!("Request '{id}': invalid value for header '{name}'."))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+fn has_cycle(items: &[Item]) -> bool {
+    // 0 = unvisited, 1 = on the current path, 2 = done.
+    fn visit(i: usize, items: &[Item], state: &mut [u8]) -> bool {
+        match state[i] {
+            1 => return true,
+            2 => return false,
+            _ => {}
+        }
+        state[i] = 1;
+        if items[i].depends_on.iter().any(|d| visit(*d, items, state)) {
+            return true;
+        }
+        state[i] = 2;
+        false
+    }
+    let mut state = vec![0u8; items.len()];
+    (0..items.len()).any(|i| visit(i, items, &mut state))
+}
+
+/// Request order, moved only as far as dependencies require (they run first).
+fn execution_order(items: &[Item]) -> Vec<usize> {
+    fn place(i: usize, items: &[Item], done: &mut [bool], order: &mut Vec<usize>) {
+        if done[i] {
+            return;
+        }
+        done[i] = true;
+        for d in &items[i].depends_on {
+            place(*d, items, done, order);
+        }
+        order.push(i);
+    }
+    let mut done = vec![false; items.len()];
+    let mut order = Vec::with_capacity(items.len());
+    for i in 0..items.len() {
+        place(i, items, &mut done, &mut order);
+    }
+    order
+}
+
+/// The outer request's Authorization and Host apply to every item that does not set its own.
+async fn execute(app: &Arc<AppState>, outer: &HeaderMap, item: &Item) -> Response {
+    let mut request = Request::builder().method(item.method.clone()).uri(item.url.as_str());
+    if let Some(headers) = request.headers_mut() {
+        *headers = item.headers.clone();
+        for name in [header::AUTHORIZATION, header::HOST] {
+            if !headers.contains_key(&name) {
+                if let Some(value) = outer.get(&name) {
+                    headers.insert(name, value.clone());
+                }
+            }
+        }
+    }
+    let body = item.body.clone().map(Body::from).unwrap_or_else(Body::empty);
+    let item_ctx = item_context(app, outer, &item.headers);
+    match request.body(body) {
+        Ok(request) => {
+            let response = match Box::pin(super::dispatch(app, &item_ctx, request)).await {
+                Ok(response) => response,
+                Err(error) => error.render(&item_ctx),
+            };
+            with_ids(response, &item_ctx)
+        }
+        Err(_) => with_ids(
+            GraphError::bad_request("The request could not be built from the batch item.").render(&item_ctx),
+            &item_ctx,
+        ),
+    }
+}
+
+/// Each item gets its own request-id; its client-request-id is its own header's, if any.
+fn item_context(app: &AppState, outer: &HeaderMap, item_headers: &HeaderMap) -> RequestContext {
+    let mut headers = item_headers.clone();
+    if let Some(host) = outer.get(header::HOST) {
+        headers.insert(header::HOST, host.clone());
+    }
+    RequestContext::new(&headers, app.tls)
+}
+
+fn with_ids(mut response: Response, ctx: &RequestContext) -> Response {
+    super::add_request_ids(response.headers_mut(), ctx);
+    response
+}
+
+async fn render_item(id: &str, response: Response) -> Value {
+    let status = response.status().as_u16();
+    let mut headers = Map::new();
+    for (name, value) in response.headers() {
+        if let Ok(text) = value.to_str() {
+            headers.insert(name.as_str().to_string(), Value::String(text.to_string()));
+        }
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    let bytes = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let mut out = json!({ "id": id, "status": status, "headers": headers });
+    if !bytes.is_empty() {
+        out["body"] = match (is_json, serde_json::from_slice::<Value>(&bytes)) {
+            (true, Ok(json)) => json,
+            _ => match std::str::from_utf8(&bytes) {
+                // text/plain answers such as $count stay readable; anything else is base64.
+                Ok(text) => Value::String(text.to_string()),
+                Err(_) => Value::String(STANDARD.encode(&bytes)),
+            },
+        };
+    }
+    out
+}
