@@ -4,6 +4,7 @@ pub mod batch;
 pub mod body;
 pub mod context;
 pub mod error;
+pub mod openapi;
 pub mod prefer;
 pub mod profiles;
 pub mod query;
@@ -80,6 +81,11 @@ async fn dispatch(app: &Arc<AppState>, ctx: &RequestContext, request: Request) -
             }
         };
     }
+    if path == "/openapi.json" {
+        let mut response = (StatusCode::OK, openapi::document().to_string()).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        return Ok(response);
+    }
     let target_len = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if target_len > app.max_url_bytes {
         return Err(GraphError::uri_too_long(app.max_url_bytes));
@@ -91,9 +97,11 @@ async fn dispatch(app: &Arc<AppState>, ctx: &RequestContext, request: Request) -
     let route = route::parse(path).map_err(|s| GraphError::segment_not_found(&s.0))?;
     let (parts, body) = request.into_parts();
     let method = parts.method;
+    if !route.methods().contains(&method) {
+        return Err(GraphError::method_not_allowed());
+    }
 
     if route == Route::ServiceDocument {
-        only(&method, &[Method::GET])?;
         let body = serde_json::json!({
             "@odata.context": format!("{}/$metadata", ctx.service_root),
             "value": [{"name": "security", "kind": "Singleton", "url": "security"}]
@@ -102,7 +110,6 @@ async fn dispatch(app: &Arc<AppState>, ctx: &RequestContext, request: Request) -
     }
 
     if route == Route::Metadata {
-        only(&method, &[Method::GET])?;
         let mut response = (StatusCode::OK, METADATA).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml;charset=utf-8"));
         response.headers_mut().insert("OData-Version", HeaderValue::from_static("4.0"));
@@ -112,7 +119,6 @@ async fn dispatch(app: &Arc<AppState>, ctx: &RequestContext, request: Request) -
     let principal = authenticate(app, &parts.headers).await?;
     if route == Route::Batch {
         // Each item is authorised and throttled on its own; the batch itself only needs a token.
-        only(&method, &[Method::POST])?;
         return batch::run(app, &parts.headers, body).await;
     }
     if let Some(throttle) = &app.throttle {
@@ -125,10 +131,7 @@ async fn dispatch(app: &Arc<AppState>, ctx: &RequestContext, request: Request) -
             Method::POST => profiles::create(call, body).await,
             _ => Err(GraphError::method_not_allowed()),
         },
-        Route::Count => {
-            only(&method, &[Method::GET])?;
-            profiles::count(call).await
-        }
+        Route::Count => profiles::count(call).await,
         Route::Item(id) => match method {
             Method::GET => profiles::get(call, &id).await,
             Method::PATCH => profiles::update(call, &id, body).await,
@@ -136,17 +139,12 @@ async fn dispatch(app: &Arc<AppState>, ctx: &RequestContext, request: Request) -
             _ => Err(GraphError::method_not_allowed()),
         },
         Route::Security => {
-            only(&method, &[Method::GET])?;
             let body =
                 serde_json::json!({ "@odata.context": format!("{}/$metadata#security/$entity", ctx.service_root) });
             Ok(render::odata_response(StatusCode::OK, body.to_string()))
         }
         Route::ServiceDocument | Route::Metadata | Route::Batch => Err(GraphError::internal()),
     }
-}
-
-fn only(method: &Method, allowed: &[Method]) -> Result<(), GraphError> {
-    if allowed.contains(method) { Ok(()) } else { Err(GraphError::method_not_allowed()) }
 }
 
 /// A configured external issuer's token is checked against that issuer only; any other token

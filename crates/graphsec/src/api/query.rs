@@ -54,13 +54,18 @@ pub fn parse(query: Option<&str>, target: Target) -> Result<QueryOptions, GraphE
     Ok(options)
 }
 
+/// The options that work on each target (also what `/openapi.json` documents). `$expand` and
+/// `$search` are recognised everywhere and refused as notSupported.
+pub fn supported(target: Target) -> &'static [&'static str] {
+    match target {
+        Target::Collection => &["filter", "orderby", "select", "top", "skip", "count", "skiptoken", "format"],
+        Target::Entity => &["select", "format"],
+        Target::Count => &["filter"],
+    }
+}
+
 fn apply(options: &mut QueryOptions, name: &'static str, value: &str, target: Target) -> Result<(), GraphError> {
-    let allowed = match target {
-        Target::Collection => true,
-        Target::Entity => matches!(name, "select" | "expand" | "format"),
-        Target::Count => matches!(name, "filter" | "search"),
-    };
-    if !allowed {
+    if !supported(target).contains(&name) && !matches!(name, "expand" | "search") {
         return Err(GraphError::invalid_query(format!("The query option '${name}' is not supported on this request.")));
     }
     let invalid = |e: odata::QueryError| GraphError::invalid_query(format!("Invalid ${name}: {e}"));

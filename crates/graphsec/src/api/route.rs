@@ -14,6 +14,19 @@ pub enum Route {
     Item(String),
 }
 
+impl Route {
+    /// The methods each resource answers; any other is 405. `/openapi.json` documents these.
+    pub fn methods(&self) -> &'static [http::Method] {
+        use http::Method;
+        match self {
+            Route::ServiceDocument | Route::Metadata | Route::Security | Route::Count => &[Method::GET],
+            Route::Batch => &[Method::POST],
+            Route::Collection => &[Method::GET, Method::POST],
+            Route::Item(_) => &[Method::GET, Method::PATCH, Method::DELETE],
+        }
+    }
+}
+
 /// A path that names no resource: 400 "Resource not found for the segment '...'".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownSegment(pub String);

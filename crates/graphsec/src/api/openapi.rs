@@ -1,0 +1,319 @@
+//! `GET /openapi.json`: an OpenAPI 3.0 description built from the tables the server itself
+//! routes and validates with (resource methods, supported query options, declared properties,
+//! account statuses), so the document follows the code.
+
+use super::query::{self, Target};
+use super::route::Route;
+use crate::domain::profile::{ACCOUNT_STATUS, DECLARED};
+use serde_json::{Map, Value, json};
+
+const PROFILE: &str = "#/components/schemas/microsoft.graph.userSecurityProfile";
+const ERROR: &str = "#/components/schemas/microsoft.graph.ODataError";
+
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for (path, route, params) in [
+        ("/beta/security/userSecurityProfiles", Route::Collection, vec![]),
+        ("/beta/security/userSecurityProfiles/$count", Route::Count, vec![]),
+        ("/beta/security/userSecurityProfiles/{id}", Route::Item(String::new()), vec![id_parameter()]),
+        ("/beta/$batch", Route::Batch, vec![]),
+        ("/beta/$metadata", Route::Metadata, vec![]),
+        ("/beta/", Route::ServiceDocument, vec![]),
+    ] {
+        let mut item = Map::new();
+        if !params.is_empty() {
+            item.insert("parameters".into(), Value::Array(params));
+        }
+        for method in route.methods() {
+            item.insert(method.as_str().to_ascii_lowercase(), operation(&route, method.as_str()));
+        }
+        paths.insert(path.into(), Value::Object(item));
+    }
+    for path in ["/healthz", "/readyz"] {
+        paths.insert(
+            path.into(),
+            json!({"get": {"operationId": path.trim_start_matches('/'), "tags": ["operations"], "security": [],
+                "responses": {"200": {"description": "Up (healthz) / the database answers (readyz).", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                              "503": error_response("The database does not answer.")}}}),
+        );
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "graphsec", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "Microsoft Graph beta userSecurityProfile API, self-hosted."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": components(),
+    })
+}
+
+fn operation(route: &Route, method: &str) -> Value {
+    let (id, summary, params, body, ok) = match (route, method) {
+        (Route::Collection, "GET") => (
+            "userSecurityProfiles.list",
+            "List profiles",
+            query_parameters(Target::Collection),
+            None,
+            (
+                "200",
+                "A page of profiles.",
+                json_content(json!({"$ref": "#/components/schemas/userSecurityProfileCollectionResponse"})),
+            ),
+        ),
+        (Route::Collection, _) => (
+            "userSecurityProfiles.create",
+            "Create a profile",
+            vec![prefer_header()],
+            Some(PROFILE),
+            ("201", "The created profile.", json_content(json!({"$ref": PROFILE}))),
+        ),
+        (Route::Count, _) => (
+            "userSecurityProfiles.count",
+            "Count profiles",
+            query_parameters(Target::Count),
+            None,
+            (
+                "200",
+                "The number of matching profiles.",
+                json!({"text/plain": {"schema": {"type": "string", "pattern": "^[0-9]+$"}}}),
+            ),
+        ),
+        (Route::Item(_), "GET") => (
+            "userSecurityProfiles.get",
+            "Get a profile",
+            query_parameters(Target::Entity),
+            None,
+            ("200", "The profile.", json_content(json!({"$ref": PROFILE}))),
+        ),
+        (Route::Item(_), "PATCH") => (
+            "userSecurityProfiles.update",
+            "Update a profile (partial)",
+            vec![if_match_header(), prefer_header()],
+            Some(PROFILE),
+            ("200", "The updated profile (204 with Prefer: return=minimal).", json_content(json!({"$ref": PROFILE}))),
+        ),
+        (Route::Item(_), _) => (
+            "userSecurityProfiles.delete",
+            "Delete a profile",
+            vec![if_match_header()],
+            None,
+            ("204", "Deleted.", Value::Null),
+        ),
+        (Route::Batch, _) => (
+            "batch",
+            "JSON batch of up to 20 requests",
+            vec![],
+            Some("#/components/schemas/batchRequest"),
+            ("200", "One response per request.", json_content(json!({"$ref": "#/components/schemas/batchResponse"}))),
+        ),
+        (Route::Metadata, _) => (
+            "metadata",
+            "CSDL metadata",
+            vec![],
+            None,
+            ("200", "CSDL XML.", json!({"application/xml": {"schema": {"type": "string"}}})),
+        ),
+        (_, _) => (
+            "serviceDocument",
+            "OData service document",
+            vec![],
+            None,
+            ("200", "The service document.", json_content(json!({"type": "object"}))),
+        ),
+    };
+    let mut responses = Map::new();
+    let mut ok_response = json!({"description": ok.1});
+    if !ok.2.is_null() {
+        ok_response["content"] = ok.2;
+    }
+    responses.insert(ok.0.into(), ok_response);
+    if matches!(route, Route::Item(_)) && method != "GET" {
+        responses.insert("204".into(), json!({"description": "Done; no body (Prefer: return=minimal, or DELETE)."}));
+    }
+    if *route == Route::Collection && method == "POST" {
+        responses.insert("204".into(), json!({"description": "Created; no body (Prefer: return=minimal)."}));
+    }
+    for (status, why) in errors(route, method) {
+        responses.insert(status.into(), error_response(why));
+    }
+    let mut op = json!({"operationId": id, "summary": summary, "tags": ["userSecurityProfiles"], "parameters": params, "responses": responses});
+    if let Some(schema) = body {
+        op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": schema}}}});
+    }
+    if matches!(route, Route::Metadata | Route::ServiceDocument) {
+        op["security"] = json!([]);
+        op["tags"] = json!(["metadata"]);
+    }
+    op
+}
+
+/// The error statuses each operation can really answer (SPEC section 4).
+fn errors(route: &Route, method: &str) -> Vec<(&'static str, &'static str)> {
+    let mut list = vec![
+        ("400", "Bad request: malformed body, bad query option, unknown segment."),
+        ("405", "Method not allowed."),
+        ("414", "The URL is too long."),
+        ("431", "The request headers are too large."),
+        ("500", "Unexpected error."),
+        ("503", "Timed out, shutting down or too many connections."),
+    ];
+    if matches!(route, Route::Metadata | Route::ServiceDocument) {
+        return list;
+    }
+    list.extend([
+        ("401", "Missing or invalid bearer token."),
+        ("403", "The token lacks the permission, or names another tenant."),
+        ("429", "Throttled; see Retry-After."),
+    ]);
+    if matches!(route, Route::Item(_)) {
+        list.push(("404", "No such profile in the caller's tenant."));
+    }
+    if matches!(method, "POST" | "PATCH") {
+        list.extend([
+            ("413", "The body is too large."),
+            ("415", "The body is not JSON or has an unsupported encoding."),
+        ]);
+    }
+    if *route == Route::Collection && method == "POST" {
+        list.push(("409", "A profile with this id exists."));
+    }
+    if matches!(route, Route::Item(_)) && method != "GET" {
+        list.push(("412", "If-Match does not match the current ETag."));
+    }
+    list
+}
+
+fn error_response(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": ERROR}}}})
+}
+
+fn json_content(schema: Value) -> Value {
+    json!({"application/json": {"schema": schema}})
+}
+
+fn id_parameter() -> Value {
+    json!({"name": "id", "in": "path", "required": true, "description": "Profile id (case-sensitive)", "schema": {"type": "string"}})
+}
+
+fn prefer_header() -> Value {
+    json!({"name": "Prefer", "in": "header", "required": false, "schema": {"type": "string"},
+           "description": "return=minimal | return=representation | odata.maxpagesize=N"})
+}
+
+fn if_match_header() -> Value {
+    json!({"name": "If-Match", "in": "header", "required": false, "schema": {"type": "string"},
+           "description": "An ETag such as W/\"3\", or *"})
+}
+
+fn query_parameters(target: Target) -> Vec<Value> {
+    query::supported(target)
+        .iter()
+        .map(|name| {
+            let schema = match *name {
+                "top" => json!({"type": "integer", "minimum": 1, "maximum": query::MAX_TOP}),
+                "skip" => json!({"type": "integer", "minimum": 0}),
+                "count" => json!({"type": "boolean"}),
+                "format" => json!({"type": "string", "enum": ["json"]}),
+                _ => json!({"type": "string"}),
+            };
+            json!({"name": format!("${name}"), "in": "query", "required": false, "schema": schema})
+        })
+        .collect()
+}
+
+fn nullable_string() -> Value {
+    json!({"type": "string", "nullable": true})
+}
+
+fn date_time() -> Value {
+    json!({"type": "string", "format": "date-time", "nullable": true,
+           "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,7})?)?(Z|[+-][0-9]{2}:[0-9]{2})$"})
+}
+
+fn property_schema(name: &str) -> Value {
+    match name {
+        "id" => json!({"type": "string"}),
+        "azureTenantId" => json!({"type": "string"}),
+        "createdDateTime" | "lastModifiedDateTime" => date_time(),
+        "tags" => json!({"type": "array", "nullable": true, "items": {"type": "string"}}),
+        "accounts" => {
+            json!({"type": "array", "nullable": true, "items": {"$ref": "#/components/schemas/microsoft.graph.userAccount"}})
+        }
+        "vendorInformation" => {
+            json!({"nullable": true, "allOf": [{"$ref": "#/components/schemas/microsoft.graph.securityVendorInformation"}]})
+        }
+        _ => nullable_string(),
+    }
+}
+
+fn components() -> Value {
+    let profile: Map<String, Value> = DECLARED.iter().map(|name| (name.to_string(), property_schema(name))).collect();
+    json!({
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        "schemas": {
+            "microsoft.graph.userSecurityProfile": {"type": "object", "properties": profile, "additionalProperties": true,
+                "description": "Open type: undeclared members are stored as dynamic properties."},
+            "microsoft.graph.userAccount": {"type": "object", "additionalProperties": true, "properties": {
+                "displayName": nullable_string(), "lastSeenDateTime": date_time(), "riskScore": nullable_string(),
+                "service": nullable_string(), "signinName": nullable_string(),
+                "status": {"nullable": true, "allOf": [{"$ref": "#/components/schemas/microsoft.graph.accountStatus"}]}}},
+            "microsoft.graph.accountStatus": {"type": "string", "enum": ACCOUNT_STATUS},
+            "microsoft.graph.securityVendorInformation": {"type": "object", "additionalProperties": true, "properties": {
+                "provider": nullable_string(), "providerVersion": nullable_string(), "subProvider": nullable_string(), "vendor": nullable_string()}},
+            "userSecurityProfileCollectionResponse": {"type": "object", "required": ["value"], "properties": {
+                "@odata.context": {"type": "string"}, "@odata.count": {"type": "integer"}, "@odata.nextLink": {"type": "string"},
+                "value": {"type": "array", "items": {"$ref": PROFILE}}}},
+            "microsoft.graph.ODataError": {"type": "object", "required": ["error"], "properties": {"error": {
+                "type": "object", "required": ["code", "message"], "properties": {
+                    "code": {"type": "string"}, "message": {"type": "string"},
+                    "innerError": {"type": "object", "additionalProperties": true}}}}},
+            "batchRequest": {"type": "object", "required": ["requests"], "properties": {"requests": {
+                "type": "array", "minItems": 1, "maxItems": super::batch::MAX_REQUESTS, "items": {
+                    "type": "object", "required": ["id", "method", "url"], "properties": {
+                        "id": {"type": "string"}, "method": {"type": "string"}, "url": {"type": "string"},
+                        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "body": {}, "dependsOn": {"type": "array", "items": {"type": "string"}}}}}}},
+            "batchResponse": {"type": "object", "required": ["responses"], "properties": {"responses": {
+                "type": "array", "items": {"type": "object", "required": ["id", "status"], "properties": {
+                    "id": {"type": "string"}, "status": {"type": "integer"},
+                    "headers": {"type": "object", "additionalProperties": {"type": "string"}}, "body": {}}}}}}
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_every_declared_property_and_every_routed_method() {
+        let doc = document();
+        let properties =
+            doc["components"]["schemas"]["microsoft.graph.userSecurityProfile"]["properties"].as_object().unwrap();
+        assert_eq!(properties.keys().map(String::as_str).collect::<Vec<_>>(), DECLARED);
+        let item = doc["paths"]["/beta/security/userSecurityProfiles/{id}"].as_object().unwrap();
+        for method in ["get", "patch", "delete"] {
+            assert!(item.contains_key(method), "{method}");
+        }
+        assert!(!item.contains_key("put"));
+        let list_params: Vec<&str> = doc["paths"]["/beta/security/userSecurityProfiles"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert!(list_params.contains(&"$filter") && list_params.contains(&"$top"));
+    }
+
+    #[test]
+    fn the_metadata_document_declares_the_same_properties() {
+        let csdl = include_str!("metadata.xml");
+        for name in DECLARED.iter().filter(|n| **n != "id") {
+            assert!(csdl.contains(&format!("<Property Name=\"{name}\"")), "{name}");
+        }
+        for member in ACCOUNT_STATUS {
+            assert!(csdl.contains(&format!("<Member Name=\"{member}\"")), "{member}");
+        }
+    }
+}
