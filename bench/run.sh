@@ -23,6 +23,7 @@ THREADS=2
 CONNECTIONS=64
 IMPORT_COUNT=1000000
 IMPORT_TIMEOUT=600
+ROUNDS=2
 RUN_NORMAL=1
 RUN_JSON_SERVER=1
 RUN_BASELINE=1
@@ -33,11 +34,12 @@ usage() {
     cat <<'EOF'
 usage: bench/run.sh [options]
 
-  --quick              smoke run: 2,000 profiles, 3 s per scenario, 1 s warm-up, import of
-                       100,000 profiles, no NORMAL-durability runs (~2 minutes once built)
+  --quick              smoke run: 2,000 profiles, 3 s per scenario, 1 s warm-up, one round,
+                       import of 100,000 profiles, no NORMAL-durability runs (~2.5 minutes once built)
   --profiles N         profiles seeded for the latency runs (default 10000)
   --duration S         seconds per measured scenario (default 10)
   --warmup S           seconds of warm-up before each scenario (default 2)
+  --rounds R           times GET and PATCH are measured on each server, interleaved (default 2)
   --connections C      wrk connections (default 64); --threads T wrk threads (default 2)
   --import-count N     profiles for the bulk-import step (default 1000000; 0 skips it)
   --no-normal          skip the durability=NORMAL comparison
@@ -50,10 +52,11 @@ EOF
 
 while [[ $# -gt 0 ]]; do
     case $1 in
-        --quick) MODE=quick; PROFILES=2000; DURATION=3; WARMUP=1; IMPORT_COUNT=100000; RUN_NORMAL=0 ;;
+        --quick) MODE=quick; PROFILES=2000; DURATION=3; WARMUP=1; ROUNDS=1; IMPORT_COUNT=100000; RUN_NORMAL=0 ;;
         --profiles) PROFILES=$2; shift ;;
         --duration) DURATION=$2; shift ;;
         --warmup) WARMUP=$2; shift ;;
+        --rounds) ROUNDS=$2; shift ;;
         --connections) CONNECTIONS=$2; shift ;;
         --threads) THREADS=$2; shift ;;
         --import-count) IMPORT_COUNT=$2; shift ;;
@@ -136,12 +139,11 @@ launch() {
     local pid_file=$WORK/$name.pid
     LAUNCH_MS=$(python3 "$LIB/launch.py" --url "$url" --pid-file "$pid_file" \
         --log "$WORK/$name.log" --timeout 120 -- "$@") || {
-        [[ -s $pid_file ]] && STARTED_PIDS+=("$(cat "$pid_file")")
+        if [[ -s $pid_file ]]; then STARTED_PIDS+=("$(cat "$pid_file")"); fi
         tail -n 20 "$WORK/$name.log" >&2 || true
         die "$name did not start"
     }
     LAUNCH_PID=$(cat "$pid_file")
-    SERVER_PID=$LAUNCH_PID
     STARTED_PIDS+=("$LAUNCH_PID")
     log "$name: pid $LAUNCH_PID, first 200 after $LAUNCH_MS ms"
 }
@@ -158,10 +160,12 @@ peak_rss() {
     log "$1: peak RSS $(mb "$kb") MB"
 }
 
-# wrk_run SERVER SYNC SCENARIO ORIGIN PATH N [TOKEN] : warm-up, then the measured run.
+# wrk_run SERVER SYNC SCENARIO ROUND PID ORIGIN PATH N [TOKEN] : warm-up, then the measured run.
+# The server's VmRSS/VmHWM right after the run are recorded with it, so the report shows which
+# workload drives the peak.
 wrk_run() {
-    local server=$1 sync=$2 scenario=$3 origin=$4 path=$5 n=$6 token=${7:-} out line
-    out=$WORK/wrk-$server-$sync-$scenario.out
+    local server=$1 sync=$2 scenario=$3 round=$4 pid=$5 origin=$6 path=$7 n=$8 token=${9:-}
+    local out=$WORK/wrk-$server-$sync-$scenario-$round.out line rss_kb=0 hwm_kb=0
     local -a env=(BENCH_MODE="$scenario" BENCH_BASE="$path" BENCH_N="$n" BENCH_TOKEN="$token"
         BENCH_TENANT="$TENANT")
     if [[ $WARMUP != 0 ]]; then
@@ -170,18 +174,16 @@ wrk_run() {
     fi
     env "${env[@]}" BENCH_NONCE="m$RANDOM$RANDOM" wrk -t"$THREADS" -c"$CONNECTIONS" \
         -d"${DURATION}s" --timeout 10s -s "$BENCH_DIR/wrk/scenario.lua" "$origin" > "$out"
-    { echo "=== $server $sync $scenario ($origin$path)"; cat "$out"; } >> "$RAW_LOG"
+    { echo "=== $server $sync $scenario round $round ($origin$path)"; cat "$out"; } >> "$RAW_LOG"
     line=$(grep '^BENCH_RESULT ' "$out") || die "wrk printed no result for $server $scenario"
-    # The server's memory right after this scenario: which workload drives the peak.
-    local rss_kb=0 hwm_kb=0
-    if [[ -n ${SERVER_PID:-} ]] && alive "$SERVER_PID"; then
-        rss_kb=$(status_kb "$SERVER_PID" VmRSS)
-        hwm_kb=$(status_kb "$SERVER_PID" VmHWM)
+    if alive "$pid"; then
+        rss_kb=$(status_kb "$pid" VmRSS)
+        hwm_kb=$(status_kb "$pid" VmHWM)
     fi
-    record "$(python3 - "$server" "$sync" "$scenario" "$line" "$rss_kb" "$hwm_kb" <<'PY'
+    record "$(python3 - "$server" "$sync" "$scenario" "$round" "$line" "$rss_kb" "$hwm_kb" <<'PY'
 import json, sys
-server, sync, scenario, line, rss_kb, hwm_kb = sys.argv[1:7]
-r = {"kind": "wrk", "server": server, "sync": sync, "scenario": scenario,
+server, sync, scenario, round_, line, rss_kb, hwm_kb = sys.argv[1:8]
+r = {"kind": "wrk", "server": server, "sync": sync, "scenario": scenario, "round": int(round_),
      "rss_mb": int(rss_kb) / 1024, "hwm_mb": int(hwm_kb) / 1024}
 for item in line.split()[1:]:
     k, v = item.split("=", 1)
@@ -189,7 +191,7 @@ for item in line.split()[1:]:
 print(json.dumps(r))
 PY
 )"
-    log "$server $sync $scenario: ${line#BENCH_RESULT }"
+    log "$server $sync $scenario #$round: ${line#BENCH_RESULT }"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -237,7 +239,7 @@ BASELINE=$BENCH_DIR/baseline/target/release/bench-baseline
 
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 DIRTY=false
-[[ -n $(git -C "$ROOT" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null) ]] && DIRTY=true
+if [[ -n $(git -C "$ROOT" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null) ]]; then DIRTY=true; fi
 JS_VERSION=$(node -p 'require(process.argv[1]).version' "$BENCH_DIR/node_modules/json-server/package.json" 2>/dev/null || echo n/a)
 record "$(python3 - <<PY
 import json, os, platform, time
@@ -247,6 +249,7 @@ print(json.dumps({"kind": "meta", "date": time.strftime("%Y-%m-%d %H:%M %Z"), "c
     "cpus": os.cpu_count(), "mem": mem, "kernel": "Linux " + platform.release(),
     "loadavg": " ".join(open("/proc/loadavg").read().split()[:3]),
     "threads": $THREADS, "connections": $CONNECTIONS, "duration": $DURATION, "warmup": $WARMUP,
+    "rounds": $ROUNDS,
     "profiles": $PROFILES, "json_server_version": "$JS_VERSION",
     "node_version": "$(node --version 2>/dev/null || echo n/a)"}))
 PY
@@ -259,7 +262,10 @@ python3 "$LIB/gen_profiles.py" --count "$PROFILES" --tenant "$TENANT" \
 record "{\"kind\":\"meta\",\"row_bytes\":$(head -n1 "$WORK/profiles.ndjson" | wc -c)}"
 
 # ---------------------------------------------------------------------------------------------
-# graphsec, durability FULL (the default), then NORMAL on the same data
+# Start the three servers on the same profiles. They run side by side (an idle server costs
+# nothing) so every workload can be run on each of them back to back, round after round: the
+# ratios then come from measurements minutes apart at most, on a machine whose background load
+# changes.
 
 GS_DATA=$WORK/graphsec-data
 GS_PORT=$(free_port)
@@ -285,7 +291,6 @@ read -r SEEDED SEED_SECONDS < <(python3 "$LIB/seed_http.py" --url "$GS_URL$GRAPH
 [[ $SEEDED == "$PROFILES" ]] || die "seeded $SEEDED of $PROFILES profiles"
 metric graphsec seed_http_rate "$(awk -v n="$SEEDED" -v s="$SEED_SECONDS" 'BEGIN {printf "%.0f", n / s}')"
 stop_pid "$LAUNCH_PID"
-
 gs_serve full "$GS_DATA"
 GS_PID=$LAUNCH_PID
 metric graphsec startup_ms "$LAUNCH_MS"
@@ -294,72 +299,85 @@ GET_STATUS=$(curl -s -o "$WORK/get.json" -w '%{http_code}' -H "Authorization: Be
     "$GS_URL$GRAPHSEC_COLLECTION/u0000000")
 [[ $GET_STATUS == 200 ]] || die "graphsec GET by id answered $GET_STATUS: $(head -c 300 "$WORK/get.json")"
 record "{\"kind\":\"meta\",\"graphsec_get_bytes\":$(wc -c < "$WORK/get.json")}"
-for scenario in get patch post list; do
-    wrk_run graphsec full "$scenario" "$GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"
-done
-peak_rss graphsec "$GS_PID"
-stop_pid "$GS_PID"
-
-if [[ $RUN_NORMAL == 1 ]]; then
-    gs_serve normal "$GS_DATA"
-    for scenario in patch post; do
-        wrk_run graphsec normal "$scenario" "$GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"
-    done
-    stop_pid "$LAUNCH_PID"
-fi
-
-# ---------------------------------------------------------------------------------------------
-# Baseline: axum + rusqlite, same rows, synchronous FULL then NORMAL
 
 if [[ $RUN_BASELINE == 1 ]]; then
     BL_DB=$WORK/baseline.sqlite3
     BL_PORT=$(free_port)
     BL_URL=http://127.0.0.1:$BL_PORT
-    launch baseline-empty "$BL_URL/healthz" "$BASELINE" serve --db "$WORK/baseline-empty.sqlite3" \
-        --listen "127.0.0.1:$BL_PORT"
+    bl_serve() { # bl_serve SYNCHRONOUS DB
+        launch "baseline-$1" "$BL_URL/healthz" "$BASELINE" serve --db "$2" \
+            --listen "127.0.0.1:$BL_PORT" --synchronous "$1"
+    }
+    bl_serve full "$WORK/baseline-empty.sqlite3"
     metric baseline startup_empty_ms "$LAUNCH_MS"
     stop_pid "$LAUNCH_PID"
     "$BASELINE" seed --db "$BL_DB" "$WORK/profiles.ndjson" > /dev/null
-    launch baseline-full "$BL_URL/healthz" "$BASELINE" serve --db "$BL_DB" \
-        --listen "127.0.0.1:$BL_PORT" --synchronous full
+    bl_serve full "$BL_DB"
     BL_PID=$LAUNCH_PID
     metric baseline startup_ms "$LAUNCH_MS"
     idle_rss baseline "$BL_PID"
-    for scenario in get patch; do
-        wrk_run baseline full "$scenario" "$BL_URL" /rows "$PROFILES"
-    done
-    peak_rss baseline "$BL_PID"
-    stop_pid "$BL_PID"
-    if [[ $RUN_NORMAL == 1 ]]; then
-        launch baseline-normal "$BL_URL/healthz" "$BASELINE" serve --db "$BL_DB" \
-            --listen "127.0.0.1:$BL_PORT" --synchronous normal
-        wrk_run baseline normal patch "$BL_URL" /rows "$PROFILES"
-        stop_pid "$LAUNCH_PID"
-    fi
 fi
-
-# ---------------------------------------------------------------------------------------------
-# json-server: same profiles in db.json
 
 if [[ $RUN_JSON_SERVER == 1 ]]; then
     JS_PORT=$(free_port)
     JS_URL=http://127.0.0.1:$JS_PORT
     JS_BIN=$BENCH_DIR/node_modules/json-server/lib/cli/bin.js
+    js_serve() { # js_serve NAME DB_JSON
+        launch "$1" "$JS_URL/profiles/u0000000" node "$JS_BIN" --quiet --host 127.0.0.1 \
+            --port "$JS_PORT" "$2"
+    }
     echo '{"profiles":[{"id":"u0000000"}]}' > "$WORK/db-empty.json"
-    launch json-server-empty "$JS_URL/profiles/u0000000" node "$JS_BIN" --quiet \
-        --host 127.0.0.1 --port "$JS_PORT" "$WORK/db-empty.json"
+    js_serve json-server-empty "$WORK/db-empty.json"
     metric json-server startup_empty_ms "$LAUNCH_MS"
     stop_pid "$LAUNCH_PID"
-    launch json-server "$JS_URL/profiles/u0000000" node "$JS_BIN" --quiet \
-        --host 127.0.0.1 --port "$JS_PORT" "$WORK/db.json"
+    js_serve json-server "$WORK/db.json"
     JS_PID=$LAUNCH_PID
     metric json-server startup_ms "$LAUNCH_MS"
     idle_rss json-server "$JS_PID"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Durability FULL (graphsec's default; the baseline at synchronous=FULL): GET by id and PATCH on
+# each server in turn, ROUNDS times; then graphsec's POST, and its $filter list last (it can
+# leave slow requests running after wrk stops).
+
+for round in $(seq 1 "$ROUNDS"); do
     for scenario in get patch; do
-        wrk_run json-server - "$scenario" "$JS_URL" /profiles "$PROFILES"
+        wrk_run graphsec full "$scenario" "$round" "$GS_PID" "$GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"
+        if [[ $RUN_BASELINE == 1 ]]; then wrk_run baseline full "$scenario" "$round" "$BL_PID" "$BL_URL" /rows "$PROFILES"; fi
+        if [[ $RUN_JSON_SERVER == 1 ]]; then wrk_run json-server - "$scenario" "$round" "$JS_PID" "$JS_URL" /profiles "$PROFILES"; fi
     done
+done
+if [[ $RUN_JSON_SERVER == 1 ]]; then
     peak_rss json-server "$JS_PID"
     stop_pid "$JS_PID"
+fi
+if [[ $RUN_BASELINE == 1 ]]; then
+    peak_rss baseline "$BL_PID"
+    stop_pid "$BL_PID"
+fi
+wrk_run graphsec full post 1 "$GS_PID" "$GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"
+wrk_run graphsec full list 1 "$GS_PID" "$GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"
+peak_rss graphsec "$GS_PID"
+stop_pid "$GS_PID"
+
+# ---------------------------------------------------------------------------------------------
+# Durability NORMAL on both sides, same data: PATCH (and graphsec's POST).
+
+if [[ $RUN_NORMAL == 1 ]]; then
+    gs_serve normal "$GS_DATA"
+    GS_PID=$LAUNCH_PID
+    if [[ $RUN_BASELINE == 1 ]]; then
+        bl_serve normal "$BL_DB"
+        BL_PID=$LAUNCH_PID
+    fi
+    for round in $(seq 1 "$ROUNDS"); do
+        wrk_run graphsec normal patch "$round" "$GS_PID" "$GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"
+        if [[ $RUN_BASELINE == 1 ]]; then wrk_run baseline normal patch "$round" "$BL_PID" "$BL_URL" /rows "$PROFILES"; fi
+    done
+    wrk_run graphsec normal post 1 "$GS_PID" "$GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"
+    stop_pid "$GS_PID"
+    if [[ $RUN_BASELINE == 1 ]]; then stop_pid "$BL_PID"; fi
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -396,7 +414,7 @@ if [[ $IMPORT_COUNT -gt 0 ]]; then
             metric import rate "$(awk -v n="$IMPORTED" -v s="$IMP_SECONDS" 'BEGIN {printf "%.0f", n / s}')"
             metric import peak_rss_mb "$(mb "$IMP_RSS_KB")"
             OWN_RATE=$(grep -oE '\(([0-9.]+) profiles/s\)' "$WORK/import.log" | grep -oE '[0-9.]+' | head -n1 || true)
-            [[ -n $OWN_RATE ]] && metric import own_rate "$OWN_RATE"
+            if [[ -n $OWN_RATE ]]; then metric import own_rate "$OWN_RATE"; fi
             log "import: $IMPORTED profiles in $IMP_SECONDS s, peak RSS $(mb "$IMP_RSS_KB") MB"
             [[ $IMPORTED == "$IMPORT_COUNT" ]] || note "graphsec import reported $IMPORTED of $IMPORT_COUNT lines."
             rm -f "$WORK/import.ndjson"
@@ -407,7 +425,8 @@ if [[ $IMPORT_COUNT -gt 0 ]]; then
             metric graphsec+import startup_ms "$LAUNCH_MS"
             idle_rss graphsec+import "$BIG_PID"
             for scenario in get patch list; do
-                wrk_run graphsec+import full "$scenario" "$GS_URL" "$GRAPHSEC_COLLECTION" "$IMPORTED" "$TOKEN_1M"
+                wrk_run graphsec+import full "$scenario" 1 "$BIG_PID" "$GS_URL" "$GRAPHSEC_COLLECTION" \
+                    "$IMPORTED" "$TOKEN_1M"
             done
             peak_rss graphsec+import "$BIG_PID"
             stop_pid "$BIG_PID"

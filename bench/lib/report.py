@@ -48,15 +48,24 @@ def main():
         if kind == "meta":
             meta.update({k: v for k, v in r.items() if k != "kind"})
         elif kind == "wrk":
-            wrk[(r["server"], r["sync"], r["scenario"])] = r
+            wrk.setdefault((r["server"], r["sync"], r["scenario"]), []).append(r)
         elif kind == "metric":
             metrics[(r["server"], r["name"])] = r["value"]
         elif kind == "note":
             notes.append(r["text"])
 
-    def rps(server, sync, scenario):
-        r = wrk.get((server, sync, scenario))
-        return r["rps"] if r else None
+    def rps(server, sync, scenario, round_=None):
+        runs = [r for r in wrk.get((server, sync, scenario), []) if round_ in (None, r.get("round"))]
+        return sum(r["rps"] for r in runs) / len(runs) if runs else None
+
+    def per_round_ratios(a, b, sync, scenario):
+        rounds = sorted({r.get("round") for r in wrk.get((a, sync, scenario), [])})
+        out = []
+        for n in rounds:
+            x, y = rps(a, sync, scenario, n), rps(b, sync, scenario, n)
+            if x is not None and y:
+                out.append(f"{x / y:.2f}" if x / y < 10 else f"{x / y:.0f}")
+        return ", ".join(out) if len(out) > 1 else ""
 
     def metric(server, name):
         return metrics.get((server, name))
@@ -92,6 +101,9 @@ def main():
 
     w("## Ratios (same run)")
     w("")
+    w(f"req/s are the mean of {meta.get('rounds', 1)} round(s); in each round every server ran the workload "
+      "back to back. Per-round ratios in brackets.")
+    w("")
     w("| workload | graphsec req/s | baseline req/s | graphsec / baseline | json-server req/s | graphsec / json-server |")
     w("|---|---:|---:|---:|---:|---:|")
     for scenario, sync in (("get", "full"), ("patch", "full"), ("patch", "normal")):
@@ -101,18 +113,23 @@ def main():
         if g is None and b is None:
             continue
         label = SCENARIO_NAMES[scenario] + ("" if scenario == "get" else f", {SYNC_NAMES[sync]}")
-        w(f"| {label} | {fmt(g)} | {fmt(b)} | {fmt(ratio(g, b), 2)} | {fmt(j)} | {fmt(ratio(g, j), 1)} |")
+        rb = per_round_ratios("graphsec", "baseline", sync, scenario)
+        rj = per_round_ratios("graphsec", "json-server", sync, scenario) if sync == "full" else ""
+        jj = j if sync == "full" else None
+        w(f"| {label} | {fmt(g)} | {fmt(b)} | {fmt(ratio(g, b), 2)}{f' ({rb})' if rb else ''} | "
+          f"{fmt(jj)} | {fmt(ratio(g, jj), 1)}{f' ({rj})' if rj else ''} |")
     w("")
 
     w("## Throughput and latency")
     w("")
-    w("| server | durability | workload | req/s | p50 ms | p99 ms | max ms | errors | RSS after | peak RSS so far |")
-    w("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    w("| server | durability | workload | round | req/s | p50 ms | p99 ms | max ms | errors | RSS after | peak RSS so far |")
+    w("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     order = {"graphsec": 0, "baseline": 1, "json-server": 2, "graphsec+import": 3}
-    for key in sorted(wrk, key=lambda k: (order.get(k[0], 9), k[1], list(SCENARIO_NAMES).index(k[2]))):
-        r = wrk[key]
+    rows = [(key, r) for key, runs in wrk.items() for r in runs]
+    rows.sort(key=lambda kr: (order.get(kr[0][0], 9), kr[0][1], list(SCENARIO_NAMES).index(kr[0][2]), kr[1].get("round", 1)))
+    for key, r in rows:
         errors = r["bad_status"] + r["connect_err"] + r["read_err"] + r["write_err"] + r["timeouts"]
-        w(f"| {server_label(key[0])} | {SYNC_NAMES.get(key[1], key[1])} | {SCENARIO_NAMES[key[2]]} | {fmt(r['rps'])} | "
+        w(f"| {server_label(key[0])} | {SYNC_NAMES.get(key[1], key[1])} | {SCENARIO_NAMES[key[2]]} | {r.get('round', 1)} | {fmt(r['rps'])} | "
           f"{fmt(r['p50_ms'], 2)} | {fmt(r['p99_ms'], 2)} | {fmt(r['max_ms'], 1)} | {errors} | "
           f"{fmt(r.get('rss_mb'), 1, ' MB')} | {fmt(r.get('hwm_mb'), 1, ' MB')} |")
     w("")

@@ -42,6 +42,7 @@ pub struct Server {
     state: Arc<AppState>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     limits: crate::server::ConnectionLimits,
+    metrics: Option<(TcpListener, metrics_exporter_prometheus::PrometheusHandle)>,
 }
 
 impl Server {
@@ -87,11 +88,26 @@ impl Server {
             max_header_bytes: config.max_header_bytes as usize,
             shutdown_grace: std::time::Duration::from_secs(30),
         };
-        Ok(Server { listener, state, tls, limits })
+        let metrics = match &config.metrics_listen {
+            Some(address) => {
+                let handle = crate::telemetry::install()?;
+                let listener = TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot listen for metrics on {address}"))?;
+                tracing::info!(listen = %listener.local_addr()?, "metrics at GET /metrics");
+                Some((listener, handle))
+            }
+            None => None,
+        };
+        Ok(Server { listener, state, tls, limits, metrics })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests and flushes the store.
@@ -118,7 +134,21 @@ impl Server {
                 (http::StatusCode::INTERNAL_SERVER_ERROR, [(http::header::CONTENT_TYPE, "application/json")], body.to_string())
                     .into_response()
             }));
+        let (stop, stopped) = tokio::sync::watch::channel(());
+        let metrics = self.metrics.map(|(listener, handle)| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(crate::telemetry::serve(listener, handle, async move {
+                let _ = stopped.changed().await;
+            }))
+        });
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop.send(());
+        };
         crate::server::serve(self.listener, router, self.tls, self.limits, shutdown).await;
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         housekeeping.abort();
         store.close().await;
         tracing::info!("stopped");

@@ -148,6 +148,9 @@ pub struct ServeConfig {
     /// Largest request head (request line and headers) in bytes, at least 8192; larger is 431.
     #[arg(long, env = "GRAPHSEC_MAX_HEADER_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(8192..))]
     pub max_header_bytes: u32,
+    /// Serve Prometheus metrics at `GET /metrics` on this separate address (off by default).
+    #[arg(long, env = "GRAPHSEC_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     /// Log format.
     #[arg(long, env = "GRAPHSEC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -8,4 +8,5 @@ pub mod domain;
 pub mod import;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod tls;

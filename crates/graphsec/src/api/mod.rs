@@ -46,6 +46,13 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
         }
     };
     add_request_ids(response.headers_mut(), &ctx);
+    if crate::telemetry::enabled() {
+        let operation = crate::telemetry::operation(&method, &path);
+        let status = response.status().as_str().to_string();
+        metrics::counter!("graphsec_requests_total", "operation" => operation, "status" => status.clone()).increment(1);
+        metrics::histogram!("graphsec_request_duration_seconds", "operation" => operation, "status" => status)
+            .record(started.elapsed().as_secs_f64());
+    }
     span.in_scope(|| {
         tracing::info!(
             %method,

@@ -24,6 +24,7 @@ impl Throttle {
     pub fn check(&self, principal: &Principal) -> Result<(), GraphError> {
         let key = format!("{}\u{0}{}", principal.tenant.as_deref().unwrap_or("*"), principal.app);
         self.limiter.check_key(&key).map_err(|not_until| {
+            metrics::counter!("graphsec_throttled_total").increment(1);
             let wait = not_until.wait_time_from(self.clock.now());
             // Graph SDKs read Retry-After as whole seconds; never tell a client to retry at once.
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);

@@ -21,6 +21,7 @@ pub enum Store {
 
 impl Store {
     pub async fn get(&self, scope: &Scope, id: &str) -> Result<Option<StoredProfile>, StoreError> {
+        let _timer = StoreTimer::start("get");
         match self {
             // A point read by primary key takes microseconds: not worth a thread hop.
             Store::Sqlite(s) => s.get(scope, id),
@@ -29,6 +30,7 @@ impl Store {
     }
 
     pub async fn list(&self, scope: Scope, request: ListRequest) -> Result<ListPage, StoreError> {
+        let _timer = StoreTimer::start("list");
         match self {
             Store::Sqlite(s) => {
                 let s = s.clone();
@@ -39,6 +41,7 @@ impl Store {
     }
 
     pub async fn count(&self, scope: Scope, filter: Option<odata::Filter>) -> Result<i64, StoreError> {
+        let _timer = StoreTimer::start("count");
         match self {
             Store::Sqlite(s) => {
                 let s = s.clone();
@@ -50,6 +53,7 @@ impl Store {
 
     /// Applies a write atomically, with its audit-trail row in the same transaction.
     pub async fn write(&self, command: WriteCommand, actor: Actor) -> Result<WriteOutcome, StoreError> {
+        let _timer = StoreTimer::start("write");
         match self {
             Store::Sqlite(s) => s.write(command, actor).await,
             Store::Postgres(p) => p.write(&command, &actor).await,
@@ -89,6 +93,24 @@ impl Store {
                 let _ = tokio::task::spawn_blocking(move || s.close()).await;
             }
             Store::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+/// Records how long a store call took when it ends (metrics on only).
+struct StoreTimer(Option<(&'static str, std::time::Instant)>);
+
+impl StoreTimer {
+    fn start(operation: &'static str) -> StoreTimer {
+        StoreTimer(crate::telemetry::enabled().then(|| (operation, std::time::Instant::now())))
+    }
+}
+
+impl Drop for StoreTimer {
+    fn drop(&mut self) {
+        if let Some((operation, started)) = self.0 {
+            metrics::histogram!("graphsec_store_duration_seconds", "operation" => operation)
+                .record(started.elapsed().as_secs_f64());
         }
     }
 }

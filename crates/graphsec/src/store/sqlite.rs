@@ -83,6 +83,7 @@ impl SqliteStore {
             let writer = self.writer.lock().map_err(|_| StoreError::Closed)?;
             let sender = writer.as_ref().ok_or(StoreError::Closed)?;
             sender.send((command, actor, reply)).map_err(|_| StoreError::Closed)?;
+            metrics::gauge!("graphsec_writer_queue_depth").increment(1.0);
         }
         answer.await.map_err(|_| StoreError::Closed)?
     }
@@ -245,6 +246,8 @@ fn run_writer(mut conn: Connection, queue: mpsc::Receiver<Queued>) {
                 Err(_) => break,
             }
         }
+        metrics::gauge!("graphsec_writer_queue_depth").decrement(batch.len() as f64);
+        metrics::histogram!("graphsec_group_commit_size").record(batch.len() as f64);
         let started = Instant::now();
         let outcomes = apply_group(&mut conn, batch.iter().map(|(command, actor, _)| (command, actor)));
         let size = batch.len();

@@ -35,6 +35,7 @@ mod errors;
 mod external_issuer;
 mod limits;
 mod listing;
+mod metrics;
 mod multi_instance;
 mod odata;
 mod support;

@@ -64,6 +64,7 @@ impl Fixture {
             max_connections: 1024,
             max_url_bytes: 16 * 1024,
             max_header_bytes: 64 * 1024,
+            metrics_listen: None,
             log_format: LogFormat::Text,
             log_level: "warn".into(),
             rate_limit: None,
