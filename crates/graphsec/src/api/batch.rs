@@ -216,10 +216,10 @@ async fn execute(app: &Arc<AppState>, outer: &HeaderMap, item: &Item) -> Respons
     if let Some(headers) = request.headers_mut() {
         *headers = item.headers.clone();
         for name in [header::AUTHORIZATION, header::HOST] {
-            if !headers.contains_key(&name) {
-                if let Some(value) = outer.get(&name) {
-                    headers.insert(name, value.clone());
-                }
+            if !headers.contains_key(&name)
+                && let Some(value) = outer.get(&name)
+            {
+                headers.insert(name, value.clone());
             }
         }
     }
