@@ -49,6 +49,7 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<ImportReport> {
         let outcome = store.write(WriteCommand::Import { docs: batch }, import_actor()).await;
         add(outcome, &mut report)?;
     }
+    store.analyze().await?;
     report.seconds = started.elapsed().as_secs_f64();
     store.close().await;
     Ok(report)

@@ -60,6 +60,17 @@ impl Store {
         }
     }
 
+    /// Refreshes the query planner's statistics (after a bulk load).
+    pub async fn analyze(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => {
+                let s = s.clone();
+                blocking(move || s.analyze()).await
+            }
+            Store::Postgres(p) => p.analyze().await,
+        }
+    }
+
     /// Audit-trail rows, oldest first.
     pub async fn audit(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
         match self {
@@ -265,6 +276,16 @@ pub enum WriteCommand {
     Import {
         docs: Vec<Map<String, Value>>,
     },
+}
+
+impl WriteCommand {
+    /// Rows the command writes, for checkpoint pacing.
+    pub(crate) fn rows(&self) -> usize {
+        match self {
+            WriteCommand::Import { docs } => docs.len(),
+            _ => 1,
+        }
+    }
 }
 
 /// The members copied into indexed columns, derived from a canonical document.

@@ -72,6 +72,13 @@ impl PgStore {
         self.pool.close().await;
     }
 
+    pub async fn analyze(&self) -> Result<(), StoreError> {
+        for table in ["ANALYZE profiles", "ANALYZE profile_tags"] {
+            sqlx::query(table).execute(&self.pool).await.map_err(pg)?;
+        }
+        Ok(())
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(pg)?;
         Ok(())

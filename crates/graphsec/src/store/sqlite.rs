@@ -23,10 +23,13 @@ const MIGRATIONS: &[&str] =
 const MAX_GROUP: usize = 512;
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 16;
-/// WAL size (pages) past which the writer checkpoints passively, and past which it forces a
-/// truncating checkpoint so the WAL cannot grow without bound under constant load.
-const WAL_PASSIVE_PAGES: i64 = 4_000;
+/// The writer checkpoints passively after this many written rows (or a second with writes), and
+/// forces a truncating checkpoint when the WAL still holds more pages than the second bound, so
+/// the WAL cannot grow without bound under constant load.
+const CHECKPOINT_ROWS: usize = 1_000;
 const WAL_TRUNCATE_PAGES: i64 = 40_000;
+/// How often the writer refreshes the planner's statistics (`PRAGMA optimize`).
+const OPTIMIZE_EVERY: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Durability {
@@ -56,6 +59,8 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.busy_timeout(Duration::from_secs(5))?;
         migrate(&mut conn)?;
+        // Statistics for the query planner (indexes are only chosen well with them).
+        conn.execute_batch("PRAGMA optimize=0x10002")?;
         let skiptoken_key = load_or_create_secret(&conn, "skiptoken_key")?;
 
         let (tx, rx) = mpsc::channel();
@@ -104,6 +109,14 @@ impl SqliteStore {
     /// Point read; short enough to run on the calling (async) thread.
     pub fn get(&self, scope: &Scope, id: &str) -> Result<Option<StoredProfile>, StoreError> {
         self.with_reader(|conn| select_one(conn, scope, id))
+    }
+
+    /// Rebuilds the planner's statistics (after a bulk load). Takes the write lock briefly.
+    pub fn analyze(&self) -> Result<(), StoreError> {
+        let conn = Connection::open(&self.path)?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.execute_batch("ANALYZE")?;
+        Ok(())
     }
 
     pub fn ping(&self) -> Result<(), StoreError> {
@@ -237,7 +250,9 @@ fn load_or_create_secret(conn: &Connection, name: &str) -> Result<Vec<u8>, Store
 }
 
 fn run_writer(mut conn: Connection, queue: mpsc::Receiver<Queued>) {
-    let mut pages_since_checkpoint: i64 = 0;
+    let mut rows_since_checkpoint = 0;
+    let mut last_checkpoint = Instant::now();
+    let mut last_optimize = Instant::now();
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_GROUP {
@@ -249,6 +264,7 @@ fn run_writer(mut conn: Connection, queue: mpsc::Receiver<Queued>) {
         metrics::gauge!("graphsec_writer_queue_depth").decrement(batch.len() as f64);
         metrics::histogram!("graphsec_group_commit_size").record(batch.len() as f64);
         let started = Instant::now();
+        rows_since_checkpoint += batch.iter().map(|(command, _, _)| command.rows()).sum::<usize>();
         let outcomes = apply_group(&mut conn, batch.iter().map(|(command, actor, _)| (command, actor)));
         let size = batch.len();
         match outcomes {
@@ -265,10 +281,14 @@ fn run_writer(mut conn: Connection, queue: mpsc::Receiver<Queued>) {
             }
         }
         tracing::trace!(writes = size, micros = started.elapsed().as_micros() as u64, "group committed");
-        pages_since_checkpoint += size as i64;
-        if pages_since_checkpoint >= WAL_PASSIVE_PAGES / 4 {
-            pages_since_checkpoint = 0;
+        if rows_since_checkpoint >= CHECKPOINT_ROWS || last_checkpoint.elapsed() > Duration::from_secs(1) {
             checkpoint(&conn);
+            rows_since_checkpoint = 0;
+            last_checkpoint = Instant::now();
+        }
+        if last_optimize.elapsed() > OPTIMIZE_EVERY {
+            let _ = conn.execute_batch("PRAGMA optimize");
+            last_optimize = Instant::now();
         }
     }
     checkpoint(&conn);
