@@ -131,6 +131,7 @@ status_kb() { # status_kb PID FIELD -> kB from /proc/PID/status
     awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"
 }
 mb() { awk -v kb="$1" 'BEGIN {printf "%.1f", kb / 1024}'; }
+disk_mb() { mb "$(du -sk "$@" | awk '{s += $1} END {print s}')"; } # data on disk, MB
 
 # launch NAME READY_URL CMD... : starts a server, sets LAUNCH_PID and LAUNCH_MS (spawn to first 200).
 launch() {
@@ -351,15 +352,18 @@ done
 if [[ $RUN_JSON_SERVER == 1 ]]; then
     peak_rss json-server "$JS_PID"
     stop_pid "$JS_PID"
+    metric json-server disk_mb "$(disk_mb "$WORK/db.json")"
 fi
 if [[ $RUN_BASELINE == 1 ]]; then
     peak_rss baseline "$BL_PID"
     stop_pid "$BL_PID"
+    metric baseline disk_mb "$(disk_mb "$BL_DB"*)"
 fi
 wrk_run graphsec full post 1 "$GS_PID" "$GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"
 wrk_run graphsec full list 1 "$GS_PID" "$GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"
 peak_rss graphsec "$GS_PID"
 stop_pid "$GS_PID"
+metric graphsec disk_mb "$(disk_mb "$GS_DATA")"
 
 # ---------------------------------------------------------------------------------------------
 # Durability NORMAL on both sides, same data: PATCH (and graphsec's POST).
@@ -415,7 +419,7 @@ if [[ $IMPORT_COUNT -gt 0 ]]; then
             metric import peak_rss_mb "$(mb "$IMP_RSS_KB")"
             OWN_RATE=$(grep -oE '\(([0-9.]+) profiles/s\)' "$WORK/import.log" | grep -oE '[0-9.]+' | head -n1 || true)
             if [[ -n $OWN_RATE ]]; then metric import own_rate "$OWN_RATE"; fi
-            log "import: $IMPORTED profiles in $IMP_SECONDS s, peak RSS $(mb "$IMP_RSS_KB") MB"
+            log "import: $IMPORTED profiles in $IMP_SECONDS s, peak RSS $(mb "$IMP_RSS_KB") MB, $(disk_mb "$IMP_DATA") MB on disk"
             [[ $IMPORTED == "$IMPORT_COUNT" ]] || note "graphsec import reported $IMPORTED of $IMPORT_COUNT lines."
             rm -f "$WORK/import.ndjson"
 
@@ -430,6 +434,7 @@ if [[ $IMPORT_COUNT -gt 0 ]]; then
             done
             peak_rss graphsec+import "$BIG_PID"
             stop_pid "$BIG_PID"
+            metric graphsec+import disk_mb "$(disk_mb "$IMP_DATA")"
         fi
     fi
 else

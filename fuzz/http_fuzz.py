@@ -48,13 +48,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from seed import COLLECTION, profile_body, request as simple_request, seed_profiles  # noqa: E402
+from seed import COLLECTION, request as simple_request, seed_profiles  # noqa: E402
 
 RW = "SecurityEvents.ReadWrite.All"
 RO = "SecurityEvents.Read.All"
 STATUSES = ["unknown", "staged", "active", "suspended", "deleted", "unknownFutureValue"]
 MAX_RESPONSE_BYTES = 64 << 20
-PUBLIC_PATHS = ("/healthz", "/readyz", "/openapi.json")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -145,7 +144,7 @@ def build_auths(tokens: dict[str, str], tenants: dict[str, str], key: bytes | No
     forged = dict(a_claims, tid=B)
     for alg in ("none", "None", "NONE", "nOnE"):
         inv(f"alg-{alg}", "Bearer " + jwt_encode({"alg": alg, "typ": "JWT"}, forged, None))
-    inv("alg-none-with-sig", "Bearer " + jwt_encode({"alg": "none"}, forged, None)[:-0 or None] + asig)
+    inv("alg-none-with-sig", "Bearer " + jwt_encode({"alg": "none"}, forged, None) + asig)
     inv("alg-rs256-hmac-sig", f"Bearer {b64u(json.dumps({'alg': 'RS256', 'typ': 'JWT'}).encode())}.{ap}.{asig}")
     inv("alg-es256", f"Bearer {b64u(json.dumps({'alg': 'ES256'}).encode())}.{ap}.{asig}")
     inv("wrong-key", "Bearer " + jwt_encode({"alg": "HS256", "typ": "JWT"}, forged, b"0" * 64))
@@ -240,6 +239,7 @@ class Req:
     body: bytes = b""
     framing: str = "length"  # length | chunked | none | both
     version: bytes = b"HTTP/1.1"
+    lf_only: bool = False  # bare LF line endings
     malformed: bool = False  # deliberately broken framing: a clean close is acceptable
     meaning: Item | None = None
     batch_items: list[Item] = field(default_factory=list)
@@ -336,8 +336,8 @@ class Gen:
 
     def length(self) -> int:
         return self.weighted([(60, self.r.randint(0, 12)), (25, self.r.randint(13, 200)),
-                              (10, self.r.randint(201, 5000)), (4, self.r.randint(5001, 120_000)),
-                              (1, self.r.randint(900_000, 1_100_000))])
+                              (10, self.r.randint(201, 5000)), (1.5, self.r.randint(5001, 120_000)),
+                              (0.1, self.r.randint(900_000, 1_100_000))])
 
     def text(self, n: int | None = None) -> str:
         n = self.length() if n is None else n
@@ -384,9 +384,10 @@ class Gen:
     def profile_id(self, method: str, auth: Auth | None) -> str:
         """An id for a path: sentinel ids are written only by other tenants' callers."""
         c = self.c
-        tenant = self.own_tenant(auth)
+        mine = set(auth.tenants) if auth is not None else set()
         write = method.upper() not in ("GET", "HEAD")
-        others = [t for t in c.sentinels if t != tenant]
+        others = [t for t in c.sentinels if t not in mine]
+        tenant = self.own_tenant(auth)
         choice = self.weighted([(25, "play"), (15, "fz"), (15, "foreign-sentinel"), (10, "own-sentinel"),
                                 (8, "foreign-play"), (27, "random")])
         if choice == "play" and tenant in c.play:
@@ -395,8 +396,8 @@ class Gen:
             return f"fz-{self.r.randrange(400)}"
         if choice == "foreign-sentinel" and others:
             return self.pick(c.sentinels[self.pick(others)])
-        if choice == "own-sentinel" and tenant in c.sentinels and not write:
-            return self.pick(c.sentinels[tenant])
+        if choice == "own-sentinel" and not write and [t for t in c.sentinels if t in mine]:
+            return self.pick(c.sentinels[self.pick([t for t in c.sentinels if t in mine])])
         if choice == "foreign-play":
             t = self.pick(list(c.play))
             if t != tenant or not write or auth is None or auth.kind == "valid":
@@ -519,11 +520,11 @@ class Gen:
                                      (4, "$" + name + " "), (4, "@" + name)])
             enc = self.weighted([(75, "pct"), (10, "plus"), (10, "minimal"), (5, "raw")])
             if enc == "pct":
-                v = urllib.parse.quote(value, safe="$'(),/:@").encode("ascii")
+                v = urllib.parse.quote(value, safe="$'(),/:@", errors="surrogatepass").encode("ascii")
             elif enc == "plus":
-                v = urllib.parse.quote_plus(value, safe="$'(),/:@").encode("ascii")
+                v = urllib.parse.quote_plus(value, safe="$'(),/:@", errors="surrogatepass").encode("ascii")
             elif enc == "minimal":
-                v = urllib.parse.quote(value, safe="$'(),/:@ =&+;").replace(" ", "%20").encode("ascii")
+                v = urllib.parse.quote(value, safe="$'(),/:@ =&+;", errors="surrogatepass").replace(" ", "%20").encode("ascii")
             else:
                 v = value.encode("utf-8", "surrogatepass")
             parts.append(urllib.parse.quote(spelled, safe="$@%").encode() + (b"" if self.chance(0.03) else b"=") + v)
@@ -675,9 +676,51 @@ class Gen:
         joined = f" {self.pick(['and', 'or', 'AND', 'Or'])} ".join(self.predicate(depth + 1) for _ in range(n))
         return ("not " if self.chance(0.2) else "") + ("(" + joined + ")" if self.chance(0.6) else joined)
 
+    def str_lit(self) -> str:
+        s = self.weighted([(50, self.pick(["HVA", "Finance", "t1", "x", "", "AAD", "graphsec-fuzz", "1", "sub-1"])),
+                           (30, self.text(self.r.randint(0, 20))), (20, self.pick(SQLI))])
+        return "'" + s.replace("'", "''") + "'"
+
+    def typed(self, depth: int) -> str:
+        """Well-typed predicates (most parse), so the SQL they become gets exercised."""
+        k = self.weighted([(30, "str"), (12, "date"), (12, "func"), (14, "lambda"), (6, "in"), (5, "null"),
+                           (4, "count"), (17, "combo")])
+        if depth > 3 and k == "combo":
+            k = "str"
+        sp = self.pick(["id", "displayName", "userPrincipalName", "riskScore", "azureSubscriptionId", "fuzzNote",
+                        "vendorInformation/provider", "vendorInformation/vendor", "azureTenantId", "DISPLAYNAME"])
+        if k == "str":
+            return f"{sp} {self.pick(OPS[:6])} {self.str_lit()}"
+        if k == "date":
+            return f"{self.pick(DATE_PROPS[:2])} {self.pick(OPS[:6])} {self.pick(DATES[:6] + DATES[18:20])}"
+        if k == "func":
+            f = self.pick(["startswith", "endswith", "contains"])
+            inner = self.pick([sp, f"tolower({sp})", f"toupper({sp})"])
+            return f"{f}({inner},{self.str_lit()})"
+        if k == "lambda":
+            return self.pick([
+                f"tags/any(t: t eq {self.str_lit()})", f"tags/all(t: t ne {self.str_lit()})",
+                f"tags/any(t: startswith(t,{self.str_lit()}))", "tags/any()",
+                f"accounts/any(a: a/status eq {self.pick(['\'active\'', '\'deleted\'', 'microsoft.graph.accountStatus\'suspended\''])})",
+                f"accounts/all(a: a/riskScore {self.pick(OPS[:6])} {self.str_lit()})",
+                f"accounts/any(a: a/signinName eq {self.str_lit()} and a/status ne 'unknown')",
+                f"accounts/any(a: tags/any(t: t eq a/displayName))",
+                f"accounts/any(a: a/lastSeenDateTime gt {self.pick(DATES[:4])})",
+            ])
+        if k == "in":
+            return f"{sp} in ({','.join(self.str_lit() for _ in range(self.r.randint(1, 8)))})"
+        if k == "null":
+            return f"{self.pick([sp] + DATE_PROPS[:2] + ['tags', 'accounts', 'vendorInformation'])} {self.pick(['eq', 'ne'])} null"
+        if k == "count":
+            return f"{self.pick(['tags', 'accounts'])}/$count {self.pick(OPS[:6])} {self.r.randint(0, 3)}"
+        joined = f" {self.pick(['and', 'or'])} ".join(self.typed(depth + 1) for _ in range(self.r.randint(2, 3)))
+        return ("not " if self.chance(0.2) else "") + "(" + joined + ")"
+
     def filter_expr(self) -> str:
-        shape = self.weighted([(85, "normal"), (4, "deep-parens"), (4, "long-chain"), (2, "not-chain"),
-                               (2, "deep-lambda"), (3, "huge-literal")])
+        shape = self.weighted([(45, "typed"), (40, "normal"), (4, "deep-parens"), (4, "long-chain"),
+                               (2, "not-chain"), (2, "deep-lambda"), (3, "huge-literal")])
+        if shape == "typed":
+            return self.typed(0)
         if shape == "normal":
             return self.predicate(0)
         if shape == "deep-parens":
@@ -892,16 +935,18 @@ class Gen:
 
     def batch_body(self, outer: Auth) -> tuple[bytes, list[Item]]:
         items_meta: list[Item] = []
-        shape = self.weighted([(85, "normal"), (15, "odd")])
+        shape = self.weighted([(55, "clean"), (35, "normal"), (10, "odd")])
+        clean = shape == "clean"
         if shape == "odd":
             body = self.pick([{}, {"requests": None}, {"requests": {}}, {"requests": []}, [], {"requests": "x"},
                               {"requests": [None]}, {"requests": [1, 2]}, {"requests": [{}] * 21},
                               {"requests": [{"id": "1", "method": "GET", "url": "/security/userSecurityProfiles"}] * 2}])
             return self.dumps(body), items_meta
-        n = self.weighted([(40, 1), (40, self.r.randint(2, 5)), (12, self.r.randint(6, 20)), (8, self.r.randint(21, 30))])
+        n = self.weighted([(40, 1), (40, self.r.randint(2, 5)), (12, self.r.randint(6, 20)),
+                           (0 if clean else 8, self.r.randint(21, 30))])
         items = []
         ids = [str(k + 1) for k in range(n)]
-        if self.chance(0.05) and n > 1:
+        if not clean and self.chance(0.05) and n > 1:
             ids[1] = ids[0].upper() if self.chance(0.5) else ids[0]
         for k in range(n):
             auth = outer
@@ -912,29 +957,37 @@ class Gen:
                     headers[self.pick(["Authorization", "authorization"])] = inner.values[0]
                     auth = inner
             method = self.weighted([(35, "GET"), (25, "POST"), (20, "PATCH"), (12, "DELETE"),
-                                    (8, self.pick(["get", "Patch", "PUT", "HEAD", "OPTIONS", "TRACE", "CONNECT", "MERGE", "",
+                                    (0 if clean else 8, self.pick(["get", "Patch", "PUT", "HEAD", "OPTIONS", "TRACE", "CONNECT", "MERGE", "",
                                                    "GET ", "G\u00c9T", "X" * 100, 1, None]))])
             m = method if isinstance(method, str) else "GET"
-            target, meaning = self.target(m, auth, want=self.weighted([(45, "item"), (30, "collection"), (8, "count"),
-                                                                       (2, "batch"), (15, None)]))
-            url = target.decode("utf-8", "surrogateescape")
-            url = url[len("/beta"):] if url.lower().startswith("/beta") else url
-            url = self.weighted([(70, url), (10, url.lstrip("/")), (3, "https://graph.microsoft.com/beta" + url),
-                                 (3, "//evil.example" + url), (2, "/../" + url), (2, url + "\n"), (2, "\t" + url),
+            if clean:
+                want = {"GET": self.pick(["item", "collection", "count"]), "POST": "collection"}.get(m.upper(), "item")
+            else:
+                want = self.weighted([(45, "item"), (30, "collection"), (8, "count"), (2, "batch"), (15, None)])
+            target, meaning = self.target(m, auth, want=want)
+            orig = target.decode("utf-8", "surrogateescape")
+            orig = orig[len("/beta"):] if orig.lower().startswith("/beta/") else orig
+            url = orig if clean and not self.chance(0.2) else orig.lstrip("/") if clean else self.weighted([(70, orig), (10, orig.lstrip("/")), (3, "https://graph.microsoft.com/beta" + orig),
+                                 (3, "//evil.example" + orig), (2, "/../" + orig), (2, orig + "\n"), (2, "\t" + orig),
                                  (2, "$batch"), (2, ""), (2, self.text(self.r.randint(1, 50))), (2, "/" + "x" * 20_000)])
             item: dict = {"id": ids[k], "method": method, "url": url}
             body = None
             if m.upper() in ("POST", "PATCH") or self.chance(0.05):
-                body = self.weighted([(70, self.profile(m.upper() == "POST", auth)), (10, None),
+                body = self.profile(m.upper() == "POST", auth) if clean else self.weighted([(70, self.profile(m.upper() == "POST", auth)), (10, None),
                                       (8, base64.b64encode(self.dumps(self.profile(True, auth))).decode()),
                                       (4, "not base64 !!"),
                                       (4, base64.b64encode(gzip.compress(self.dumps(self.profile(True, auth)))).decode()),
-                                      (2, base64.b64encode(self.c.bombs["json64m"]).decode()), (2, self.json_value(2))])
-                if self.chance(0.92):
+                                      (2, base64.b64encode(self.c.bombs["json32m"]).decode()), (2, self.json_value(2))])
+                if clean:
+                    headers["Content-Type"] = "application/json"
+                elif self.chance(0.92):
                     headers["Content-Type"] = self.pick(["application/json"] * 8 + ["text/plain", "application/json; charset=utf-8"])
                 if isinstance(body, str) and body and self.chance(0.5):
                     headers["Content-Encoding"] = "gzip"
-            if self.chance(0.1):
+            if clean and self.chance(0.15):
+                headers[self.pick(["If-Match", "Prefer", "client-request-id"])] = self.pick(
+                    ["*", 'W/"1"', 'W/"2"', "return=minimal", "odata.maxpagesize=1", self.guid()])
+            elif not clean and self.chance(0.1):
                 headers[self.pick(["If-Match", "Prefer", "client-request-id", "Host", "X-Foo", "Content-Length",
                                    "bad header", "\u00e9", ""])] = self.pick(["*", 'W/"1"', "return=minimal", "odata.maxpagesize=1",
                                                                               "evil.example", "5", "\u00e9", "a\r\nb", 7, None])
@@ -942,18 +995,20 @@ class Gen:
                 item["headers"] = headers
             if body is not None:
                 item["body"] = body
-            if self.chance(0.15) and n > 1:
+            if clean and k > 0 and self.chance(0.2):
+                item["dependsOn"] = [ids[self.r.randrange(k)]]
+            elif not clean and self.chance(0.15) and n > 1:
                 item["dependsOn"] = self.pick([[ids[(k + 1) % n]], [ids[k]], ["nope"], [ids[0], ids[0]], "1", [1], None,
                                                ids[: self.r.randint(0, n)]])
-            if self.chance(0.03):
+            if not clean and self.chance(0.03):
                 item[self.member_name()] = self.json_value(2)
-            if self.chance(0.02):
+            if not clean and self.chance(0.02):
                 item.pop(self.pick(["id", "method", "url"]), None)
             items.append(item)
             meaning.method = m.upper()
             meaning.auth = auth
-            if meaning.route == "batch" or url != target.decode("utf-8", "surrogateescape")[len("/beta"):]:
-                meaning.route = meaning.route if url.lstrip("/") == target.decode("utf-8", "surrogateescape")[len("/beta"):].lstrip("/") else None
+            if url.lstrip("/") != orig.lstrip("/") or not target.lower().startswith(b"/beta/"):
+                meaning.route = None
             items_meta.append(meaning)
         body = {"requests": items}
         if self.chance(0.03):
@@ -972,7 +1027,7 @@ class Gen:
         if method == "POST":
             want = self.weighted([(70, "collection"), (20, "batch"), (10, None)])
         elif method in ("PATCH", "DELETE"):
-            want = self.weighted([(85, "item"), (15, None)])
+            want = self.weighted([(92, "item"), (8, None)])
         target, meaning = self.target(method, auth, want)
         req = Req(self.index, "", method, target, [], meaning=meaning)
         body_kind = "none"
@@ -1013,7 +1068,7 @@ class Gen:
             req.version = b"HTTP/1.0"
         elif f == "lf-only":
             req.malformed = True
-            req.framing = "lf-only"
+            req.lf_only = True
         elif f == "pipeline":
             second = Gen(self.c, random.Random(self.r.random()), self.index)
             req.then = second.simple_get()
@@ -1145,7 +1200,8 @@ def read_response(reader: Reader, head: bool, resp: Resp) -> None:
             size_line = reader.until(b"\r\n")
             size = int(size_line.split(b";")[0].strip() or b"0", 16)
             if size == 0:
-                reader.until(b"\r\n") if not reader.buf.startswith(b"\r\n") else reader.exactly(2)
+                while reader.until(b"\r\n") != b"\r\n":
+                    pass  # trailers
                 break
             body += reader.exactly(size)
             reader.exactly(2)
@@ -1169,13 +1225,15 @@ def exchange(host: str, port: int, req: Req, timeout: float) -> list[Resp]:
     deadline = started + timeout
     reqs = [req] + ([req.then] if req.then else [])
     data = b"".join(r.serialize(keep_alive=(i < len(reqs) - 1)) for i, r in enumerate(reqs))
-    if req.framing == "lf-only":
+    if req.lf_only:
         data = data.replace(b"\r\n", b"\n")
     out = [Resp() for _ in reqs]
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except OSError as e:
         out[0].outcome, out[0].error = "connect", repr(e)
+        for later in out[1:]:
+            later.outcome = "skipped"
         return out
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -1203,6 +1261,8 @@ def exchange(host: str, port: int, req: Req, timeout: float) -> list[Resp]:
             except (ValueError, OSError) as e:
                 out[i].outcome, out[i].error = "garbage", repr(e)
             out[i].elapsed = time.monotonic() - started
+            if i > 0 and out[i].outcome in ("closed", "reset") and not out[i].error.endswith("bytes)"):
+                out[i].outcome = "pipeline-closed"  # a server may close a connection after any answer
             if out[i].outcome != "ok":
                 for later in out[i + 1 :]:
                     later.outcome, later.error = "skipped", "an earlier pipelined response failed"
@@ -1231,6 +1291,7 @@ class Context:
         self.auths, _ = build_auths(tokens, self.tenants, key)
         self.auth_by_name = {a.name: a for a in self.auths}
         self.other_auths = [a for a in self.auths if a.name not in tokens]
+        self.notes: list[str] = []
         self.sentinels: dict[str, list[str]] = {}
         self.play: dict[str, list[str]] = {}
         self.secrets: dict[str, list[bytes]] = {}
@@ -1238,7 +1299,7 @@ class Context:
         self.snapshot: dict[str, dict] = {}
         payload = b'{"displayName":"' + b"A" * (32 << 20) + b'"}'
         self.bombs = {
-            "json64m": gzip.compress(payload, compresslevel=9),
+            "json32m": gzip.compress(payload, compresslevel=9),
             "spaces": gzip.compress(b" " * (32 << 20), compresslevel=9),
             "nested": gzip.compress(gzip.compress(b"[" * (8 << 20), compresslevel=9), compresslevel=9),
             "just-under": gzip.compress(b'{"displayName":"' + b"B" * ((1 << 20) - 40) + b'"}', compresslevel=9),
@@ -1296,6 +1357,12 @@ def entities(body):
                 yield from entities(r.get("body"))
 
 
+def is_public(target: bytes) -> bool:
+    """Paths that answer without a token (their bodies name properties such as azureTenantId)."""
+    path = urllib.parse.unquote_to_bytes(target.split(b"?")[0]).lower().rstrip(b"/")
+    return path in (b"/healthz", b"/readyz", b"/openapi.json", b"/beta") or path.startswith(b"/beta/$metadata")
+
+
 def looks_protected(resp: Resp) -> bool:
     b = resp.body
     ctype = (resp.header("content-type") or "").lower()
@@ -1343,8 +1410,7 @@ def check(ctx: Context, req: Req, resp: Resp, meaning: Item | None, batch_items:
                              f"{auth.name if auth else '?'}")
     if auth is None or meaning is None:
         return fails
-    path = req.target.split(b"?")[0].lower()
-    public = any(path.rstrip(b"/") == p.encode() for p in PUBLIC_PATHS)
+    public = is_public(req.target)
     if is_2xx and auth.kind == "invalid" and not public:
         if meaning.method not in ("GET", "HEAD") or looks_protected(resp):
             fails.append(f"auth bypass: {auth.name} got {resp.status}")
@@ -1399,6 +1465,7 @@ class Stats:
         self.fail_kinds: Counter = Counter()
         self.latencies: list[float] = []
         self.no_request_id = 0
+        self.messages: Counter = Counter()
         self.send_errors = 0
 
 
@@ -1406,6 +1473,14 @@ def describe(req: Req, limit: int = 700) -> str:
     raw = req.serialize()
     text = repr(raw[:limit])[2:-1]
     return text + (f"... ({len(raw)} bytes in all)" if len(raw) > limit else "")
+
+
+def error_message(body: bytes) -> str:
+    try:
+        msg = json.loads(body)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        return "?"
+    return re.sub(r"'[^']*'|\d+", "_", msg)[:90]
 
 
 def placeholders(ctx: Context, raw: bytes) -> bytes:
@@ -1432,6 +1507,8 @@ def run_one(ctx: Context, args, index: int, stats: Stats, req: Req | None = None
                 stats.send_errors += 1
             if resp.outcome == "ok" and resp.header("request-id") is None:
                 stats.no_request_id += 1
+            if resp.outcome == "ok" and resp.status and resp.status >= 400 and resp.body[:1] == b"{":
+                stats.messages[error_message(resp.body)] += 1
     for r, resp in zip(reqs, resps):
         if resp.outcome == "skipped":
             continue
@@ -1493,7 +1570,7 @@ def rss_kib(pid: int) -> int:
 def probes(ctx: Context, args, stats: Stats) -> None:
     """Targeted requests with definite expectations, run before the random phase."""
     A, B = ctx.tenants["A"], ctx.tenants["B"]
-    a, b = ctx.auth_by_name["A_rw"], ctx.auth_by_name["B_rw"]
+    a = ctx.auth_by_name["A_rw"]
     sb = ctx.sentinels[B][0]
     item = f"/beta/security/userSecurityProfiles/{sb}".encode()
     jhead = [(b"Host", ctx.host.encode()), (b"Content-Type", b"application/json")]
@@ -1639,6 +1716,7 @@ def main() -> int:
     p.add_argument("--max-rss-mib", type=int, default=1024, help="fail if the server's RSS exceeds this (default 1024)")
     p.add_argument("--failures-dir", help="write each failing request here (tokens replaced by {{NAME}})")
     p.add_argument("--max-printed-failures", type=int, default=30)
+    p.add_argument("--top-messages", type=int, default=12, help="print the N most frequent error messages")
     p.add_argument("--only", type=int, action="append", help="send only request INDEX of --seed (repeatable)")
     p.add_argument("--replay", help="send the raw request saved in FILE ({{NAME}} -> token) and print the answer")
     p.add_argument("--no-seed-data", action="store_true", help="with --only/--replay: skip seeding")
@@ -1655,7 +1733,6 @@ def main() -> int:
             key = f.read()
     started = time.monotonic()
     ctx = Context(args, tokens, key)
-    ctx.notes = []
 
     if args.replay:
         with open(args.replay, "rb") as f:
@@ -1761,6 +1838,7 @@ def main() -> int:
     print(f"latency p50 {lat[len(lat) // 2] * 1000:.1f} ms, p99 {lat[int(len(lat) * 0.99)] * 1000:.1f} ms, "
           f"max {lat[-1] * 1000:.0f} ms; early server close while sending: {stats.send_errors}; "
           f"responses without request-id: {stats.no_request_id}")
+    print("most frequent error messages: " + "; ".join(f"{v}x {k}" for k, v in stats.messages.most_common(args.top_messages)))
     if rss["start"] is not None:
         print(f"server RSS: start {rss['start']} KiB, peak {rss['peak']} KiB, end {rss.get('end')} KiB")
     for note in ctx.notes:

@@ -141,14 +141,15 @@ def main():
 
     w("## Process")
     w("")
-    w("| server | startup to first 200 (empty data) | startup (seeded) | idle RSS (seeded) | peak RSS (after the load runs) |")
-    w("|---|---:|---:|---:|---:|")
+    w("| server | startup to first 200 (empty data) | startup (seeded) | idle RSS (seeded) | peak RSS (after the load runs) | data on disk |")
+    w("|---|---:|---:|---:|---:|---:|")
     for server in ("graphsec", "baseline", "json-server", "graphsec+import"):
         if not any(k[0] == server for k in metrics):
             continue
         w(f"| {server_label(server)} | {fmt(metric(server, 'startup_empty_ms'), 1, ' ms')} | "
           f"{fmt(metric(server, 'startup_ms'), 1, ' ms')} | "
-          f"{fmt(metric(server, 'idle_rss_mb'), 1, ' MB')} | {fmt(metric(server, 'peak_rss_mb'), 1, ' MB')} |")
+          f"{fmt(metric(server, 'idle_rss_mb'), 1, ' MB')} | {fmt(metric(server, 'peak_rss_mb'), 1, ' MB')} | "
+          f"{fmt(metric(server, 'disk_mb'), 1, ' MB')} |")
     w("")
     seed = metric("graphsec", "seed_http_rate")
     if seed is not None:
@@ -157,7 +158,8 @@ def main():
         w("")
     w("Startup is measured from process spawn to the first 200 on `/healthz` (json-server: on "
       "`/profiles/u0000000`). RSS is VmRSS (idle, 1 s after startup) and VmHWM (peak) from "
-      "/proc/PID/status.")
+      "/proc/PID/status. Data on disk: the database files (and, for graphsec, its data directory) "
+      "after the runs, which also hold the rows POSTed during them.")
     w("")
 
     w("## Bulk import")

@@ -1,6 +1,8 @@
 -- PostgreSQL schema; the same tables as the SQLite one. Kept to DDL that CockroachDB and
--- YugabyteDB also accept: plain CREATE TABLE / CREATE INDEX, TEXT, BIGINT, JSONB, COLLATE "C",
--- composite primary keys; no DO blocks, sequences, triggers or extensions.
+-- YugabyteDB also accept: plain CREATE TABLE / CREATE INDEX, TEXT, BIGINT, JSONB, composite
+-- primary keys; no DO blocks, sequences, triggers or extensions. On CockroachDB the column
+-- clauses COLLATE "C" are left out when migrating (it compares strings byte-wise anyway and does
+-- not take them on columns).
 --
 -- `wire` holds the canonical JSON exactly as it is sent (JSONB would reorder members), `doc` the
 -- same document as JSONB for filters. Text compares byte-wise (COLLATE "C"), as OData and the

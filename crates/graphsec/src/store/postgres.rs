@@ -272,7 +272,7 @@ pub async fn migrate(pool: &PgPool, schema: Option<&str>) -> Result<usize, Store
         for (index, (sql, postgres_only)) in MIGRATIONS.iter().enumerate().skip(applied) {
             let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(pg)?;
             if !(cockroach && *postgres_only) {
-                sqlx::raw_sql(AssertSqlSafe(*sql)).execute(&mut *tx).await.map_err(pg)?;
+                sqlx::raw_sql(AssertSqlSafe(for_engine(sql, cockroach))).execute(&mut *tx).await.map_err(pg)?;
             }
             sqlx::query("INSERT INTO graphsec_migrations (version, applied_at) VALUES ($1, $2)")
                 .bind(index as i64 + 1)
@@ -289,6 +289,12 @@ pub async fn migrate(pool: &PgPool, schema: Option<&str>) -> Result<usize, Store
     .await;
     let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await;
     result
+}
+
+/// CockroachDB compares strings byte-wise already and refuses `COLLATE "C"` on column definitions
+/// (it accepts it in expressions), so its DDL leaves the clause out.
+fn for_engine(sql: &str, cockroach: bool) -> String {
+    if cockroach { sql.replace(" COLLATE \"C\"", "") } else { sql.to_string() }
 }
 
 /// `graphsec migrate`: connect, migrate, report.
