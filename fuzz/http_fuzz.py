@@ -701,7 +701,7 @@ class Gen:
             return self.pick([
                 f"tags/any(t: t eq {self.str_lit()})", f"tags/all(t: t ne {self.str_lit()})",
                 f"tags/any(t: startswith(t,{self.str_lit()}))", "tags/any()",
-                f"accounts/any(a: a/status eq {self.pick(['\'active\'', '\'deleted\'', 'microsoft.graph.accountStatus\'suspended\''])})",
+                "accounts/any(a: a/status eq " + self.pick(["'active'", "'deleted'", "microsoft.graph.accountStatus'suspended'"]) + ")",
                 f"accounts/all(a: a/riskScore {self.pick(OPS[:6])} {self.str_lit()})",
                 f"accounts/any(a: a/signinName eq {self.str_lit()} and a/status ne 'unknown')",
                 f"accounts/any(a: tags/any(t: t eq a/displayName))",

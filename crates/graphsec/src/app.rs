@@ -34,6 +34,7 @@ pub struct AppState {
     pub max_url_bytes: usize,
     /// hyper refuses far larger heads itself (431); this is the exact limit.
     pub max_header_bytes: usize,
+    pub chaos: Option<crate::api::chaos::Chaos>,
 }
 
 /// A bound, not yet running server.
@@ -81,6 +82,7 @@ impl Server {
             request_timeout: std::time::Duration::from_secs(config.request_timeout),
             max_url_bytes: config.max_url_bytes,
             max_header_bytes: config.max_header_bytes as usize,
+            chaos: chaos(config),
         });
         let limits = crate::server::ConnectionLimits {
             header_read_timeout: std::time::Duration::from_secs(config.header_read_timeout),
@@ -166,6 +168,16 @@ fn throttle(config: &ServeConfig) -> Option<crate::api::throttle::Throttle> {
     let burst = config.rate_limit_burst.and_then(std::num::NonZeroU32::new).unwrap_or(twice);
     tracing::info!(per_second = rate.get(), burst = burst.get(), "rate limit per tenant and application");
     Some(crate::api::throttle::Throttle::new(rate, burst))
+}
+
+fn chaos(config: &ServeConfig) -> Option<crate::api::chaos::Chaos> {
+    let failure_rate = config.chaos_rate.clamp(0.0, 1.0);
+    let max_latency = std::time::Duration::from_millis(config.chaos_latency_ms);
+    if failure_rate == 0.0 && max_latency.is_zero() {
+        return None;
+    }
+    tracing::warn!(failure_rate, latency_ms = config.chaos_latency_ms, "CHAOS MODE: requests fail and wait on purpose");
+    Some(crate::api::chaos::Chaos { failure_rate, max_latency })
 }
 
 /// Opens the configured store: PostgreSQL when a database URL is given, else SQLite in the data

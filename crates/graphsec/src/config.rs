@@ -164,6 +164,13 @@ pub struct ServeConfig {
     /// Bucket size: requests a caller may send at once (default: twice the rate).
     #[arg(long, env = "GRAPHSEC_RATE_LIMIT_BURST")]
     pub rate_limit_burst: Option<u32>,
+    /// Chaos mode: share of API requests (0 to 1) answered with a Graph-style 429, 500, 503 or
+    /// 504 instead of being served.
+    #[arg(long, env = "GRAPHSEC_CHAOS_RATE", default_value_t = 0.0)]
+    pub chaos_rate: f64,
+    /// Chaos mode: delay each API request by a random time up to this many milliseconds.
+    #[arg(long, env = "GRAPHSEC_CHAOS_LATENCY_MS", default_value_t = 0)]
+    pub chaos_latency_ms: u64,
     /// Server page size of list responses (a client's `$top` or `odata.maxpagesize` may change it).
     #[arg(long, env = "GRAPHSEC_PAGE_SIZE", default_value_t = 100, value_parser = parse_page_size)]
     pub page_size: usize,

@@ -134,6 +134,15 @@ impl GraphError {
         Self::new(StatusCode::FAILED_DEPENDENCY, "FailedDependency", "A request this one depends on did not succeed.")
     }
 
+    pub fn gateway_timeout() -> Self {
+        Self::new(StatusCode::GATEWAY_TIMEOUT, "GatewayTimeout", "The request timed out upstream.").with_retry_after(1)
+    }
+
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "generalException", "An internal server error occurred.")
     }

@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod body;
+pub mod chaos;
 pub mod context;
 pub mod error;
 pub mod openapi;
@@ -123,6 +124,9 @@ async fn dispatch(app: &Arc<AppState>, ctx: &RequestContext, request: Request) -
         return Ok(response);
     }
 
+    if let Some(chaos) = &app.chaos {
+        chaos.disturb().await?;
+    }
     let principal = authenticate(app, &parts.headers).await?;
     if route == Route::Batch {
         // Each item is authorised and throttled on its own; the batch itself only needs a token.

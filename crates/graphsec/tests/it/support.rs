@@ -65,6 +65,8 @@ impl Fixture {
             max_url_bytes: 16 * 1024,
             max_header_bytes: 64 * 1024,
             metrics_listen: None,
+            chaos_rate: 0.0,
+            chaos_latency_ms: 0,
             log_format: LogFormat::Text,
             log_level: "warn".into(),
             rate_limit: None,
