@@ -278,6 +278,46 @@ pub enum WriteCommand {
     },
 }
 
+/// What an update does to the row it read: the same rules on every engine.
+pub(crate) enum UpdatePlan {
+    /// Refused; nothing is written.
+    Refuse(WriteOutcome),
+    /// Write `doc` (whose tenant is `tenant`) as the next version.
+    Write { doc: Map<String, Value>, tenant: String },
+}
+
+/// Checks `If-Match`, merges the PATCH body into the stored document and keeps the profile in
+/// the caller's tenant.
+pub(crate) fn plan_update(
+    scope: &Scope,
+    id: &str,
+    if_match: Option<&IfMatch>,
+    input: &ProfileInput,
+    now: &str,
+    current: &StoredProfile,
+) -> Result<UpdatePlan, StoreError> {
+    if if_match.is_some_and(|m| !m.matches(current.version)) {
+        return Ok(UpdatePlan::Refuse(WriteOutcome::PreconditionFailed));
+    }
+    let stored: Map<String, Value> = serde_json::from_str(&current.doc)?;
+    let doc = match crate::domain::profile::apply_patch(&stored, input, id, now) {
+        Ok(doc) => doc,
+        Err(invalid) => return Ok(UpdatePlan::Refuse(WriteOutcome::Invalid(invalid))),
+    };
+    let tenant = doc.get("azureTenantId").and_then(Value::as_str).unwrap_or_default().to_string();
+    if let Scope::Tenant(own) = scope
+        && tenant != *own
+    {
+        return Ok(UpdatePlan::Refuse(WriteOutcome::ForeignTenant));
+    }
+    Ok(UpdatePlan::Write { doc, tenant })
+}
+
+/// The audit row of an update that was written.
+pub(crate) fn update_audit(actor: &Actor, tenant: &str, id: &str, input: &ProfileInput) -> AuditRecord {
+    AuditRecord::new(actor, "update", tenant, id, input.member_names().map(str::to_string).collect())
+}
+
 impl WriteCommand {
     /// Rows the command writes, for checkpoint pacing.
     pub(crate) fn rows(&self) -> usize {

@@ -10,9 +10,8 @@
 
 use super::{
     Actor, AuditQuery, AuditRecord, IndexedColumns, ListPage, ListRequest, Scope, StoreError, StoredProfile,
-    WriteCommand, WriteOutcome,
+    UpdatePlan, WriteCommand, WriteOutcome,
 };
-use crate::domain::profile;
 use serde_json::{Map, Value};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
@@ -176,30 +175,23 @@ impl PgStore {
                 outcome
             }
             WriteCommand::Update { scope, id, if_match, input, now } => {
-                let Some((tenant, current)) = select_for_update(&mut tx, scope, id).await? else {
+                let Some((old_tenant, current)) = select_for_update(&mut tx, scope, id).await? else {
                     return Ok(WriteOutcome::NotFound);
                 };
-                if if_match.as_ref().is_some_and(|m| !m.matches(current.version)) {
-                    return Ok(WriteOutcome::PreconditionFailed);
-                }
-                let stored: Map<String, Value> = serde_json::from_str(&current.doc)?;
-                let doc = match profile::apply_patch(&stored, input, id, now) {
-                    Ok(doc) => doc,
-                    Err(invalid) => return Ok(WriteOutcome::Invalid(invalid)),
+                let (doc, tenant) = match super::plan_update(scope, id, if_match.as_ref(), input, now, &current)? {
+                    UpdatePlan::Refuse(outcome) => return Ok(outcome),
+                    UpdatePlan::Write { doc, tenant } => (doc, tenant),
                 };
-                let new_tenant = doc.get("azureTenantId").and_then(Value::as_str).unwrap_or_default();
-                let outcome = match scope {
-                    Scope::Tenant(own) if new_tenant != own => return Ok(WriteOutcome::ForeignTenant),
-                    _ if new_tenant != tenant => {
-                        // Only with auth off: the profile moves to another tenant.
-                        delete_row(&mut tx, &tenant, id).await?;
-                        insert(&mut tx, &doc, current.version + 1).await?
-                    }
-                    _ => update_in_place(&mut tx, &doc, current.version).await?,
+                let outcome = if tenant == old_tenant {
+                    // In place, so a writer queued on this row's lock sees the new version.
+                    update_in_place(&mut tx, &doc, current.version).await?
+                } else {
+                    // Only with auth off: the profile moves to another tenant.
+                    delete_row(&mut tx, &old_tenant, id).await?;
+                    insert(&mut tx, &doc, current.version + 1).await?
                 };
                 if matches!(outcome, WriteOutcome::Written(_)) {
-                    let changed = input.member_names().map(str::to_string).collect();
-                    insert_audit(&mut tx, &AuditRecord::new(actor, "update", new_tenant, id, changed)).await?;
+                    insert_audit(&mut tx, &super::update_audit(actor, &tenant, id, input)).await?;
                 }
                 outcome
             }

@@ -7,9 +7,8 @@
 
 use super::{
     Actor, AuditQuery, AuditRecord, IndexedColumns, ListPage, ListRequest, Scope, StoreError, StoredProfile,
-    WriteCommand, WriteOutcome,
+    UpdatePlan, WriteCommand, WriteOutcome,
 };
-use crate::domain::profile;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -355,28 +354,18 @@ fn apply_one(conn: &Connection, command: &WriteCommand, actor: &Actor) -> Result
             Ok(WriteOutcome::Imported { inserted, skipped })
         }
         WriteCommand::Update { scope, id, if_match, input, now } => {
-            let Some((tenant, current)) = select_for_write(conn, scope, id)? else {
+            let Some((old_tenant, current)) = select_for_write(conn, scope, id)? else {
                 return Ok(WriteOutcome::NotFound);
             };
-            if if_match.as_ref().is_some_and(|m| !m.matches(current.version)) {
-                return Ok(WriteOutcome::PreconditionFailed);
-            }
-            let stored: Map<String, Value> = serde_json::from_str(&current.doc)?;
-            let doc = match profile::apply_patch(&stored, input, id, now) {
-                Ok(doc) => doc,
-                Err(invalid) => return Ok(WriteOutcome::Invalid(invalid)),
+            let (doc, tenant) = match super::plan_update(scope, id, if_match.as_ref(), input, now, &current)? {
+                UpdatePlan::Refuse(outcome) => return Ok(outcome),
+                UpdatePlan::Write { doc, tenant } => (doc, tenant),
             };
-            let new_tenant = doc.get("azureTenantId").and_then(Value::as_str).unwrap_or_default();
-            if let Scope::Tenant(own) = scope
-                && new_tenant != own
-            {
-                return Ok(WriteOutcome::ForeignTenant);
-            }
-            delete_row(conn, &tenant, id)?;
+            // One writer: replacing the row is safe, and also moves it when the tenant changed.
+            delete_row(conn, &old_tenant, id)?;
             let outcome = insert(conn, &doc, current.version + 1)?;
             if matches!(outcome, WriteOutcome::Written(_)) {
-                let changed = input.member_names().map(str::to_string).collect();
-                insert_audit(conn, &AuditRecord::new(actor, "update", new_tenant, id, changed))?;
+                insert_audit(conn, &super::update_audit(actor, &tenant, id, input))?;
             }
             Ok(outcome)
         }
