@@ -6,7 +6,6 @@ also gets PR_SET_PDEATHSIG so that it dies with the pytest process if pytest its
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import os
 import signal
@@ -14,7 +13,7 @@ import socket
 import subprocess
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -232,7 +231,6 @@ class SdkClient:
     adapter: GraphRequestAdapter
     http: httpx.AsyncClient
     wire: WireLog
-    extra: dict = field(default_factory=dict)
 
     @property
     def profiles(self):
@@ -260,7 +258,3 @@ def sdk_client(server: GraphsecServer, auth_provider) -> SdkClient:
 
 def sdk_client_with_token(server: GraphsecServer, token: str) -> SdkClient:
     return sdk_client(server, BaseBearerTokenAuthenticationProvider(StaticTokenProvider(token)))
-
-
-def run_in(loop: asyncio.AbstractEventLoop, awaitable):
-    return loop.run_until_complete(awaitable)

@@ -704,7 +704,7 @@ class Gen:
                 "accounts/any(a: a/status eq " + self.pick(["'active'", "'deleted'", "microsoft.graph.accountStatus'suspended'"]) + ")",
                 f"accounts/all(a: a/riskScore {self.pick(OPS[:6])} {self.str_lit()})",
                 f"accounts/any(a: a/signinName eq {self.str_lit()} and a/status ne 'unknown')",
-                f"accounts/any(a: tags/any(t: t eq a/displayName))",
+                "accounts/any(a: tags/any(t: t eq a/displayName))",
                 f"accounts/any(a: a/lastSeenDateTime gt {self.pick(DATES[:4])})",
             ])
         if k == "in":

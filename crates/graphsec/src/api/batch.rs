@@ -28,7 +28,7 @@ struct Item {
 
 pub async fn run(app: &Arc<AppState>, outer: &HeaderMap, body: Body) -> Result<Response, GraphError> {
     let bytes = super::body::read_json(outer, body, app.max_body_bytes).await?;
-    let items = parse(&bytes)?;
+    let items = parse(&bytes, outer.get(header::HOST).and_then(|h| h.to_str().ok()))?;
     let mut statuses: Vec<Option<u16>> = vec![None; items.len()];
     let mut responses = Vec::with_capacity(items.len());
     for index in execution_order(&items) {
@@ -51,7 +51,7 @@ pub async fn run(app: &Arc<AppState>, outer: &HeaderMap, body: Body) -> Result<R
     Ok(super::render::odata_response(StatusCode::OK, body.to_string()))
 }
 
-fn parse(bytes: &[u8]) -> Result<Vec<Item>, GraphError> {
+fn parse(bytes: &[u8], own_host: Option<&str>) -> Result<Vec<Item>, GraphError> {
     let invalid = |message: String| GraphError::bad_request(message).with_inner("invalidBatchRequest");
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| invalid(format!("The batch is not valid JSON: {e}")))?;
@@ -75,7 +75,8 @@ fn parse(bytes: &[u8]) -> Result<Vec<Item>, GraphError> {
             .and_then(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
             .ok_or_else(|| invalid(format!("Request '{id}' has no valid 'method'.")))?;
         let url = field("url").ok_or_else(|| invalid(format!("Request '{id}' has no 'url'.")))?;
-        let url = relative_url(url).ok_or_else(|| invalid(format!("Request '{id}' has an invalid url '{url}'.")))?;
+        let url = relative_url(url, own_host)
+            .ok_or_else(|| invalid(format!("Request '{id}' has an invalid url '{url}'.")))?;
         if url
             .split(['?', '/'])
             .any(|segment| segment.eq_ignore_ascii_case("$batch") || segment.eq_ignore_ascii_case("%24batch"))
@@ -125,9 +126,10 @@ fn parse(bytes: &[u8]) -> Result<Vec<Item>, GraphError> {
     Ok(items)
 }
 
-/// `security/x` or `/security/x` relative to `/beta`; absolute URLs are refused. Graph's own
-/// examples write `$filter=a eq 'b'` unencoded, so characters a URI cannot hold are encoded here.
-fn relative_url(url: &str) -> Option<String> {
+/// `security/x` or `/security/x` relative to `/beta`, or an absolute URL of this very server's
+/// `/beta` (the Python SDK sends those); any other absolute URL is refused. Graph's own examples
+/// write `$filter=a eq 'b'` unencoded, so characters a URI cannot hold are encoded here.
+fn relative_url(url: &str, own_host: Option<&str>) -> Option<String> {
     const NOT_IN_URI: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
         .add(b' ')
         .add(b'"')
@@ -139,8 +141,18 @@ fn relative_url(url: &str) -> Option<String> {
         .add(b'|')
         .add(b'\\')
         .add(b'^');
-    let trimmed = url.trim();
-    if trimmed.contains("://") || trimmed.starts_with("//") || trimmed.chars().any(char::is_control) {
+    let mut trimmed = url.trim();
+    if let Some((scheme, rest)) = trimmed.split_once("://") {
+        let (host, path) = rest.split_once('/')?;
+        let same_server =
+            matches!(scheme, "http" | "https") && own_host.is_some_and(|own| own.eq_ignore_ascii_case(host));
+        let under_beta = path.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("beta/"));
+        if !same_server || !under_beta {
+            return None;
+        }
+        trimmed = &path[5..];
+    }
+    if trimmed.starts_with("//") || trimmed.chars().any(char::is_control) {
         return None;
     }
     let relative = trimmed.trim_start_matches('/');
@@ -270,13 +282,11 @@ async fn render_item(id: &str, response: Response) -> Value {
     let bytes = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let mut out = json!({ "id": id, "status": status, "headers": headers });
     if !bytes.is_empty() {
-        out["body"] = match (is_json, serde_json::from_slice::<Value>(&bytes)) {
-            (true, Ok(json)) => json,
-            _ => match std::str::from_utf8(&bytes) {
-                // text/plain answers such as $count stay readable; anything else is base64.
-                Ok(text) => Value::String(text.to_string()),
-                Err(_) => Value::String(STANDARD.encode(&bytes)),
-            },
+        // JSON bodies are inlined; anything else ($count's text, $metadata's XML) is base64, as
+        // Graph sends it and as the SDKs decode it.
+        out["body"] = match serde_json::from_slice::<Value>(&bytes) {
+            Ok(json) if is_json => json,
+            _ => Value::String(STANDARD.encode(&bytes)),
         };
     }
     out
