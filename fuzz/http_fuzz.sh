@@ -64,6 +64,10 @@ set -e
 if ! alive "$SERVER_PID"; then
     log "FAIL: the server is not running any more"; tail -30 "$SERVER_LOG" >&2; CODE=1
 fi
+stop_server
+if [[ $SERVER_NEEDED_KILL -eq 1 ]]; then
+    log "FAIL: the server did not stop within 10 s of SIGTERM (graceful shutdown is stuck)"; CODE=1
+fi
 if grep -qiE 'panicked|panic' "$SERVER_LOG"; then
     log "FAIL: the server log shows a panic:"; grep -iE -m5 'panicked|panic' "$SERVER_LOG" >&2; CODE=1
 fi

@@ -12,6 +12,7 @@ TENANT_B=${TENANT_B:-bbbbbbbb-2222-4222-8222-bbbbbbbbbbbb}
 TENANT_C=${TENANT_C:-cccccccc-3333-4333-8333-cccccccccccc}
 
 SERVER_PID=
+SERVER_NEEDED_KILL=0
 SERVER_DIR=
 SERVER_LOG=
 BASE_URL=
@@ -81,6 +82,7 @@ stop_server() {
         sleep 0.1
     done
     log "server pid $pid ignored SIGTERM for 10 s; killing it"
+    SERVER_NEEDED_KILL=1
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 }

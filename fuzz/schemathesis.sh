@@ -141,6 +141,10 @@ else
     fi
     log "server RSS after the run: $(server_rss_kib) KiB"
 fi
+stop_server
+if [[ $SERVER_NEEDED_KILL -eq 1 ]]; then
+    log "FAIL: the server did not stop within 10 s of SIGTERM (graceful shutdown is stuck)"; FAILED=1
+fi
 if grep -qiE 'panicked|panic' "$SERVER_LOG"; then
     log "FAIL: the server log shows a panic:"; grep -iE -m5 'panicked|panic' "$SERVER_LOG" >&2; FAILED=1
 fi

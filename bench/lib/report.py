@@ -134,7 +134,7 @@ def main():
           f"{fmt(r.get('rss_mb'), 1, ' MB')} | {fmt(r.get('hwm_mb'), 1, ' MB')} |")
     w("")
     if any(k[0] == "graphsec+import" for k in wrk):
-        w(f"graphsec, N imported = graphsec serving the profiles of the bulk-import step (ids drawn from all of them).")
+        w("graphsec, N imported = graphsec serving the profiles of the bulk-import step (ids drawn from all of them).")
         w("")
     w("errors = non-2xx answers + socket errors + timeouts reported by wrk; a row with errors is not a valid figure.")
     w("")

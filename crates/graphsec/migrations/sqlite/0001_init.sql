@@ -13,9 +13,10 @@ CREATE TABLE profiles (
     azure_subscription_id TEXT,
     created_date_time TEXT,              -- 'YYYY-MM-DDTHH:MM:SS.fffffffZ', sorts chronologically
     last_modified_date_time TEXT,
-    doc TEXT NOT NULL,
-    PRIMARY KEY (tenant, id)
-) WITHOUT ROWID;
+    doc TEXT NOT NULL
+);
+-- A rowid table: rows are about a kilobyte, too large for a WITHOUT ROWID b-tree to pack well.
+CREATE UNIQUE INDEX profiles_key ON profiles (tenant, id);
 
 CREATE INDEX profiles_upn ON profiles (tenant, user_principal_name, id);
 CREATE INDEX profiles_display_name ON profiles (tenant, display_name, id);

@@ -1,7 +1,8 @@
 -- The audit trail: one row per successful create, update and delete, written in the same
 -- transaction as the change itself, so an acknowledged write always has its audit row.
 CREATE TABLE audit_log (
-    id TEXT NOT NULL PRIMARY KEY,        -- random UUID
+    seq INTEGER PRIMARY KEY,             -- append order
+    id TEXT NOT NULL,                    -- random UUID
     at TEXT NOT NULL,                    -- 'YYYY-MM-DDTHH:MM:SS.fffffffZ'
     tenant TEXT NOT NULL,
     caller TEXT NOT NULL,                -- oid / sub of the token, or 'anonymous' with auth off
@@ -10,6 +11,6 @@ CREATE TABLE audit_log (
     operation TEXT NOT NULL,             -- create | update | delete
     profile_id TEXT NOT NULL,
     changed TEXT NOT NULL                -- JSON array of the property names the request set
-) WITHOUT ROWID;
+);
 CREATE INDEX audit_log_at ON audit_log (at, id);
 CREATE INDEX audit_log_tenant_at ON audit_log (tenant, at, id);

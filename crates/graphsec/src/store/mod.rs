@@ -33,6 +33,7 @@ impl Store {
         let _timer = StoreTimer::start("list");
         match self {
             Store::Sqlite(s) => {
+                let _slot = s.scan_slots.acquire().await.map_err(|_| StoreError::Closed)?;
                 let s = s.clone();
                 blocking(move || s.list(&scope, &request)).await
             }
@@ -44,6 +45,7 @@ impl Store {
         let _timer = StoreTimer::start("count");
         match self {
             Store::Sqlite(s) => {
+                let _slot = s.scan_slots.acquire().await.map_err(|_| StoreError::Closed)?;
                 let s = s.clone();
                 blocking(move || s.count(&scope, filter.as_ref())).await
             }
@@ -282,8 +284,8 @@ pub enum WriteCommand {
 pub(crate) enum UpdatePlan {
     /// Refused; nothing is written.
     Refuse(WriteOutcome),
-    /// Write `doc` (whose tenant is `tenant`) as the next version.
-    Write { doc: Map<String, Value>, tenant: String },
+    /// Write `doc` (whose tenant is `tenant`) as the next version of `previous`.
+    Write { previous: Map<String, Value>, doc: Map<String, Value>, tenant: String },
 }
 
 /// Checks `If-Match`, merges the PATCH body into the stored document and keeps the profile in
@@ -299,8 +301,8 @@ pub(crate) fn plan_update(
     if if_match.is_some_and(|m| !m.matches(current.version)) {
         return Ok(UpdatePlan::Refuse(WriteOutcome::PreconditionFailed));
     }
-    let stored: Map<String, Value> = serde_json::from_str(&current.doc)?;
-    let doc = match crate::domain::profile::apply_patch(&stored, input, id, now) {
+    let previous: Map<String, Value> = serde_json::from_str(&current.doc)?;
+    let doc = match crate::domain::profile::apply_patch(&previous, input, id, now) {
         Ok(doc) => doc,
         Err(invalid) => return Ok(UpdatePlan::Refuse(WriteOutcome::Invalid(invalid))),
     };
@@ -310,7 +312,7 @@ pub(crate) fn plan_update(
     {
         return Ok(UpdatePlan::Refuse(WriteOutcome::ForeignTenant));
     }
-    Ok(UpdatePlan::Write { doc, tenant })
+    Ok(UpdatePlan::Write { previous, doc, tenant })
 }
 
 /// The audit row of an update that was written.
@@ -329,6 +331,7 @@ impl WriteCommand {
 }
 
 /// The members copied into indexed columns, derived from a canonical document.
+#[derive(PartialEq, Eq)]
 pub(crate) struct IndexedColumns<'a> {
     pub tenant: &'a str,
     pub id: &'a str,

@@ -180,7 +180,7 @@ impl PgStore {
                 };
                 let (doc, tenant) = match super::plan_update(scope, id, if_match.as_ref(), input, now, &current)? {
                     UpdatePlan::Refuse(outcome) => return Ok(outcome),
-                    UpdatePlan::Write { doc, tenant } => (doc, tenant),
+                    UpdatePlan::Write { doc, tenant, .. } => (doc, tenant),
                 };
                 let outcome = if tenant == old_tenant {
                     // In place, so a writer queued on this row's lock sees the new version.

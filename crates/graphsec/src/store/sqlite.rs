@@ -20,6 +20,8 @@ const MIGRATIONS: &[&str] =
     &[include_str!("../../migrations/sqlite/0001_init.sql"), include_str!("../../migrations/sqlite/0002_audit.sql")];
 /// Most writes applied in one transaction.
 const MAX_GROUP: usize = 512;
+/// List and count queries running at once; more wait their turn.
+const MAX_CONCURRENT_SCANS: usize = 8;
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 16;
 /// The writer checkpoints passively after this many written rows (or a second with writes), and
@@ -47,6 +49,8 @@ pub struct SqliteStore {
     writer: Mutex<Option<mpsc::Sender<Queued>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     skiptoken_key: Vec<u8>,
+    /// Bounds the list and count scans running at once (each holds a thread and a connection).
+    pub(crate) scan_slots: tokio::sync::Semaphore,
 }
 
 impl SqliteStore {
@@ -56,6 +60,9 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", if durability == Durability::Full { "FULL" } else { "NORMAL" })?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // Keep the hot pages of the tables and indexes in the writer's own cache.
+        conn.pragma_update(None, "cache_size", -32_768)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.busy_timeout(Duration::from_secs(5))?;
         migrate(&mut conn)?;
         // Statistics for the query planner (indexes are only chosen well with them).
@@ -73,6 +80,7 @@ impl SqliteStore {
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
             skiptoken_key,
+            scan_slots: tokio::sync::Semaphore::new(MAX_CONCURRENT_SCANS),
         }))
     }
 
@@ -200,6 +208,7 @@ impl Drop for SqliteStore {
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.pragma_update(None, "query_only", true)?;
+    conn.pragma_update(None, "cache_size", -4_096)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -264,20 +273,12 @@ fn run_writer(mut conn: Connection, queue: mpsc::Receiver<Queued>) {
         metrics::histogram!("graphsec_group_commit_size").record(batch.len() as f64);
         let started = Instant::now();
         rows_since_checkpoint += batch.iter().map(|(command, _, _)| command.rows()).sum::<usize>();
-        let outcomes = apply_group(&mut conn, batch.iter().map(|(command, actor, _)| (command, actor)));
+        let commands: Vec<(&WriteCommand, &Actor)> = batch.iter().map(|(command, actor, _)| (command, actor)).collect();
+        let outcomes = apply_group(&mut conn, &commands);
+        drop(commands);
         let size = batch.len();
-        match outcomes {
-            Ok(outcomes) => {
-                for ((_, _, reply), outcome) in batch.into_iter().zip(outcomes) {
-                    let _ = reply.send(outcome);
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, writes = size, "group commit failed; every write in it was rolled back");
-                for (_, _, reply) in batch {
-                    let _ = reply.send(Err(StoreError::Other(e.to_string())));
-                }
-            }
+        for ((_, _, reply), outcome) in batch.into_iter().zip(outcomes) {
+            let _ = reply.send(outcome);
         }
         tracing::trace!(writes = size, micros = started.elapsed().as_micros() as u64, "group committed");
         if rows_since_checkpoint >= CHECKPOINT_ROWS || last_checkpoint.elapsed() > Duration::from_secs(1) {
@@ -307,27 +308,33 @@ fn checkpoint(conn: &Connection) {
 
 type Outcomes = Vec<Result<WriteOutcome, StoreError>>;
 
-fn apply_group<'a>(
-    conn: &mut Connection,
-    commands: impl Iterator<Item = (&'a WriteCommand, &'a Actor)>,
-) -> rusqlite::Result<Outcomes> {
-    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut outcomes = Vec::new();
-    for (command, actor) in commands {
-        let mut savepoint = tx.savepoint()?;
-        let outcome = apply_one(&savepoint, command, actor);
-        match &outcome {
-            Ok(WriteOutcome::Written(_) | WriteOutcome::Deleted | WriteOutcome::Imported { .. }) => {
-                savepoint.commit()?
-            }
-            _ => {
-                savepoint.rollback()?;
-                savepoint.commit()?;
-            }
+/// Applies the group in one transaction. Refusals (not found, If-Match, conflicts...) are
+/// decided before anything is written, so only a database error can leave a command half done;
+/// then the group is rolled back and each command is retried in a transaction of its own, so that
+/// only the failing one fails.
+fn apply_group(conn: &mut Connection, commands: &[(&WriteCommand, &Actor)]) -> Outcomes {
+    match try_group(conn, commands) {
+        Ok(outcomes) => outcomes,
+        Err(e) if commands.len() > 1 => {
+            tracing::warn!(error = %e, writes = commands.len(), "group commit failed; retrying its writes one by one");
+            commands
+                .iter()
+                .map(|one| match try_group(conn, std::slice::from_ref(one)) {
+                    Ok(mut outcome) => outcome.remove(0),
+                    Err(e) => Err(e),
+                })
+                .collect()
         }
-        outcomes.push(outcome);
+        Err(e) => vec![Err(e)],
     }
-    tx.set_drop_behavior(rusqlite::DropBehavior::Commit);
+}
+
+fn try_group(conn: &mut Connection, commands: &[(&WriteCommand, &Actor)]) -> Result<Outcomes, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut outcomes = Vec::with_capacity(commands.len());
+    for (command, actor) in commands {
+        outcomes.push(Ok(apply_one(&tx, command, actor)?));
+    }
     tx.commit()?;
     Ok(outcomes)
 }
@@ -357,16 +364,21 @@ fn apply_one(conn: &Connection, command: &WriteCommand, actor: &Actor) -> Result
             let Some((old_tenant, current)) = select_for_write(conn, scope, id)? else {
                 return Ok(WriteOutcome::NotFound);
             };
-            let (doc, tenant) = match super::plan_update(scope, id, if_match.as_ref(), input, now, &current)? {
+            let (previous, doc, tenant) = match super::plan_update(scope, id, if_match.as_ref(), input, now, &current)?
+            {
                 UpdatePlan::Refuse(outcome) => return Ok(outcome),
-                UpdatePlan::Write { doc, tenant } => (doc, tenant),
+                UpdatePlan::Write { previous, doc, tenant } => (previous, doc, tenant),
             };
-            // One writer: replacing the row is safe, and also moves it when the tenant changed.
-            delete_row(conn, &old_tenant, id)?;
-            let outcome = insert(conn, &doc, current.version + 1)?;
-            if matches!(outcome, WriteOutcome::Written(_)) {
-                insert_audit(conn, &super::update_audit(actor, &tenant, id, input))?;
-            }
+            let outcome = if tenant == old_tenant {
+                update_row(conn, &previous, &doc, current.version + 1)?
+            } else if exists(conn, &tenant, id)? {
+                // Only with auth off: moving to a tenant that already has this id.
+                return Ok(WriteOutcome::Conflict);
+            } else {
+                delete_row(conn, &old_tenant, id)?;
+                insert(conn, &doc, current.version + 1)?
+            };
+            insert_audit(conn, &super::update_audit(actor, &tenant, id, input))?;
             Ok(outcome)
         }
         WriteCommand::Delete { scope, id, if_match } => {
@@ -407,11 +419,7 @@ fn insert(conn: &Connection, doc: &Map<String, Value>, version: i64) -> Result<W
     if inserted == 0 {
         return Ok(WriteOutcome::Conflict);
     }
-    let mut tag_insert =
-        conn.prepare_cached("INSERT INTO profile_tags (tenant, id, pos, tag) VALUES (?1, ?2, ?3, ?4)")?;
-    for (pos, tag) in columns.tags.iter().enumerate() {
-        tag_insert.execute(params![columns.tenant, columns.id, pos as i64, tag])?;
-    }
+    insert_tags(conn, &columns)?;
     Ok(WriteOutcome::Written(StoredProfile { doc: text, version }))
 }
 
@@ -432,6 +440,61 @@ fn insert_audit(conn: &Connection, record: &AuditRecord) -> Result<(), StoreErro
         serde_json::to_string(&record.changed)?,
     ])?;
     Ok(())
+}
+
+/// Rewrites a row in place, touching only the indexed columns (and tags) that changed, so a
+/// PATCH of one member updates one index rather than all of them.
+fn update_row(
+    conn: &Connection,
+    previous: &Map<String, Value>,
+    doc: &Map<String, Value>,
+    version: i64,
+) -> Result<WriteOutcome, StoreError> {
+    let (old, new) = (IndexedColumns::of(previous)?, IndexedColumns::of(doc)?);
+    let text = serde_json::to_string(doc)?;
+    let mut sql = String::from("UPDATE profiles SET version = ?1, doc = ?2");
+    let mut values: Vec<Option<&str>> = Vec::new();
+    for (column, before, after) in [
+        ("user_principal_name", old.user_principal_name, new.user_principal_name),
+        ("display_name", old.display_name, new.display_name),
+        ("risk_score", old.risk_score, new.risk_score),
+        ("azure_subscription_id", old.azure_subscription_id, new.azure_subscription_id),
+        ("created_date_time", old.created_date_time, new.created_date_time),
+        ("last_modified_date_time", old.last_modified_date_time, new.last_modified_date_time),
+    ] {
+        if before != after {
+            values.push(after);
+            sql.push_str(&format!(", {column} = ?{}", values.len() + 4));
+        }
+    }
+    sql.push_str(" WHERE tenant = ?3 AND id = ?4");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    stmt.raw_bind_parameter(1, version)?;
+    stmt.raw_bind_parameter(2, &text)?;
+    stmt.raw_bind_parameter(3, new.tenant)?;
+    stmt.raw_bind_parameter(4, new.id)?;
+    for (i, value) in values.iter().enumerate() {
+        stmt.raw_bind_parameter(i + 5, value)?;
+    }
+    stmt.raw_execute()?;
+    if old.tags != new.tags {
+        conn.prepare_cached("DELETE FROM profile_tags WHERE tenant = ?1 AND id = ?2")?.execute([new.tenant, new.id])?;
+        insert_tags(conn, &new)?;
+    }
+    Ok(WriteOutcome::Written(StoredProfile { doc: text, version }))
+}
+
+fn insert_tags(conn: &Connection, columns: &IndexedColumns<'_>) -> Result<(), StoreError> {
+    let mut tag_insert =
+        conn.prepare_cached("INSERT INTO profile_tags (tenant, id, pos, tag) VALUES (?1, ?2, ?3, ?4)")?;
+    for (pos, tag) in columns.tags.iter().enumerate() {
+        tag_insert.execute(params![columns.tenant, columns.id, pos as i64, tag])?;
+    }
+    Ok(())
+}
+
+fn exists(conn: &Connection, tenant: &str, id: &str) -> Result<bool, StoreError> {
+    Ok(conn.prepare_cached("SELECT 1 FROM profiles WHERE tenant = ?1 AND id = ?2")?.exists([tenant, id])?)
 }
 
 fn delete_row(conn: &Connection, tenant: &str, id: &str) -> Result<(), StoreError> {
