@@ -1651,6 +1651,38 @@ def probes(ctx: Context, args, stats: Stats) -> None:
         record_failure(ctx, args, stats, -1, req, req, resp, fails)
 
 
+def stress_probes(ctx: Context, args, stats: Stats) -> None:
+    """Targeted resource probes, run after the random phase (a server that fails them may stay busy):
+    nested lambdas over a profile with many tags must answer in time, and a GET that carries a
+    body it does not need must still get its whole (large) answer."""
+    tenant = "C_rw" if "C_rw" in ctx.tokens else "A_rw"
+    token, auth = ctx.tokens[tenant], ctx.auth_by_name[tenant]
+    simple_request(ctx.base_url, "POST", COLLECTION, token, {"id": "probe-tags", "tags": [f"t{i}" for i in range(100)]})
+    for i in range(4):
+        simple_request(ctx.base_url, "POST", COLLECTION, token, {"id": f"probe-big-{i}", "displayName": "x" * 900_000})
+    head = [(b"Host", ctx.host.encode()), (b"Authorization", b"Bearer " + token.encode())]
+    inner = "t0 eq 'x'"
+    for i in range(6):
+        inner = f"tags/any(t{i}: {inner})"
+    cases = [("nested lambdas (depth 6) over 100 tags answer in time",
+              Req(-2, "probe nested-lambda", "GET", (COLLECTION + "?$filter=" + urllib.parse.quote(inner, safe="'():/")).encode(),
+                  list(head), meaning=Item("GET", "collection", auth=auth)))]
+    for i in range(5):
+        cases.append(("a GET with an unneeded 32 KB body gets its whole 3.6 MB answer",
+                      Req(-3, "probe get-with-body", "GET", COLLECTION.encode() + b"?$select=displayName",
+                          head + [(b"Content-Type", b"application/json")], b" " * 32_000,
+                          meaning=Item("GET", "collection", auth=auth))))
+    for label, req in cases:
+        resp = exchange(ctx.host_name, ctx.port, req, args.timeout)[0]
+        with stats.lock:
+            stats.sent += 1
+            stats.by_status[resp.status if resp.outcome == "ok" else resp.outcome] += 1
+            stats.by_kind["probe"] += 1
+        fails = [f"probe '{label}': {f}" for f in check(ctx, req, resp, req.meaning, [])]
+        if fails:
+            record_failure(ctx, args, stats, req.index, req, req, resp, fails)
+
+
 def after_checks(ctx: Context, args) -> list[str]:
     problems = []
     for path in ("/healthz", "/readyz"):
@@ -1720,6 +1752,8 @@ def main() -> int:
     p.add_argument("--only", type=int, action="append", help="send only request INDEX of --seed (repeatable)")
     p.add_argument("--replay", help="send the raw request saved in FILE ({{NAME}} -> token) and print the answer")
     p.add_argument("--no-seed-data", action="store_true", help="with --only/--replay: skip seeding")
+    p.add_argument("--no-stress-probes", action="store_true",
+                   help="skip the resource probes run after the random phase (nested lambdas, GET with a body)")
     p.add_argument("--dump", action="store_true", help="with --only: print the raw request instead of sending it")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
@@ -1817,6 +1851,8 @@ def main() -> int:
         t.join()
     random_phase = time.monotonic() - t0
     stop.set()
+    if not args.no_seed_data and not args.no_stress_probes:
+        stress_probes(ctx, args, stats)
     problems = after_checks(ctx, args)
     if args.server_pid:
         now_rss = rss_kib(args.server_pid)

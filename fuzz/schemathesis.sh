@@ -73,6 +73,7 @@ fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/graphsec-schemathesis.XXXXXX")
 OUT=$ARTIFACTS/schemathesis
 mkdir -p "$OUT"
+rm -f "$OUT"/har-*.json "$OUT"/junit-*.xml "$OUT"/server.log
 cleanup() {
     local code=$?
     stop_server

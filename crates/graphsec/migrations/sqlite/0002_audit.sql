@@ -12,5 +12,4 @@ CREATE TABLE audit_log (
     profile_id TEXT NOT NULL,
     changed TEXT NOT NULL                -- JSON array of the property names the request set
 );
-CREATE INDEX audit_log_at ON audit_log (at, id);
 CREATE INDEX audit_log_tenant_at ON audit_log (tenant, at, id);

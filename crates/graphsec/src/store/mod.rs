@@ -320,16 +320,6 @@ pub(crate) fn update_audit(actor: &Actor, tenant: &str, id: &str, input: &Profil
     AuditRecord::new(actor, "update", tenant, id, input.member_names().map(str::to_string).collect())
 }
 
-impl WriteCommand {
-    /// Rows the command writes, for checkpoint pacing.
-    pub(crate) fn rows(&self) -> usize {
-        match self {
-            WriteCommand::Import { docs } => docs.len(),
-            _ => 1,
-        }
-    }
-}
-
 /// The members copied into indexed columns, derived from a canonical document.
 #[derive(PartialEq, Eq)]
 pub(crate) struct IndexedColumns<'a> {

@@ -24,10 +24,10 @@ const MAX_GROUP: usize = 512;
 const MAX_CONCURRENT_SCANS: usize = 8;
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 16;
-/// The writer checkpoints passively after this many written rows (or a second with writes), and
-/// forces a truncating checkpoint when the WAL still holds more pages than the second bound, so
-/// the WAL cannot grow without bound under constant load.
-const CHECKPOINT_ROWS: usize = 1_000;
+/// A checkpointer thread of its own copies the WAL back into the database this often (passive:
+/// it never blocks the writer), and truncates the WAL when it still holds more pages than the
+/// bound, so the WAL cannot grow without bound under constant load.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 const WAL_TRUNCATE_PAGES: i64 = 40_000;
 /// How often the writer refreshes the planner's statistics (`PRAGMA optimize`).
 const OPTIMIZE_EVERY: Duration = Duration::from_secs(600);
@@ -48,6 +48,7 @@ pub struct SqliteStore {
     readers: Mutex<Vec<Connection>>,
     writer: Mutex<Option<mpsc::Sender<Queued>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    checkpointer: Mutex<Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     skiptoken_key: Vec<u8>,
     /// Bounds the list and count scans running at once (each holds a thread and a connection).
     pub(crate) scan_slots: tokio::sync::Semaphore,
@@ -74,11 +75,13 @@ impl SqliteStore {
             .name("sqlite-writer".into())
             .spawn(move || run_writer(conn, rx))
             .map_err(|e| StoreError::Other(format!("cannot start the writer thread: {e}")))?;
+        let checkpointer = start_checkpointer(path)?;
         Ok(Arc::new(SqliteStore {
             path: path.to_path_buf(),
             readers: Mutex::new(Vec::new()),
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
+            checkpointer: Mutex::new(Some(checkpointer)),
             skiptoken_key,
             scan_slots: tokio::sync::Semaphore::new(MAX_CONCURRENT_SCANS),
         }))
@@ -106,6 +109,10 @@ impl SqliteStore {
             writer.take();
         }
         if let Some(handle) = self.writer_thread.lock().ok().and_then(|mut h| h.take()) {
+            let _ = handle.join();
+        }
+        if let Some((stop, handle)) = self.checkpointer.lock().ok().and_then(|mut c| c.take()) {
+            drop(stop);
             let _ = handle.join();
         }
         if let Ok(mut readers) = self.readers.lock() {
@@ -258,8 +265,6 @@ fn load_or_create_secret(conn: &Connection, name: &str) -> Result<Vec<u8>, Store
 }
 
 fn run_writer(mut conn: Connection, queue: mpsc::Receiver<Queued>) {
-    let mut rows_since_checkpoint = 0;
-    let mut last_checkpoint = Instant::now();
     let mut last_optimize = Instant::now();
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
@@ -272,7 +277,6 @@ fn run_writer(mut conn: Connection, queue: mpsc::Receiver<Queued>) {
         metrics::gauge!("graphsec_writer_queue_depth").decrement(batch.len() as f64);
         metrics::histogram!("graphsec_group_commit_size").record(batch.len() as f64);
         let started = Instant::now();
-        rows_since_checkpoint += batch.iter().map(|(command, _, _)| command.rows()).sum::<usize>();
         let commands: Vec<(&WriteCommand, &Actor)> = batch.iter().map(|(command, actor, _)| (command, actor)).collect();
         let outcomes = apply_group(&mut conn, &commands);
         drop(commands);
@@ -281,11 +285,6 @@ fn run_writer(mut conn: Connection, queue: mpsc::Receiver<Queued>) {
             let _ = reply.send(outcome);
         }
         tracing::trace!(writes = size, micros = started.elapsed().as_micros() as u64, "group committed");
-        if rows_since_checkpoint >= CHECKPOINT_ROWS || last_checkpoint.elapsed() > Duration::from_secs(1) {
-            checkpoint(&conn);
-            rows_since_checkpoint = 0;
-            last_checkpoint = Instant::now();
-        }
         if last_optimize.elapsed() > OPTIMIZE_EVERY {
             let _ = conn.execute_batch("PRAGMA optimize");
             last_optimize = Instant::now();
@@ -293,6 +292,22 @@ fn run_writer(mut conn: Connection, queue: mpsc::Receiver<Queued>) {
     }
     checkpoint(&conn);
     tracing::debug!("sqlite writer stopped");
+}
+
+fn start_checkpointer(path: &Path) -> Result<(mpsc::Sender<()>, std::thread::JoinHandle<()>), StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let (stop, stopped) = mpsc::channel::<()>();
+    let handle = std::thread::Builder::new()
+        .name("sqlite-checkpointer".into())
+        .spawn(move || {
+            // Runs until the store drops its end of the channel.
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                checkpoint(&conn);
+            }
+        })
+        .map_err(|e| StoreError::Other(format!("cannot start the checkpointer thread: {e}")))?;
+    Ok((stop, handle))
 }
 
 /// Bounds the WAL: passive checkpoints normally, a truncating one when readers kept it growing.
