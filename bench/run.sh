@@ -5,6 +5,9 @@
 #   bench/run.sh            full run (~10 minutes once built)
 #   bench/run.sh --quick    smoke run (~2 minutes once built)
 #   bench/run.sh --help     every option
+#
+# With GRAPHSEC_TEST_POSTGRES=postgres://... (or --postgres URL) graphsec also runs on PostgreSQL, in
+# a schema of its own (bench_<time>_<pid>) that is dropped at the end.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,6 +31,8 @@ RUN_NORMAL=1
 RUN_JSON_SERVER=1
 RUN_BASELINE=1
 BUILD=1
+PG_URL=${GRAPHSEC_TEST_POSTGRES:-}
+PG_FROM="GRAPHSEC_TEST_POSTGRES"
 ARGS="$*"
 
 usage() {
@@ -45,6 +50,9 @@ usage: bench/run.sh [options]
   --no-normal          skip the durability=NORMAL comparison
   --no-json-server     skip the json-server peer
   --no-baseline        skip the axum + rusqlite baseline
+  --postgres URL       also run graphsec on this PostgreSQL server (default: $GRAPHSEC_TEST_POSTGRES;
+                       unset = skipped), in a fresh schema dropped at the end (~1.25 more minutes)
+  --no-postgres        skip PostgreSQL even if GRAPHSEC_TEST_POSTGRES is set
   --no-build           use the binaries already built
   --output FILE        where to write the Markdown report (default bench/results/latest.md)
 EOF
@@ -63,6 +71,8 @@ while [[ $# -gt 0 ]]; do
         --no-normal) RUN_NORMAL=0 ;;
         --no-json-server) RUN_JSON_SERVER=0 ;;
         --no-baseline) RUN_BASELINE=0 ;;
+        --postgres) PG_URL=$2; PG_FROM="--postgres"; shift ;;
+        --no-postgres) PG_URL=""; PG_FROM="--no-postgres" ;;
         --no-build) BUILD=0 ;;
         --output) OUTPUT=$2; shift ;;
         -h|--help) usage; exit 0 ;;
@@ -77,9 +87,12 @@ done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/graphsec-bench.XXXXXX")
 RESULTS=$WORK/results.jsonl
-RAW_LOG=$RESULTS_DIR/latest-raw.log
+# wrk's output and the records go next to the report (bench/results/latest-raw.log, latest.jsonl).
+RAW_LOG=${OUTPUT%.md}-raw.log
+RESULTS_COPY=${OUTPUT%.md}.jsonl
 STARTED_PIDS=()
-mkdir -p "$RESULTS_DIR"
+PG_SCHEMA=""     # set once graphsec may have created it; dropped by cleanup()
+mkdir -p "$RESULTS_DIR" "$(dirname "$OUTPUT")"
 : > "$RAW_LOG"
 
 alive() {
@@ -106,6 +119,11 @@ cleanup() {
     for pid in "${STARTED_PIDS[@]}"; do
         stop_pid "$pid"
     done
+    if [[ -n $PG_SCHEMA ]]; then
+        PGOPTIONS=--client-min-messages=warning PGCONNECT_TIMEOUT=10 timeout 120 psql "$PG_URL" -X -q -v ON_ERROR_STOP=1 \
+            -c "DROP SCHEMA IF EXISTS \"$PG_SCHEMA\" CASCADE" > /dev/null 2>&1 \
+            || echo "run.sh: could not drop PostgreSQL schema $PG_SCHEMA; drop it by hand" >&2
+    fi
     if [[ $code -ne 0 ]]; then
         mkdir -p "$RESULTS_DIR/logs"
         cp "$WORK"/*.log "$WORK"/*.jsonl "$RESULTS_DIR/logs/" 2>/dev/null || true
@@ -222,6 +240,23 @@ if [[ $RUN_JSON_SERVER == 1 ]]; then
     fi
 fi
 
+# PostgreSQL: checked before the build so a wrong URL fails fast. psql runs every statement the
+# script itself sends (version, settings, size, DROP SCHEMA); graphsec creates and migrates the schema.
+pg_sql() { PGOPTIONS=--client-min-messages=warning PGCONNECT_TIMEOUT=10 timeout 120 psql "$PG_URL" -X -q -tA -v ON_ERROR_STOP=1 -c "$1"; }
+if [[ -n $PG_URL ]]; then
+    need psql "apt-get install postgresql-client"
+    # The URL as shown in logs and the report: without a password.
+    PG_SHOWN=$(python3 -c 'import sys; from urllib.parse import urlsplit; u = urlsplit(sys.argv[1]); print(u._replace(netloc=(u.username + "@" if u.username else "") + (u.hostname or "") + (":%d" % u.port if u.port else "")).geturl())' "$PG_URL")
+    PG_VERSION=$(pg_sql "SHOW server_version" 2>&1) \
+        || die "PostgreSQL at $PG_SHOWN (from $PG_FROM) does not answer: $PG_VERSION"
+    PG_SYNC_COMMIT=$(pg_sql "SHOW synchronous_commit")
+    PG_FSYNC=$(pg_sql "SHOW fsync")
+    PG_SCHEMA_NAME=bench_$(date +%Y%m%d%H%M%S)_$$
+    log "PostgreSQL $PG_VERSION (from $PG_FROM): graphsec runs a second time there, schema $PG_SCHEMA_NAME"
+else
+    log "PostgreSQL skipped: set GRAPHSEC_TEST_POSTGRES (e.g. postgres://postgres@127.0.0.1:5432/test) or pass --postgres URL to include it"
+fi
+
 if [[ $BUILD == 1 ]]; then
     log "building graphsec (release)"
     (cd "$ROOT" && CARGO_TARGET_DIR="$ROOT/target" cargo build --release -q -p graphsec) \
@@ -257,6 +292,19 @@ print(json.dumps({"kind": "meta", "date": time.strftime("%Y-%m-%d %H:%M %Z"), "c
     "node_version": "$(node --version 2>/dev/null || echo n/a)"}))
 PY
 )"
+if [[ -n $PG_URL ]]; then
+    record "$(python3 - "$PG_SHOWN" "$PG_VERSION" "$PG_SYNC_COMMIT" "$PG_FSYNC" "$PG_SCHEMA_NAME" <<'PY'
+import json, sys
+shown, version, sync_commit, fsync, schema = sys.argv[1:6]
+print(json.dumps({"kind": "meta", "pg_url": shown, "pg_version": version.split()[0],
+    "pg_synchronous_commit": sync_commit, "pg_fsync": fsync, "pg_schema": schema}))
+PY
+)"
+elif [[ $PG_FROM == --no-postgres ]]; then
+    note "PostgreSQL skipped (\`--no-postgres\`)."
+else
+    note "PostgreSQL skipped: neither \`GRAPHSEC_TEST_POSTGRES\` nor \`--postgres URL\` was given."
+fi
 log "mode $MODE: $PROFILES profiles, wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s (+${WARMUP}s warm-up), import $IMPORT_COUNT"
 
 if [[ $PROFILES -lt 10000 ]]; then
@@ -342,6 +390,48 @@ if [[ $RUN_JSON_SERVER == 1 ]]; then
     idle_rss json-server "$JS_PID"
 fi
 
+if [[ -n $PG_URL ]]; then
+    # graphsec a second time, on PostgreSQL: a fresh schema that serve creates and migrates (the
+    # empty-data startup includes that), then the same profiles loaded with `graphsec import`
+    # (HTTP seeding would add a minute and measure the Python client), then the seeded start.
+    # The data directory only holds a copy of the signing key, so the same token works.
+    PG_DATA=$WORK/graphsec-pg-data
+    mkdir -p "$PG_DATA"
+    cp "$GS_DATA/signing-key" "$PG_DATA/signing-key"
+    PG_PORT=$(free_port)
+    PG_GS_URL=http://127.0.0.1:$PG_PORT
+    pg_serve() { # pg_serve NAME
+        launch "$1" "$PG_GS_URL/healthz" "$GRAPHSEC" serve --listen "127.0.0.1:$PG_PORT" \
+            --data-dir "$PG_DATA" --database-url "$PG_URL" --database-schema "$PG_SCHEMA_NAME" \
+            --log-level warn "${GS_EXTRA[@]}"
+    }
+    PG_SCHEMA=$PG_SCHEMA_NAME
+    pg_serve graphsec-pg-empty
+    metric graphsec-pg startup_empty_ms "$LAUNCH_MS"
+    stop_pid "$LAUNCH_PID"
+    log "seeding graphsec on PostgreSQL with $PROFILES profiles (graphsec import)"
+    read -r PG_SEED_SECONDS PG_SEED_RSS_KB PG_SEED_CODE < <(python3 "$LIB/timed.py" \
+        --out "$WORK/pg-import.log" --timeout "$IMPORT_TIMEOUT" -- "$GRAPHSEC" import \
+        --data-dir "$PG_DATA" --database-url "$PG_URL" --database-schema "$PG_SCHEMA_NAME" \
+        --tenant "$TENANT" "$WORK/profiles.ndjson")
+    cat "$WORK/pg-import.log" >> "$RAW_LOG"
+    [[ $PG_SEED_CODE == 0 ]] || die "graphsec import into PostgreSQL failed (exit $PG_SEED_CODE): $(tail -c 300 "$WORK/pg-import.log")"
+    PG_ROWS=$(pg_sql "SELECT count(*) FROM \"$PG_SCHEMA_NAME\".profiles")
+    [[ $PG_ROWS == "$PROFILES" ]] || die "PostgreSQL schema holds $PG_ROWS of $PROFILES profiles after the import"
+    metric graphsec-pg seed_import_seconds "$PG_SEED_SECONDS"
+    metric graphsec-pg seed_import_rate "$(awk -v n="$PROFILES" -v s="$PG_SEED_SECONDS" 'BEGIN {printf "%.0f", n / s}')"
+    metric graphsec-pg seed_import_peak_rss_mb "$(mb "$PG_SEED_RSS_KB")"
+    log "graphsec on PostgreSQL: imported $PROFILES profiles in $PG_SEED_SECONDS s"
+    pg_serve graphsec-pg
+    PGS_PID=$LAUNCH_PID
+    metric graphsec-pg startup_ms "$LAUNCH_MS"
+    idle_rss graphsec-pg "$PGS_PID"
+    GET_STATUS=$(curl -s -o "$WORK/get-pg.json" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+        "$PG_GS_URL$GRAPHSEC_COLLECTION/u0000000")
+    [[ $GET_STATUS == 200 ]] || die "graphsec on PostgreSQL: GET by id answered $GET_STATUS: $(head -c 300 "$WORK/get-pg.json")"
+    record "{\"kind\":\"meta\",\"graphsec_pg_get_bytes\":$(wc -c < "$WORK/get-pg.json")}"
+fi
+
 # ---------------------------------------------------------------------------------------------
 # Durability FULL (graphsec's default; the baseline at synchronous=FULL): GET by id and PATCH on
 # each server in turn, ROUNDS times; then graphsec's POST, and its $filter list last (it can
@@ -350,6 +440,7 @@ fi
 for round in $(seq 1 "$ROUNDS"); do
     for scenario in get patch; do
         wrk_run graphsec full "$scenario" "$round" "$GS_PID" "$GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"
+        if [[ -n $PG_URL ]]; then wrk_run graphsec-pg pg "$scenario" "$round" "$PGS_PID" "$PG_GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"; fi
         if [[ $RUN_BASELINE == 1 ]]; then wrk_run baseline full "$scenario" "$round" "$BL_PID" "$BL_URL" /rows "$PROFILES"; fi
         if [[ $RUN_JSON_SERVER == 1 ]]; then wrk_run json-server - "$scenario" "$round" "$JS_PID" "$JS_URL" /profiles "$PROFILES"; fi
     done
@@ -364,11 +455,24 @@ if [[ $RUN_BASELINE == 1 ]]; then
     stop_pid "$BL_PID"
     metric baseline disk_mb "$(disk_mb "$BL_DB"*)"
 fi
-wrk_run graphsec full post 1 "$GS_PID" "$GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"
-wrk_run graphsec full list 1 "$GS_PID" "$GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"
+for scenario in post list; do
+    wrk_run graphsec full "$scenario" 1 "$GS_PID" "$GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"
+    if [[ -n $PG_URL ]]; then wrk_run graphsec-pg pg "$scenario" 1 "$PGS_PID" "$PG_GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"; fi
+done
 peak_rss graphsec "$GS_PID"
 stop_pid "$GS_PID"
 metric graphsec disk_mb "$(disk_mb "$GS_DATA")"
+if [[ -n $PG_URL ]]; then
+    peak_rss graphsec-pg "$PGS_PID"
+    stop_pid "$PGS_PID"
+    # Tables, indexes and TOAST of the schema, after the runs (as for SQLite: with the POSTed rows).
+    metric graphsec-pg disk_mb "$(mb "$(pg_sql "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) / 1024
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = '$PG_SCHEMA_NAME' AND c.relkind IN ('r', 'm')")")"
+    pg_sql "DROP SCHEMA \"$PG_SCHEMA_NAME\" CASCADE" > /dev/null
+    PG_SCHEMA=""
+    log "graphsec on PostgreSQL: dropped schema $PG_SCHEMA_NAME"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Durability NORMAL on both sides, same data: PATCH (and graphsec's POST).
@@ -454,7 +558,7 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 
-cp "$RESULTS" "$RESULTS_DIR/latest.jsonl"
+cp "$RESULTS" "$RESULTS_COPY"
 python3 "$LIB/report.py" "$RESULTS" > "$OUTPUT.tmp"
 mv "$OUTPUT.tmp" "$OUTPUT"
 log "wrote ${OUTPUT#"$ROOT"/}"

@@ -53,7 +53,7 @@ from seed import COLLECTION, request as simple_request, seed_profiles  # noqa: E
 RW = "SecurityEvents.ReadWrite.All"
 RO = "SecurityEvents.Read.All"
 STATUSES = ["unknown", "staged", "active", "suspended", "deleted", "unknownFutureValue"]
-MAX_RESPONSE_BYTES = 64 << 20
+MAX_RESPONSE_BYTES = 192 << 20
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1465,6 +1465,7 @@ class Stats:
         self.fail_kinds: Counter = Counter()
         self.latencies: list[float] = []
         self.no_request_id = 0
+        self.no_request_id_by_status: Counter = Counter()
         self.messages: Counter = Counter()
         self.send_errors = 0
 
@@ -1507,6 +1508,7 @@ def run_one(ctx: Context, args, index: int, stats: Stats, req: Req | None = None
                 stats.send_errors += 1
             if resp.outcome == "ok" and resp.header("request-id") is None:
                 stats.no_request_id += 1
+                stats.no_request_id_by_status[resp.status] += 1
             if resp.outcome == "ok" and resp.status and resp.status >= 400 and resp.body[:1] == b"{":
                 stats.messages[error_message(resp.body)] += 1
     for r, resp in zip(reqs, resps):
@@ -1873,7 +1875,8 @@ def main() -> int:
     print("requests by method/route: " + ", ".join(f"{k}: {v}" for k, v in stats.by_kind.most_common(14)))
     print(f"latency p50 {lat[len(lat) // 2] * 1000:.1f} ms, p99 {lat[int(len(lat) * 0.99)] * 1000:.1f} ms, "
           f"max {lat[-1] * 1000:.0f} ms; early server close while sending: {stats.send_errors}; "
-          f"responses without request-id: {stats.no_request_id}")
+          f"responses without request-id: {stats.no_request_id} "
+          f"({', '.join(f'{k}: {v}' for k, v in sorted(stats.no_request_id_by_status.items()))})")
     print("most frequent error messages: " + "; ".join(f"{v}x {k}" for k, v in stats.messages.most_common(args.top_messages)))
     if rss["start"] is not None:
         print(f"server RSS: start {rss['start']} KiB, peak {rss['peak']} KiB, end {rss.get('end')} KiB")

@@ -7,6 +7,7 @@
 #   fuzz/http_fuzz.sh                          20,000 requests or 3 minutes, random seed
 #   fuzz/http_fuzz.sh --seed 7                 reproduce a run
 #   fuzz/http_fuzz.sh --seed 7 --only 1234     re-send one request of that run to a fresh server
+#   fuzz/http_fuzz.sh --seed 7 --requests 1235 --workers 1   replay the run up to it (state-dependent failures)
 #   fuzz/http_fuzz.sh --requests 100000 --duration 900
 #
 # Any other option goes to http_fuzz.py (see python3 fuzz/http_fuzz.py --help).
@@ -15,7 +16,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-case ${1:-} in -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case ${1:-} in -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 ARGS=("$@")
 SEED=
 for ((i = 0; i < ${#ARGS[@]}; i++)); do

@@ -24,7 +24,7 @@ KEEP=0
 EXTRA=()
 
 usage() {
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
     cat <<EOF
 options:
   --max-time S        schemathesis time budget in seconds (default $MAX_TIME; a hard cap of S+120 s kills it)

@@ -1,8 +1,10 @@
 """Schemathesis hooks for fuzz/schemathesis.sh (loaded through SCHEMATHESIS_HOOKS).
 
-- Path `id`s: besides generated strings, GET/PATCH use ids that exist (seeded, never deleted),
-  DELETE uses its own pool of seeded ids, and every operation sometimes uses another tenant's ids
-  (which must answer 404, never the other tenant's profile).
+- Path `id`s: besides generated strings, GET/PATCH use ids that exist (seeded, never deleted by
+  these hooks), DELETE uses its own pool of seeded ids, and every operation sometimes uses another
+  tenant's ids (which must answer 404, never the other tenant's profile).
+- Profile bodies are also tried "cleaned" (valid dynamic property names, no NUL, no dates, no
+  azureTenantId/id) and If-Match also absent or `*`, so 200/201 answers get checked, not only 400s.
 - Extra checks from SPEC.md that the OpenAPI document does not express:
   * graphsec_no_foreign_data: no response ever carries the other tenant's secret marker;
   * graphsec_graph_headers: every response has `request-id` and `client-request-id`; every error

@@ -24,7 +24,9 @@ SCENARIO_NAMES = {
     "post": "POST (new id)",
     "list": "list, $filter on userPrincipalName",
 }
-SYNC_NAMES = {"full": "FULL", "normal": "NORMAL", "-": "-"}
+SYNC_NAMES = {"full": "FULL", "normal": "NORMAL", "pg": "PostgreSQL", "-": "-"}
+# Report order of the servers; graphsec-pg is graphsec on PostgreSQL (sync "pg").
+SERVERS = ("graphsec", "graphsec-pg", "baseline", "json-server", "graphsec+import")
 
 
 def fmt(value, digits=0, suffix=""):
@@ -58,11 +60,17 @@ def main():
         runs = [r for r in wrk.get((server, sync, scenario), []) if round_ in (None, r.get("round"))]
         return sum(r["rps"] for r in runs) / len(runs) if runs else None
 
+    def own_sync(server, sync):
+        if sync is not None:
+            return sync
+        return {"graphsec-pg": "pg", "json-server": "-"}.get(server, "full")
+
     def per_round_ratios(a, b, sync, scenario):
-        rounds = sorted({r.get("round") for r in wrk.get((a, sync, scenario), [])})
+        sa, sb = own_sync(a, sync), own_sync(b, sync)
+        rounds = sorted({r.get("round") for r in wrk.get((a, sa, scenario), [])})
         out = []
         for n in rounds:
-            x, y = rps(a, sync, scenario, n), rps(b, sync, scenario, n)
+            x, y = rps(a, sa, scenario, n), rps(b, sb, scenario, n)
             if x is not None and y:
                 out.append(f"{x / y:.2f}" if x / y < 10 else f"{x / y:.0f}")
         return ", ".join(out) if len(out) > 1 else ""
@@ -73,6 +81,8 @@ def main():
     def server_label(server):
         if server == "graphsec+import":
             return f"graphsec, {fmt(metric('import', 'count'))} imported"
+        if server == "graphsec-pg":
+            return "graphsec on PostgreSQL"
         return server
 
     def ratio(a, b):
@@ -97,6 +107,14 @@ def main():
       f"are compared with each other; rows marked NORMAL compare `--durability normal` with "
       f"`synchronous=NORMAL`. json-server {meta.get('json_server_version', '?')} on Node "
       f"{meta.get('node_version', '?')} (it keeps the data in memory and rewrites db.json on every write).")
+    if meta.get("pg_version"):
+        w(f"PostgreSQL: graphsec also ran on PostgreSQL {meta['pg_version']} at `{meta.get('pg_url')}` "
+          f"(schema `{meta.get('pg_schema')}`, created and migrated by graphsec, dropped after the run; "
+          f"graphsec's default pool of 16 connections), seeded with the same profiles by `graphsec import`, "
+          f"side by side with the others and interleaved with them in every round. Its durability is "
+          f"the PostgreSQL server's: `synchronous_commit={meta.get('pg_synchronous_commit')}`, "
+          f"`fsync={meta.get('pg_fsync')}` (each commit waits for its WAL flush, as `--durability full` "
+          f"does). The PostgreSQL server processes share the same cores and are not in graphsec's RSS.")
     w("")
 
     w("## Ratios (same run)")
@@ -120,11 +138,44 @@ def main():
           f"{fmt(jj)} | {fmt(ratio(g, jj), 1)}{f' ({rj})' if rj else ''} |")
     w("")
 
+    if any(k[0] == "graphsec-pg" for k in wrk):
+        w("## graphsec on PostgreSQL vs graphsec on SQLite")
+        w("")
+        w("Same binary, same profiles, same wrk workload, measured back to back in the same rounds "
+          "(SQLite at `--durability full`). Per-round ratios in brackets.")
+        w("")
+        w("| workload | SQLite req/s | PostgreSQL req/s | PostgreSQL / SQLite | PostgreSQL / baseline | "
+          "SQLite p50 / p99 ms | PostgreSQL p50 / p99 ms |")
+        w("|---|---:|---:|---:|---:|---:|---:|")
+
+        def lat(server, sync, scenario):
+            runs = wrk.get((server, sync, scenario), [])
+            if not runs:
+                return "n/a"
+            p50 = sum(r["p50_ms"] for r in runs) / len(runs)
+            p99 = sum(r["p99_ms"] for r in runs) / len(runs)
+            return f"{p50:,.2f} / {p99:,.2f}"
+
+        for scenario in SCENARIO_NAMES:
+            s_ = rps("graphsec", "full", scenario)
+            p_ = rps("graphsec-pg", "pg", scenario)
+            if p_ is None:
+                continue
+            rr = per_round_ratios("graphsec-pg", "graphsec", None, scenario)
+            b_ = rps("baseline", "full", scenario)
+            w(f"| {SCENARIO_NAMES[scenario]} | {fmt(s_)} | {fmt(p_)} | {fmt(ratio(p_, s_), 2)}"
+              f"{f' ({rr})' if rr else ''} | {fmt(ratio(p_, b_), 2)} | {lat('graphsec', 'full', scenario)} | "
+              f"{lat('graphsec-pg', 'pg', scenario)} |")
+        w("")
+        w("p50 / p99 are the means over the rounds. PostgreSQL / baseline compares with the axum + "
+          "rusqlite baseline at `synchronous=FULL` (n/a where the baseline has no such workload).")
+        w("")
+
     w("## Throughput and latency")
     w("")
     w("| server | durability | workload | round | req/s | p50 ms | p99 ms | max ms | errors | RSS after | peak RSS so far |")
     w("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    order = {"graphsec": 0, "baseline": 1, "json-server": 2, "graphsec+import": 3}
+    order = {server: i for i, server in enumerate(SERVERS)}
     rows = [(key, r) for key, runs in wrk.items() for r in runs]
     rows.sort(key=lambda kr: (order.get(kr[0][0], 9), kr[0][1], list(SCENARIO_NAMES).index(kr[0][2]), kr[1].get("round", 1)))
     for key, r in rows:
@@ -143,7 +194,7 @@ def main():
     w("")
     w("| server | startup to first 200 (empty data) | startup (seeded) | idle RSS (seeded) | peak RSS (after the load runs) | data on disk |")
     w("|---|---:|---:|---:|---:|---:|")
-    for server in ("graphsec", "baseline", "json-server", "graphsec+import"):
+    for server in SERVERS:
         if not any(k[0] == server for k in metrics):
             continue
         w(f"| {server_label(server)} | {fmt(metric(server, 'startup_empty_ms'), 1, ' ms')} | "
@@ -156,10 +207,21 @@ def main():
         w(f"Seeding graphsec with the profiles over HTTP (POST, 16 keep-alive connections from a Python "
           f"client, so client-bound): {fmt(seed)} profiles/s.")
         w("")
+    pg_rate = metric("graphsec-pg", "seed_import_rate")
+    if pg_rate is not None:
+        w(f"Seeding graphsec on PostgreSQL with the same {fmt(meta.get('profiles'))} profiles by "
+          f"`graphsec import` (wall clock, connecting included): "
+          f"{fmt(metric('graphsec-pg', 'seed_import_seconds'), 2)} s, {fmt(pg_rate)} profiles/s, "
+          f"peak RSS {fmt(metric('graphsec-pg', 'seed_import_peak_rss_mb'), 1, ' MB')}.")
+        w("")
     w("Startup is measured from process spawn to the first 200 on `/healthz` (json-server: on "
       "`/profiles/u0000000`). RSS is VmRSS (idle, 1 s after startup) and VmHWM (peak) from "
       "/proc/PID/status. Data on disk: the database files (and, for graphsec, its data directory) "
       "after the runs, which also hold the rows POSTed during them.")
+    if any(k[0] == "graphsec-pg" for k in metrics):
+        w("graphsec on PostgreSQL: its empty-data startup includes creating and migrating the schema; "
+          "RSS is graphsec's process only (PostgreSQL's own processes are not counted); data on disk "
+          "is `pg_total_relation_size` of the schema's tables (with indexes and TOAST).")
     w("")
 
     w("## Bulk import")

@@ -194,7 +194,7 @@ pub async fn open_store(args: &StorageArgs, migrate_on_start: bool) -> anyhow::R
             std::fs::create_dir_all(&args.data_dir)
                 .with_context(|| format!("cannot create the data directory {}", args.data_dir.display()))?;
             let path = args.data_dir.join("graphsec.sqlite3");
-            let store = SqliteStore::open(&path, args.durability)
+            let store = SqliteStore::open(&path, args.durability, std::time::Duration::from_secs(args.query_timeout))
                 .with_context(|| format!("cannot open the database {}", path.display()))?;
             Ok(Store::Sqlite(store))
         }
@@ -207,6 +207,7 @@ pub fn pg_settings(args: &StorageArgs, url: &str) -> PgSettings {
         schema: args.database_schema.clone(),
         pool_size: args.database_pool_size.max(1),
         acquire_timeout: std::time::Duration::from_secs(args.database_timeout),
+        query_timeout: std::time::Duration::from_secs(args.query_timeout),
     }
 }
 

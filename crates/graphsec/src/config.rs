@@ -77,6 +77,9 @@ pub struct StorageArgs {
     /// How long a request waits for a PostgreSQL connection (also bounds connecting), e.g. `5s`.
     #[arg(long, env = "GRAPHSEC_DATABASE_TIMEOUT", default_value = "5s", value_parser = parse_duration_seconds)]
     pub database_timeout: u64,
+    /// Longest a list or count query may run before it is stopped and answered 400, e.g. `10s`.
+    #[arg(long, env = "GRAPHSEC_QUERY_TIMEOUT", default_value = "10s", value_parser = parse_duration_seconds)]
+    pub query_timeout: u64,
     /// SQLite: `full` fsyncs every commit (survives power loss); `normal` survives process crashes only.
     #[arg(long, env = "GRAPHSEC_DURABILITY", value_enum, default_value_t = Durability::Full)]
     pub durability: Durability,

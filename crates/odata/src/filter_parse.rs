@@ -398,6 +398,10 @@ impl Parser {
         } else {
             return Err(QueryError::at(usage, t.pos));
         };
+        if !self.scopes.is_empty() {
+            // Each level multiplies the work per row by the collection's length.
+            return Err(QueryError::at("lambda operators (any/all) cannot be nested", t.pos));
+        }
         self.term(t.pos)?;
         self.enter(t.pos)?;
         self.expect(Tok::LParen, "'('")?;

@@ -62,7 +62,8 @@ pub const MAX_OPTION_LEN: usize = 64 * 1024;
 /// per level there); real filters rarely nest beyond a handful of levels.
 pub const MAX_DEPTH: usize = 32;
 /// Most comparisons, function calls and literals accepted in one `$filter`.
-pub const MAX_TERMS: usize = 1000;
+/// Kept well under SQLite's expression depth limit (1000), which a long `or` chain approaches.
+pub const MAX_TERMS: usize = 300;
 
 /// A query option that cannot be parsed or does not fit the schema (HTTP 400).
 #[derive(Debug, Clone, PartialEq, Eq)]

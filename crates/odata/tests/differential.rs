@@ -314,7 +314,11 @@ proptest! {
 
     #[test]
     fn sql_agrees_with_evaluator(docs in docs(), filter in filter(), order in orderby(), page in 1i64..5) {
-        let f = parse_filter(&filter).map_err(|e| TestCaseError::fail(format!("{filter}: {e}")))?;
+        let f = match parse_filter(&filter) {
+            // The generator may nest lambdas, which the parser refuses by design.
+            Err(e) if e.message.contains("cannot be nested") => return Ok(()),
+            parsed => parsed.map_err(|e| TestCaseError::fail(format!("{filter}: {e}")))?,
+        };
         let o = if order.is_empty() { OrderBy::default_order() } else { parse_orderby(&order).unwrap() };
         let conn = setup(&docs);
 
@@ -395,8 +399,8 @@ proptest! {
 }
 
 /// PostgreSQL: the same differential check through `psql` (no PostgreSQL client library in the
-/// build). Runs only when `ODATA_TEST_PSQL` is set; `psql` must connect with its defaults
-/// (PGHOST, PGUSER, ... are honoured). Everything happens in temporary tables.
+/// build). Runs when `GRAPHSEC_TEST_POSTGRES` names a server (or `ODATA_TEST_PSQL` is set, with
+/// `psql`'s own defaults); else it prints a skip notice. Everything happens in temporary tables.
 mod postgres {
     use super::*;
     use std::process::Command;
@@ -451,10 +455,14 @@ CREATE TEMP TABLE profile_tags (tenant TEXT COLLATE "C" NOT NULL, id TEXT COLLAT
 
         #[test]
         fn postgres_agrees_with_evaluator(docs in docs(), filter in filter(), order in orderby(), cut in 0usize..20) {
-            if std::env::var_os("ODATA_TEST_PSQL").is_none() {
+            if std::env::var_os("ODATA_TEST_PSQL").is_none() && std::env::var_os("GRAPHSEC_TEST_POSTGRES").is_none() {
+                eprintln!("GRAPHSEC_TEST_POSTGRES is not set: skipping the PostgreSQL differential test");
                 return Ok(());
             }
-            let f = parse_filter(&filter).unwrap();
+            let f = match parse_filter(&filter) {
+                Err(e) if e.message.contains("cannot be nested") => return Ok(()),
+                parsed => parsed.unwrap(),
+            };
             let o = if order.is_empty() { OrderBy::default_order() } else { parse_orderby(&order).unwrap() };
             let mut expected: Vec<Value> = docs.iter().filter(|d| f.matches(d)).cloned().collect();
             expected.sort_by(|a, b| o.compare(a, b));
@@ -487,7 +495,11 @@ CREATE TEMP TABLE profile_tags (tenant TEXT COLLATE "C" NOT NULL, id TEXT COLLAT
                 script.push_str(&statement(1, &f, &o, Some(k)));
             }
             script.push_str("ROLLBACK;\n");
-            let out = Command::new("psql")
+            let mut psql = Command::new("psql");
+            if let Ok(url) = std::env::var("GRAPHSEC_TEST_POSTGRES") {
+                psql.arg(url);
+            }
+            let out = psql
                 .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", "-"])
                 .stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::piped())

@@ -60,3 +60,8 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), GraphError> {
         )))
     }
 }
+
+/// Reads and drops up to `limit` bytes of a body the request does not use.
+pub async fn discard(body: Body, limit: usize) {
+    let _ = Limited::new(body, limit).collect().await;
+}

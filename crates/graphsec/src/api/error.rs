@@ -12,11 +12,13 @@ pub struct GraphError {
     pub inner_code: Option<&'static str>,
     /// Seconds for a `Retry-After` header (429, 503).
     pub retry_after: Option<u64>,
+    /// The `Allow` header of a 405.
+    pub allow: Option<String>,
 }
 
 impl GraphError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        GraphError { status, code, message: message.into(), inner_code: None, retry_after: None }
+        GraphError { status, code, message: message.into(), inner_code: None, retry_after: None, allow: None }
     }
 
     pub fn with_inner(mut self, inner_code: &'static str) -> Self {
@@ -56,12 +58,14 @@ impl GraphError {
         )
     }
 
-    pub fn method_not_allowed() -> Self {
-        Self::new(
+    pub fn method_not_allowed(allowed: &[http::Method]) -> Self {
+        let mut e = Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "BadRequest",
             "Specified HTTP method is not allowed for the request target.",
-        )
+        );
+        e.allow = Some(allowed.iter().map(http::Method::as_str).collect::<Vec<_>>().join(", "));
+        e
     }
 
     pub fn conflict(id: &str) -> Self {
@@ -165,6 +169,9 @@ impl GraphError {
         });
         let mut response =
             (self.status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+        if let Some(allow) = self.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
@@ -182,6 +189,10 @@ impl From<crate::store::StoreError> for GraphError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
             crate::store::StoreError::Closed => GraphError::unavailable("The service is shutting down."),
+            crate::store::StoreError::QueryTimeout(_) => GraphError::bad_request(
+                "The query ran too long and was stopped; use a more selective $filter or a smaller $top.",
+            )
+            .with_inner("queryTooExpensive"),
             other => {
                 tracing::error!(error = %other, "store failure");
                 GraphError::internal()

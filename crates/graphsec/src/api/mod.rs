@@ -77,6 +77,9 @@ fn add_request_ids(headers: &mut http::HeaderMap, ctx: &RequestContext) {
 
 async fn dispatch(app: &Arc<AppState>, ctx: &RequestContext, request: Request) -> Result<Response, GraphError> {
     let path = request.uri().path();
+    if matches!(path, "/healthz" | "/readyz" | "/openapi.json") && request.method() != Method::GET {
+        return Err(GraphError::method_not_allowed(&[Method::GET]));
+    }
     if path == "/healthz" {
         return Ok((StatusCode::OK, "ok").into_response());
     }
@@ -103,10 +106,15 @@ async fn dispatch(app: &Arc<AppState>, ctx: &RequestContext, request: Request) -
         return Err(GraphError::headers_too_large(app.max_header_bytes));
     }
     let route = route::parse(path).map_err(|s| GraphError::segment_not_found(&s.0))?;
-    let (parts, body) = request.into_parts();
+    let (parts, mut body) = request.into_parts();
     let method = parts.method;
+    if !matches!(method, Method::POST | Method::PATCH) {
+        // A body nobody reads would be left on the socket, and closing over unread bytes makes
+        // the kernel reset the connection and cut off the answer.
+        body::discard(std::mem::take(&mut body), app.max_body_bytes).await;
+    }
     if !route.methods().contains(&method) {
-        return Err(GraphError::method_not_allowed());
+        return Err(GraphError::method_not_allowed(route.methods()));
     }
 
     if route == Route::ServiceDocument {
@@ -140,14 +148,14 @@ async fn dispatch(app: &Arc<AppState>, ctx: &RequestContext, request: Request) -
         Route::Collection => match method {
             Method::GET => profiles::list(call).await,
             Method::POST => profiles::create(call, body).await,
-            _ => Err(GraphError::method_not_allowed()),
+            _ => Err(GraphError::method_not_allowed(&[Method::GET, Method::POST])),
         },
         Route::Count => profiles::count(call).await,
         Route::Item(id) => match method {
             Method::GET => profiles::get(call, &id).await,
             Method::PATCH => profiles::update(call, &id, body).await,
             Method::DELETE => profiles::delete(call, &id).await,
-            _ => Err(GraphError::method_not_allowed()),
+            _ => Err(GraphError::method_not_allowed(&[Method::GET, Method::PATCH, Method::DELETE])),
         },
         Route::Security => {
             let body =

@@ -246,6 +246,8 @@ pub enum WriteOutcome {
 pub enum StoreError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("the query ran longer than {0:?}")]
+    QueryTimeout(std::time::Duration),
     #[error("postgres: {0}")]
     Postgres(sqlx::Error),
     #[error("the store is shutting down")]

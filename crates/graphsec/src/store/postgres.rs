@@ -35,6 +35,8 @@ pub struct PgSettings {
     pub schema: Option<String>,
     pub pool_size: u32,
     pub acquire_timeout: Duration,
+    /// statement_timeout of every session.
+    pub query_timeout: Duration,
 }
 
 pub struct PgStore {
@@ -217,6 +219,7 @@ impl PgStore {
 
 async fn pool(settings: &PgSettings) -> Result<PgPool, StoreError> {
     let mut options = PgConnectOptions::from_str(&settings.url).map_err(pg)?.application_name("graphsec");
+    options = options.options([("statement_timeout", settings.query_timeout.as_millis().to_string())]);
     if let Some(schema) = &settings.schema {
         options = options.options([("search_path", schema.as_str())]);
     }
@@ -554,5 +557,9 @@ fn is_retryable(e: &sqlx::Error) -> bool {
 }
 
 fn pg(e: sqlx::Error) -> StoreError {
-    StoreError::Postgres(e)
+    match &e {
+        // statement_timeout fired.
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => StoreError::QueryTimeout(Duration::ZERO),
+        _ => StoreError::Postgres(e),
+    }
 }

@@ -52,11 +52,13 @@ pub struct SqliteStore {
     skiptoken_key: Vec<u8>,
     /// Bounds the list and count scans running at once (each holds a thread and a connection).
     pub(crate) scan_slots: tokio::sync::Semaphore,
+    /// List and count queries running longer are interrupted.
+    query_timeout: Duration,
 }
 
 impl SqliteStore {
     /// Opens (creating and migrating if needed) the database file and starts the writer thread.
-    pub fn open(path: &Path, durability: Durability) -> Result<Arc<SqliteStore>, StoreError> {
+    pub fn open(path: &Path, durability: Durability, query_timeout: Duration) -> Result<Arc<SqliteStore>, StoreError> {
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", if durability == Durability::Full { "FULL" } else { "NORMAL" })?;
@@ -84,6 +86,7 @@ impl SqliteStore {
             checkpointer: Mutex::new(Some(checkpointer)),
             skiptoken_key,
             scan_slots: tokio::sync::Semaphore::new(MAX_CONCURRENT_SCANS),
+            query_timeout,
         }))
     }
 
@@ -140,7 +143,7 @@ impl SqliteStore {
     /// One page of the collection. Blocking: call from a blocking thread.
     pub fn list(&self, scope: &Scope, request: &ListRequest) -> Result<ListPage, StoreError> {
         let (sql, values) = super::list_sql(odata::Dialect::Sqlite, "p.doc, p.version", scope, request).into_parts();
-        let rows = self.with_reader(|conn| {
+        let rows = self.with_scan_reader(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
             let rows = stmt
                 .query_map(rusqlite::params_from_iter(values.iter().map(SqlParam)), |r| {
@@ -155,7 +158,7 @@ impl SqliteStore {
     /// Number of profiles matching the filter. Blocking: call from a blocking thread.
     pub fn count(&self, scope: &Scope, filter: Option<&odata::Filter>) -> Result<i64, StoreError> {
         let (sql, values) = super::count_sql(odata::Dialect::Sqlite, scope, filter).into_parts();
-        self.with_reader(|conn| {
+        self.with_scan_reader(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
             Ok(stmt.query_row(rusqlite::params_from_iter(values.iter().map(SqlParam)), |r| r.get(0))?)
         })
@@ -187,6 +190,25 @@ impl SqliteStore {
                 },
             )?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// A reader whose queries are interrupted past the query timeout, so no filter, however
+    /// costly, holds a thread and a connection longer than that.
+    fn with_scan_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let deadline = Instant::now() + self.query_timeout;
+        self.with_reader(|conn| {
+            conn.progress_handler(10_000, Some(move || Instant::now() > deadline))?;
+            let result = f(conn);
+            conn.progress_handler(0, None::<fn() -> bool>)?;
+            match result {
+                Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
+                    if e.code == rusqlite::ErrorCode::OperationInterrupted =>
+                {
+                    Err(StoreError::QueryTimeout(self.query_timeout))
+                }
+                other => other,
+            }
         })
     }
 

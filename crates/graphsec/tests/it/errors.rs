@@ -254,3 +254,30 @@ async fn bad_query_options_are_400_invalid_query_option(backend: Backend) {
     let response = server.request(Method::GET, &format!("{COLLECTION}?tracking=1"), &token).send().await.unwrap();
     assert_eq!(response.status(), 200);
 }
+
+/// A GET that carries a body it does not need still gets its whole answer (the body is read and
+/// dropped, so the connection is not reset under the response).
+#[tokio::test]
+async fn an_unused_request_body_does_not_cut_off_the_answer() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let token = server.token(TENANT_A, READ_WRITE);
+    let name = "n".repeat(200_000);
+    for i in 0..5 {
+        server.create(&token, json!({"id": format!("big{i}"), "displayName": name})).await;
+    }
+    for _ in 0..3 {
+        let response = server
+            .request(Method::GET, &format!("{COLLECTION}?$select=displayName"), &token)
+            .header("content-type", "application/json")
+            .body(" ".repeat(64 * 1024))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.expect("the whole answer arrives");
+        assert_eq!(body["value"].as_array().unwrap().len(), 5);
+    }
+    let response = server.client.delete(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "GET");
+}

@@ -241,3 +241,45 @@ async fn hostile_query_strings_never_500_and_change_nothing(backend: Backend) {
     expect_error(response, 400, "BadRequest").await;
     assert_eq!(ids(&server, &token, "").await, ["alex", "bianca", "carl", "dana"], "the data is intact");
 }
+
+/// Filters whose cost grows without bound are refused or stopped, never left running.
+#[tokio::test]
+async fn costly_filters_are_refused_or_stopped() {
+    let fixture = Fixture::new(Backend::Sqlite);
+    let mut config = fixture.config(graphsec::config::AuthChoice::Local);
+    config.max_url_bytes = 64 * 1024;
+    let server = TestServer::start_config(config.clone()).await;
+    let token = server.token(TENANT_A, READ_WRITE);
+    let tags: Vec<String> = (0..2000).map(|i| format!("t{i}")).collect();
+    for i in 0..40 {
+        server.create(&token, json!({"id": format!("p{i}"), "tags": tags})).await;
+    }
+    // Nested lambdas multiply the work by the collection's length at every level.
+    let nested = "tags/any(a: tags/any(b: b eq a))";
+    let response =
+        server.request(Method::GET, &format!("{COLLECTION}?$filter={}", q(nested)), &token).send().await.unwrap();
+    let body = expect_error(response, 400, "BadRequest").await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("cannot be nested"));
+    // The longest accepted or-chain runs; a longer one is a 400, never SQLite's depth error (500).
+    let chain = |n: usize| (0..n).map(|i| format!("id eq 'x{i}'")).collect::<Vec<_>>().join(" or ");
+    let response =
+        server.request(Method::GET, &format!("{COLLECTION}?$filter={}", q(&chain(140))), &token).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let response =
+        server.request(Method::GET, &format!("{COLLECTION}?$filter={}", q(&chain(998))), &token).send().await.unwrap();
+    expect_error(response, 400, "BadRequest").await;
+    server.stop().await;
+
+    // A scan that outlives the query timeout is stopped and answered 400 (a zero timeout stops
+    // every scan that does real work).
+    config.storage.query_timeout = 0;
+    let server = TestServer::start_config(config).await;
+    let slow = "tags/any(t: endswith(t, 'zz'))";
+    for path in [format!("{COLLECTION}?$filter={}", q(slow)), format!("{COLLECTION}/$count?$filter={}", q(slow))] {
+        let response = server.request(Method::GET, &path, &token).send().await.unwrap();
+        let body = expect_error(response, 400, "BadRequest").await;
+        assert_eq!(body["error"]["innerError"]["code"], "queryTooExpensive");
+    }
+    // Point reads are not scans and are not limited.
+    assert_eq!(server.request(Method::GET, &item("p1"), &token).send().await.unwrap().status(), 200);
+}

@@ -48,6 +48,7 @@ impl Fixture {
                 database_schema: self.schema.clone(),
                 database_pool_size: 8,
                 database_timeout: 5,
+                query_timeout: 10,
                 durability: Durability::Normal,
             },
             no_migrate: false,
