@@ -29,6 +29,11 @@ pub fn document() -> Value {
         }
         paths.insert(path.into(), Value::Object(item));
     }
+    paths.insert(
+        "/openapi.json".into(),
+        json!({"get": {"operationId": "openapi", "tags": ["metadata"], "security": [],
+            "responses": {"200": {"description": "This document.", "content": {"application/json": {"schema": {"type": "object"}}}}}}}),
+    );
     for path in ["/healthz", "/readyz"] {
         paths.insert(
             path.into(),
@@ -122,20 +127,36 @@ fn operation(route: &Route, method: &str) -> Value {
             ("200", "The service document.", json_content(json!({"type": "object"}))),
         ),
     };
+    let entity = matches!(route, Route::Item(_)) || (*route == Route::Collection && method == "POST");
     let mut responses = Map::new();
-    let mut ok_response = json!({"description": ok.1});
+    let mut ok_response = json!({"description": ok.1, "headers": success_headers(entity, ok.0 == "201")});
     if !ok.2.is_null() {
         ok_response["content"] = ok.2;
     }
     responses.insert(ok.0.into(), ok_response);
     if matches!(route, Route::Item(_)) && method != "GET" {
-        responses.insert("204".into(), json!({"description": "Done; no body (Prefer: return=minimal, or DELETE)."}));
+        responses.insert(
+            "204".into(),
+            json!({"description": "Done; no body (Prefer: return=minimal, or DELETE).", "headers": success_headers(false, false)}),
+        );
     }
     if *route == Route::Collection && method == "POST" {
-        responses.insert("204".into(), json!({"description": "Created; no body (Prefer: return=minimal)."}));
+        responses.insert(
+            "204".into(),
+            json!({"description": "Created; no body (Prefer: return=minimal).", "headers": success_headers(false, true)}),
+        );
     }
     for (status, why) in errors(route, method) {
-        responses.insert(status.into(), error_response(why));
+        let mut response = error_response(why);
+        let mut headers = ids_headers();
+        match status {
+            "401" => headers.insert("WWW-Authenticate".into(), header_doc("Bearer challenge.")),
+            "429" | "503" => headers.insert("Retry-After".into(), header_doc("Seconds to wait (integer).")),
+            "405" => headers.insert("Allow".into(), header_doc("The methods this resource answers.")),
+            _ => None,
+        };
+        response["headers"] = Value::Object(headers);
+        responses.insert(status.into(), response);
     }
     let mut op = json!({"operationId": id, "summary": summary, "tags": ["userSecurityProfiles"], "parameters": params, "responses": responses});
     if let Some(schema) = body {
@@ -182,6 +203,29 @@ fn errors(route: &Route, method: &str) -> Vec<(&'static str, &'static str)> {
         list.push(("412", "If-Match does not match the current ETag."));
     }
     list
+}
+
+fn header_doc(description: &str) -> Value {
+    json!({"description": description, "schema": {"type": "string"}})
+}
+
+/// Every response carries these (SPEC section 4).
+fn ids_headers() -> Map<String, Value> {
+    let mut headers = Map::new();
+    headers.insert("request-id".into(), header_doc("A fresh GUID for this request."));
+    headers.insert("client-request-id".into(), header_doc("The client's client-request-id, else the request-id."));
+    headers
+}
+
+fn success_headers(entity: bool, created: bool) -> Value {
+    let mut headers = ids_headers();
+    if entity {
+        headers.insert("ETag".into(), header_doc("The entity version, W/\"n\"."));
+    }
+    if created {
+        headers.insert("Location".into(), header_doc("URL of the created profile."));
+    }
+    Value::Object(headers)
 }
 
 fn error_response(description: &str) -> Value {
