@@ -107,7 +107,7 @@ async fn permissions_are_enforced_for_delegated_and_application_tokens(backend: 
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let body: Value = server.request(Method::GET, &item("p"), &reader).send().await.unwrap().json().await.unwrap();
+    let body: Value = server.get_json(&item("p"), &reader).await;
     assert_eq!(body["displayName"], "app");
     assert_eq!(body["@odata.etag"], "W/\"2\"", "the refused writes changed nothing");
 }
@@ -127,19 +127,12 @@ async fn a_tenant_never_sees_or_touches_another_tenants_profiles(backend: Backen
         }
         expect_error(request.send().await.unwrap(), 404, "itemNotFound").await;
     }
-    let list: Value = server.request(Method::GET, COLLECTION, &b).send().await.unwrap().json().await.unwrap();
+    let list: Value = server.get_json(COLLECTION, &b).await;
     assert_eq!(list["value"], json!([]));
     let count =
         server.request(Method::GET, &format!("{COLLECTION}/$count"), &b).send().await.unwrap().text().await.unwrap();
     assert_eq!(count, "0");
-    let list: Value = server
-        .request(Method::GET, &format!("{COLLECTION}?$count=true&$filter=tags/any(t:t eq 'HVA')"), &b)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = server.get_json(&format!("{COLLECTION}?$count=true&$filter=tags/any(t:t eq 'HVA')"), &b).await;
     assert_eq!(list["@odata.count"], 0);
 
     // B cannot plant a profile in A's tenant, nor move its own there.
@@ -156,10 +149,10 @@ async fn a_tenant_never_sees_or_touches_another_tenants_profiles(backend: Backen
     expect_error(response, 403, "Forbidden").await;
 
     // A's profile is untouched and A still sees only its own.
-    let body: Value = server.request(Method::GET, &item("secret"), &a).send().await.unwrap().json().await.unwrap();
+    let body: Value = server.get_json(&item("secret"), &a).await;
     assert_eq!(body["displayName"], "A's");
     assert_eq!(body["@odata.etag"], "W/\"1\"");
-    let list: Value = server.request(Method::GET, COLLECTION, &a).send().await.unwrap().json().await.unwrap();
+    let list: Value = server.get_json(COLLECTION, &a).await;
     assert_eq!(list["value"].as_array().unwrap().len(), 1);
 }
 
@@ -170,8 +163,7 @@ async fn paging_tokens_do_not_cross_tenants(backend: Backend) {
     for i in 0..3 {
         server.create(&a, json!({"id": format!("a{i}")})).await;
     }
-    let page: Value =
-        server.request(Method::GET, &format!("{COLLECTION}?$top=1"), &a).send().await.unwrap().json().await.unwrap();
+    let page: Value = server.get_json(&format!("{COLLECTION}?$top=1"), &a).await;
     let next = page["@odata.nextLink"].as_str().unwrap();
     let response = server.client.get(next).bearer_auth(&b).send().await.unwrap();
     let body = expect_error(response, 400, "BadRequest").await;

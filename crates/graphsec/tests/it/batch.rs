@@ -68,8 +68,7 @@ async fn a_batch_runs_every_operation_in_dependency_order(backend: Backend) {
     assert_eq!(by_id(&body, "6")["status"], 204);
     assert!(by_id(&body, "6").get("body").is_none());
     // The writes happened.
-    let fetched: Value =
-        server.request(Method::GET, &item("batched"), &token).send().await.unwrap().json().await.unwrap();
+    let fetched: Value = server.get_json(&item("batched"), &token).await;
     assert_eq!(fetched["displayName"], "two");
 }
 
@@ -97,7 +96,7 @@ async fn failed_dependencies_are_424_and_items_are_authorised_alone(backend: Bac
     assert_eq!(by_id(&body, "c")["status"], 424, "a failed dependency fails its dependents in turn");
     assert_eq!(by_id(&body, "d")["status"], 405);
     assert_eq!(by_id(&body, "e")["status"], 400);
-    let fetched: Value = server.request(Method::GET, &item("p"), &writer).send().await.unwrap().json().await.unwrap();
+    let fetched: Value = server.get_json(&item("p"), &writer).await;
     assert_eq!(fetched["displayName"], Value::Null, "the dependent PATCH never ran");
 
     let reader = server.token(TENANT_A, READ);

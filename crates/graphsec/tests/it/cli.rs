@@ -32,24 +32,11 @@ async fn import_loads_ndjson_with_post_validation_and_skips_existing_ids() {
     assert!(stdout.starts_with("imported 2 profiles (1 skipped"), "{stdout}");
 
     let server = TestServer::start_config(fixture.config(AuthChoice::Local)).await;
-    let a: Value = server
-        .request(Method::GET, &item("a"), &server.token(TENANT_A, READ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let a: Value = server.get_json(&item("a"), &server.token(TENANT_A, READ)).await;
     assert_eq!(a["createdDateTime"], "2020-01-01T00:00:00.0000000Z");
     assert_eq!(a["tags"], json!(["HVA"]));
-    let filtered: Value = server
-        .request(Method::GET, &format!("{COLLECTION}?$filter=tags/any(t:t eq 'HVA')"), &server.token(TENANT_A, READ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let filtered: Value =
+        server.get_json(&format!("{COLLECTION}?$filter=tags/any(t:t eq 'HVA')"), &server.token(TENANT_A, READ)).await;
     assert_eq!(filtered["value"][0]["id"], "a", "imported tags are indexed for lambdas");
     let b = server.request(Method::GET, &item("b"), &server.token(TENANT_B, READ)).send().await.unwrap();
     assert_eq!(b.status(), 200);

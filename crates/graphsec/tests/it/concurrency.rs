@@ -28,7 +28,7 @@ async fn concurrent_conditional_updates_have_exactly_one_winner_per_version(back
         assert!(statuses.iter().all(|s| *s == 200 || *s == 412), "{statuses:?}");
         successes += 1;
     }
-    let body: Value = server.request(Method::GET, &item("hot"), &token).send().await.unwrap().json().await.unwrap();
+    let body: Value = server.get_json(&item("hot"), &token).await;
     assert_eq!(body["@odata.etag"], format!("W/\"{}\"", successes + 1));
 }
 
@@ -42,7 +42,7 @@ async fn unconditional_concurrent_patches_of_different_members_are_all_kept(back
     });
     let statuses = futures_join_all(writes).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    let body: Value = server.request(Method::GET, &item("shared"), &token).send().await.unwrap().json().await.unwrap();
+    let body: Value = server.get_json(&item("shared"), &token).await;
     for i in 0..20 {
         assert_eq!(body[format!("member{i}")], i, "write {i} was lost");
     }

@@ -130,7 +130,7 @@ async fn create_answers_201_with_location_etag_and_the_full_entity(backend: Back
     assert!(modified.ends_with('Z'));
 
     // The Location answers with the same entity.
-    let fetched: Value = server.request(Method::GET, &item(id), &token).send().await.unwrap().json().await.unwrap();
+    let fetched: Value = server.get_json(&item(id), &token).await;
     assert_eq!(fetched["userPrincipalName"], "alex@contoso.com");
 }
 
@@ -209,7 +209,7 @@ async fn patch_follows_partial_update_rules(backend: Backend) {
     assert_eq!(body["@odata.etag"], "W/\"2\"");
 
     // The change is durable and visible to a read.
-    let fetched: Value = server.request(Method::GET, &item("p"), &token).send().await.unwrap().json().await.unwrap();
+    let fetched: Value = server.get_json(&item("p"), &token).await;
     assert_eq!(fetched, body);
 }
 

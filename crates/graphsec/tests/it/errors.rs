@@ -22,7 +22,7 @@ async fn setup(backend: Backend) -> (TestServer, String) {
 }
 
 async fn assert_unchanged(server: &TestServer, token: &str) {
-    let body: Value = server.request(Method::GET, &item("p"), token).send().await.unwrap().json().await.unwrap();
+    let body: Value = server.get_json(&item("p"), token).await;
     assert_eq!(body["displayName"], "original");
     assert_eq!(body["tags"], json!(["keep"]));
     assert_eq!(body["@odata.etag"], "W/\"1\"");

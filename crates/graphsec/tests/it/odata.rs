@@ -98,14 +98,8 @@ async fn filters_select_the_right_profiles(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(count, "2");
-    let page: Value = server
-        .request(Method::GET, &format!("{COLLECTION}?$count=true&$top=1&$filter={}", q("riskScore ne '80'")), &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value =
+        server.get_json(&format!("{COLLECTION}?$count=true&$top=1&$filter={}", q("riskScore ne '80'")), &token).await;
     assert_eq!(page["@odata.count"], 3);
 }
 
@@ -138,14 +132,8 @@ async fn orderby_pages_through_next_links_in_order(backend: Backend) {
 
 async fn select_trims_members_and_names_them_in_the_context(backend: Backend) {
     let (server, token) = seeded(backend).await;
-    let page: Value = server
-        .request(Method::GET, &format!("{COLLECTION}?$select=id,TAGS,level&$filter={}", q("id eq 'alex'")), &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value =
+        server.get_json(&format!("{COLLECTION}?$select=id,TAGS,level&$filter={}", q("id eq 'alex'")), &token).await;
     assert_eq!(
         page["@odata.context"],
         format!("{}/beta/$metadata#security/userSecurityProfiles(id,tags,level)", server.base)
@@ -156,14 +144,7 @@ async fn select_trims_members_and_names_them_in_the_context(backend: Backend) {
     assert_eq!(members, ["id", "tags", "level"]);
     assert_eq!(alex["tags"], json!(["HVA", "SAW"]));
 
-    let one: Value = server
-        .request(Method::GET, &format!("{}?$select=displayName", item("bianca")), &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let one: Value = server.get_json(&format!("{}?$select=displayName", item("bianca")), &token).await;
     assert_eq!(
         one["@odata.context"],
         format!("{}/beta/$metadata#security/userSecurityProfiles(displayName)/$entity", server.base)

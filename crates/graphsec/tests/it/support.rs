@@ -173,6 +173,11 @@ impl TestServer {
         self.client.request(method, self.url(path)).bearer_auth(token)
     }
 
+    /// GET and parse the JSON answer, whatever its status (callers assert what they expect).
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        self.request(Method::GET, path, token).send().await.expect("send").json().await.expect("json")
+    }
+
     pub async fn create(&self, token: &str, body: Value) -> Value {
         let response = self.request(Method::POST, COLLECTION, token).json(&body).send().await.expect("send");
         assert_eq!(response.status(), 201, "create failed: {}", response.text().await.unwrap_or_default());
