@@ -4,6 +4,7 @@
 //! The key is a 256-bit HMAC secret (HS256): the same process family signs and verifies, nothing
 //! outside needs the public half, and verification costs about a microsecond.
 
+use super::cache::VerifiedTokens;
 use super::{AuthError, Claims, Principal};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Serialize;
@@ -21,6 +22,7 @@ pub struct LocalKey {
     secret: Vec<u8>,
     decoding: DecodingKey,
     validation: Validation,
+    verified: VerifiedTokens,
 }
 
 impl LocalKey {
@@ -48,10 +50,14 @@ impl LocalKey {
         validation.leeway = LEEWAY_SECONDS;
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         let decoding = DecodingKey::from_secret(&secret)?;
-        Ok(LocalKey { secret, decoding, validation })
+        Ok(LocalKey { secret, decoding, validation, verified: VerifiedTokens::default() })
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(principal) = self.verified.get(token, now) {
+            return Ok(principal);
+        }
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| AuthError("The access token is malformed.".into()))?;
         if header.alg != Algorithm::HS256 {
@@ -71,7 +77,11 @@ impl LocalKey {
                 .into(),
             )
         })?;
-        data.claims.into_principal()
+        // `exp` is a required claim, so a token that got here has one.
+        let valid_until = data.claims.exp.unwrap_or(0).saturating_add(LEEWAY_SECONDS);
+        let principal = data.claims.into_principal()?;
+        self.verified.insert(token, principal.clone(), valid_until);
+        Ok(principal)
     }
 
     pub fn mint(&self, request: &TokenRequest) -> anyhow::Result<String> {
@@ -170,5 +180,18 @@ mod tests {
         let key_b = LocalKey::load_or_create(b.path()).unwrap();
         let err = key_b.verify(&key_a.mint(&request(false, 60)).unwrap()).unwrap_err();
         assert!(err.0.contains("signature"));
+    }
+
+    #[test]
+    fn a_verified_token_does_not_vouch_for_an_altered_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = LocalKey::load_or_create(dir.path()).unwrap();
+        let token = key.mint(&request(false, 60)).unwrap();
+        assert!(key.verify(&token).is_ok());
+        let mut altered = token.clone();
+        let last = altered.pop().unwrap();
+        altered.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(key.verify(&altered).is_err());
+        assert!(key.verify(&token).is_ok(), "the cached token still verifies");
     }
 }

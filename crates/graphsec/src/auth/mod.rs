@@ -1,5 +1,6 @@
 //! Who is calling: bearer-token verification, permissions and the caller's tenant (SPEC section 6).
 
+pub mod cache;
 pub mod external;
 pub mod local;
 
@@ -52,6 +53,9 @@ pub struct Claims {
     pub appid: Option<String>,
     pub azp: Option<String>,
     pub sub: Option<String>,
+    /// Expiry, seconds since the epoch (required of local tokens).
+    #[serde(default)]
+    pub exp: Option<u64>,
 }
 
 impl Claims {
@@ -94,6 +98,7 @@ mod tests {
             appid: Some("app".into()),
             azp: None,
             sub: Some("s".into()),
+            exp: None,
         }
     }
 
