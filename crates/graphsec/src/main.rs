@@ -1,6 +1,11 @@
 use graphsec::auth::local::{LocalKey, TokenRequest};
 use graphsec::config::{AuditArgs, Cli, Command, ImportArgs, LogFormat, ServeConfig, StorageArgs, TokenArgs};
 
+// Many small, short-lived allocations per request (headers, JSON, strings), made and freed on
+// different threads: mimalloc handles that pattern with less locking than glibc's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     use clap::{CommandFactory, FromArgMatches};
     let matches = Cli::command().get_matches();
