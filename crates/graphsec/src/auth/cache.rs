@@ -43,13 +43,7 @@ mod tests {
     use super::*;
 
     fn principal(tenant: &str) -> Principal {
-        Principal {
-            tenant: Some(tenant.into()),
-            can_read: true,
-            can_write: false,
-            caller: "c".into(),
-            app: "a".into(),
-        }
+        Principal { tenant: Some(tenant.into()), can_read: true, can_write: false, caller: "c".into(), app: "a".into() }
     }
 
     #[test]

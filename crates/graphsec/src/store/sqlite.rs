@@ -1,9 +1,17 @@
 //! SQLite store: WAL mode, one writer thread with group commit, pooled read connections.
 //!
 //! Writes are queued to a single thread that drains the queue, applies every queued write in one
-//! `BEGIN IMMEDIATE ... COMMIT` (each in its own savepoint, so one failing write does not undo the
-//! others) and answers each caller only after the commit: an acknowledged write is on disk.
-//! Readers use their own connections and never wait for the writer (WAL snapshot isolation).
+//! `BEGIN IMMEDIATE ... COMMIT` and answers each caller only after the commit: an acknowledged
+//! write is on disk. Readers use their own connections and never wait for the writer (WAL
+//! snapshot isolation).
+//!
+//! The writer thread is the one thing every write waits for, so work that does not need it is
+//! done before queueing: an update reads the row on a reader connection, merges and validates
+//! the PATCH there, and hands the writer the finished row together with the version it was made
+//! from. The writer stores it only if the row is still at that version; otherwise it reads the
+//! row again and redoes the merge inside its transaction, so concurrent PATCHes still apply one
+//! after the other. Refusals (not found, If-Match, invalid) are answered from the read alone:
+//! they are correct as of that read, which happened while the request was in flight.
 
 use super::{
     Actor, AuditQuery, AuditRecord, IndexedColumns, ListPage, ListRequest, Scope, StoreError, StoredProfile,
@@ -24,6 +32,12 @@ const MAX_GROUP: usize = 512;
 const MAX_CONCURRENT_SCANS: usize = 8;
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 16;
+/// Readers map this much of the database file instead of copying pages in with read(2). A
+/// reader's page cache is small, its own, and dropped whenever another connection writes, so
+/// readers fetch many pages from the file; from the mapping that costs no system call and no
+/// copy. Mapped pages that were touched count in the process's RSS (they are the kernel's page
+/// cache, shared and reclaimable), so the mapping is bounded.
+const READER_MMAP_BYTES: i64 = 64 << 20;
 /// A checkpointer thread of its own copies the WAL back into the database this often (passive:
 /// it never blocks the writer), and truncates the WAL when it still holds more pages than the
 /// bound, so the WAL cannot grow without bound under constant load.
@@ -41,7 +55,58 @@ pub enum Durability {
 }
 
 type Reply = oneshot::Sender<Result<WriteOutcome, StoreError>>;
-type Queued = (WriteCommand, Actor, Reply);
+type Queued = (Job, Actor, Reply);
+
+/// What the writer thread is asked to do.
+enum Job {
+    /// The writer reads, decides and writes.
+    Command(WriteCommand),
+    /// An update merged outside the writer against the row's version `from.version`.
+    Prepared(Box<PreparedUpdate>),
+}
+
+struct PreparedUpdate {
+    from: RowRef,
+    change: RowChange,
+    audit: AuditRecord,
+    /// Redone by the writer when the row changed after it was read.
+    command: WriteCommand,
+}
+
+/// Where a profile's row is, and the version it was read at.
+struct RowRef {
+    rowid: i64,
+    tenant: String,
+    id: String,
+    version: i64,
+}
+
+/// The next text of a row and the indexed columns and tags whose values changed.
+struct RowChange {
+    text: String,
+    columns: Vec<(&'static str, Option<String>)>,
+    tags: Option<Vec<String>>,
+}
+
+impl RowChange {
+    fn between(previous: &Map<String, Value>, doc: &Map<String, Value>) -> Result<RowChange, StoreError> {
+        let (old, new) = (IndexedColumns::of(previous)?, IndexedColumns::of(doc)?);
+        let columns = [
+            ("user_principal_name", old.user_principal_name, new.user_principal_name),
+            ("display_name", old.display_name, new.display_name),
+            ("risk_score", old.risk_score, new.risk_score),
+            ("azure_subscription_id", old.azure_subscription_id, new.azure_subscription_id),
+            ("created_date_time", old.created_date_time, new.created_date_time),
+            ("last_modified_date_time", old.last_modified_date_time, new.last_modified_date_time),
+        ]
+        .into_iter()
+        .filter(|(_, before, after)| before != after)
+        .map(|(column, _, after)| (column, after.map(str::to_string)))
+        .collect();
+        let tags = (old.tags != new.tags).then(|| new.tags.iter().map(|t| t.to_string()).collect());
+        Ok(RowChange { text: serde_json::to_string(doc)?, columns, tags })
+    }
+}
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -96,11 +161,22 @@ impl SqliteStore {
 
     /// Queues a write and waits for its commit.
     pub async fn write(&self, command: WriteCommand, actor: Actor) -> Result<WriteOutcome, StoreError> {
+        let job = match command {
+            WriteCommand::Update { .. } => match self.with_reader(|conn| prepare_update(conn, command, &actor))? {
+                Ok(job) => job,
+                Err(refusal) => return Ok(refusal),
+            },
+            other => Job::Command(other),
+        };
+        self.run_on_writer(job, actor).await
+    }
+
+    async fn run_on_writer(&self, job: Job, actor: Actor) -> Result<WriteOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         {
             let writer = self.writer.lock().map_err(|_| StoreError::Closed)?;
             let sender = writer.as_ref().ok_or(StoreError::Closed)?;
-            sender.send((command, actor, reply)).map_err(|_| StoreError::Closed)?;
+            sender.send((job, actor, reply)).map_err(|_| StoreError::Closed)?;
             metrics::gauge!("graphsec_writer_queue_depth").increment(1.0);
         }
         answer.await.map_err(|_| StoreError::Closed)?
@@ -238,6 +314,7 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.pragma_update(None, "query_only", true)?;
     conn.pragma_update(None, "cache_size", -4_096)?;
+    conn.pragma_update(None, "mmap_size", READER_MMAP_BYTES)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -299,9 +376,9 @@ fn run_writer(mut conn: Connection, queue: mpsc::Receiver<Queued>) {
         metrics::gauge!("graphsec_writer_queue_depth").decrement(batch.len() as f64);
         metrics::histogram!("graphsec_group_commit_size").record(batch.len() as f64);
         let started = Instant::now();
-        let commands: Vec<(&WriteCommand, &Actor)> = batch.iter().map(|(command, actor, _)| (command, actor)).collect();
-        let outcomes = apply_group(&mut conn, &commands);
-        drop(commands);
+        let jobs: Vec<(&Job, &Actor)> = batch.iter().map(|(job, actor, _)| (job, actor)).collect();
+        let outcomes = apply_group(&mut conn, &jobs);
+        drop(jobs);
         let size = batch.len();
         for ((_, _, reply), outcome) in batch.into_iter().zip(outcomes) {
             let _ = reply.send(outcome);
@@ -349,13 +426,12 @@ type Outcomes = Vec<Result<WriteOutcome, StoreError>>;
 /// decided before anything is written, so only a database error can leave a command half done;
 /// then the group is rolled back and each command is retried in a transaction of its own, so that
 /// only the failing one fails.
-fn apply_group(conn: &mut Connection, commands: &[(&WriteCommand, &Actor)]) -> Outcomes {
-    match try_group(conn, commands) {
+fn apply_group(conn: &mut Connection, jobs: &[(&Job, &Actor)]) -> Outcomes {
+    match try_group(conn, jobs) {
         Ok(outcomes) => outcomes,
-        Err(e) if commands.len() > 1 => {
-            tracing::warn!(error = %e, writes = commands.len(), "group commit failed; retrying its writes one by one");
-            commands
-                .iter()
+        Err(e) if jobs.len() > 1 => {
+            tracing::warn!(error = %e, writes = jobs.len(), "group commit failed; retrying its writes one by one");
+            jobs.iter()
                 .map(|one| match try_group(conn, std::slice::from_ref(one)) {
                     Ok(mut outcome) => outcome.remove(0),
                     Err(e) => Err(e),
@@ -366,14 +442,57 @@ fn apply_group(conn: &mut Connection, commands: &[(&WriteCommand, &Actor)]) -> O
     }
 }
 
-fn try_group(conn: &mut Connection, commands: &[(&WriteCommand, &Actor)]) -> Result<Outcomes, StoreError> {
+fn try_group(conn: &mut Connection, jobs: &[(&Job, &Actor)]) -> Result<Outcomes, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut outcomes = Vec::with_capacity(commands.len());
-    for (command, actor) in commands {
-        outcomes.push(Ok(apply_one(&tx, command, actor)?));
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for (job, actor) in jobs {
+        outcomes.push(Ok(apply_job(&tx, job, actor)?));
     }
     tx.commit()?;
     Ok(outcomes)
+}
+
+fn apply_job(conn: &Connection, job: &Job, actor: &Actor) -> Result<WriteOutcome, StoreError> {
+    match job {
+        Job::Command(command) => apply_one(conn, command, actor),
+        Job::Prepared(update) => {
+            if !update_row(conn, &update.from, &update.change)? {
+                // Changed or deleted since it was read: decide again on the current row.
+                return apply_one(conn, &update.command, actor);
+            }
+            insert_audit(conn, &update.audit)?;
+            Ok(WriteOutcome::Written(StoredProfile {
+                doc: update.change.text.clone(),
+                version: update.from.version + 1,
+            }))
+        }
+    }
+}
+
+/// Reads the row an update names and merges the PATCH into it: the writer's job, or the answer
+/// when the update is refused.
+fn prepare_update(
+    conn: &Connection,
+    command: WriteCommand,
+    actor: &Actor,
+) -> Result<Result<Job, WriteOutcome>, StoreError> {
+    let WriteCommand::Update { scope, id, if_match, input, now } = &command else {
+        return Ok(Ok(Job::Command(command)));
+    };
+    let Some((from, current)) = select_for_write(conn, scope, id)? else {
+        return Ok(Err(WriteOutcome::NotFound));
+    };
+    let (previous, doc, tenant) = match super::plan_update(scope, id, if_match.as_ref(), input, now, &current)? {
+        UpdatePlan::Refuse(outcome) => return Ok(Err(outcome)),
+        UpdatePlan::Write { previous, doc, tenant } => (previous, doc, tenant),
+    };
+    if tenant != from.tenant {
+        // Moving to another tenant (auth off only) is a delete and an insert: left to the writer.
+        return Ok(Ok(Job::Command(command)));
+    }
+    let change = RowChange::between(&previous, &doc)?;
+    let audit = super::update_audit(actor, &tenant, id, input);
+    Ok(Ok(Job::Prepared(Box::new(PreparedUpdate { from, change, audit, command }))))
 }
 
 fn apply_one(conn: &Connection, command: &WriteCommand, actor: &Actor) -> Result<WriteOutcome, StoreError> {
@@ -398,7 +517,7 @@ fn apply_one(conn: &Connection, command: &WriteCommand, actor: &Actor) -> Result
             Ok(WriteOutcome::Imported { inserted, skipped })
         }
         WriteCommand::Update { scope, id, if_match, input, now } => {
-            let Some((old_tenant, current)) = select_for_write(conn, scope, id)? else {
+            let Some((from, current)) = select_for_write(conn, scope, id)? else {
                 return Ok(WriteOutcome::NotFound);
             };
             let (previous, doc, tenant) = match super::plan_update(scope, id, if_match.as_ref(), input, now, &current)?
@@ -406,27 +525,31 @@ fn apply_one(conn: &Connection, command: &WriteCommand, actor: &Actor) -> Result
                 UpdatePlan::Refuse(outcome) => return Ok(outcome),
                 UpdatePlan::Write { previous, doc, tenant } => (previous, doc, tenant),
             };
-            let outcome = if tenant == old_tenant {
-                update_row(conn, &previous, &doc, current.version + 1)?
+            let outcome = if tenant == from.tenant {
+                let change = RowChange::between(&previous, &doc)?;
+                if !update_row(conn, &from, &change)? {
+                    return Err(StoreError::Other("a row changed inside the writer's own transaction".into()));
+                }
+                WriteOutcome::Written(StoredProfile { doc: change.text, version: from.version + 1 })
             } else if exists(conn, &tenant, id)? {
                 // Only with auth off: moving to a tenant that already has this id.
                 return Ok(WriteOutcome::Conflict);
             } else {
-                delete_row(conn, &old_tenant, id)?;
-                insert(conn, &doc, current.version + 1)?
+                delete_row(conn, &from.tenant, id)?;
+                insert(conn, &doc, from.version + 1)?
             };
             insert_audit(conn, &super::update_audit(actor, &tenant, id, input))?;
             Ok(outcome)
         }
         WriteCommand::Delete { scope, id, if_match } => {
-            let Some((tenant, current)) = select_for_write(conn, scope, id)? else {
+            let Some((from, _)) = select_for_write(conn, scope, id)? else {
                 return Ok(WriteOutcome::NotFound);
             };
-            if if_match.as_ref().is_some_and(|m| !m.matches(current.version)) {
+            if if_match.as_ref().is_some_and(|m| !m.matches(from.version)) {
                 return Ok(WriteOutcome::PreconditionFailed);
             }
-            delete_row(conn, &tenant, id)?;
-            insert_audit(conn, &AuditRecord::new(actor, "delete", &tenant, id, Vec::new()))?;
+            delete_row(conn, &from.tenant, id)?;
+            insert_audit(conn, &AuditRecord::new(actor, "delete", &from.tenant, id, Vec::new()))?;
             Ok(WriteOutcome::Deleted)
         }
     }
@@ -456,7 +579,7 @@ fn insert(conn: &Connection, doc: &Map<String, Value>, version: i64) -> Result<W
     if inserted == 0 {
         return Ok(WriteOutcome::Conflict);
     }
-    insert_tags(conn, &columns)?;
+    insert_tags(conn, columns.tenant, columns.id, &columns.tags)?;
     Ok(WriteOutcome::Written(StoredProfile { doc: text, version }))
 }
 
@@ -479,53 +602,43 @@ fn insert_audit(conn: &Connection, record: &AuditRecord) -> Result<(), StoreErro
     Ok(())
 }
 
-/// Rewrites a row in place, touching only the indexed columns (and tags) that changed, so a
-/// PATCH of one member updates one index rather than all of them.
-fn update_row(
-    conn: &Connection,
-    previous: &Map<String, Value>,
-    doc: &Map<String, Value>,
-    version: i64,
-) -> Result<WriteOutcome, StoreError> {
-    let (old, new) = (IndexedColumns::of(previous)?, IndexedColumns::of(doc)?);
-    let text = serde_json::to_string(doc)?;
+/// Rewrites a row in place if it is still at the version it was read at, touching only the
+/// indexed columns (and tags) that changed, so a PATCH of one member updates one index rather
+/// than all of them. False when the row is no longer there at that version.
+fn update_row(conn: &Connection, from: &RowRef, change: &RowChange) -> Result<bool, StoreError> {
     let mut sql = String::from("UPDATE profiles SET version = ?1, doc = ?2");
-    let mut values: Vec<Option<&str>> = Vec::new();
-    for (column, before, after) in [
-        ("user_principal_name", old.user_principal_name, new.user_principal_name),
-        ("display_name", old.display_name, new.display_name),
-        ("risk_score", old.risk_score, new.risk_score),
-        ("azure_subscription_id", old.azure_subscription_id, new.azure_subscription_id),
-        ("created_date_time", old.created_date_time, new.created_date_time),
-        ("last_modified_date_time", old.last_modified_date_time, new.last_modified_date_time),
-    ] {
-        if before != after {
-            values.push(after);
-            sql.push_str(&format!(", {column} = ?{}", values.len() + 4));
-        }
+    for (i, (column, _)) in change.columns.iter().enumerate() {
+        sql.push_str(&format!(", {column} = ?{}", i + 7));
     }
-    sql.push_str(" WHERE tenant = ?3 AND id = ?4");
+    // The rowid finds the row without an index search; tenant and id make sure it is the same
+    // profile (rowids of deleted rows are reused).
+    sql.push_str(" WHERE rowid = ?3 AND tenant = ?4 AND id = ?5 AND version = ?6");
     let mut stmt = conn.prepare_cached(&sql)?;
-    stmt.raw_bind_parameter(1, version)?;
-    stmt.raw_bind_parameter(2, &text)?;
-    stmt.raw_bind_parameter(3, new.tenant)?;
-    stmt.raw_bind_parameter(4, new.id)?;
-    for (i, value) in values.iter().enumerate() {
-        stmt.raw_bind_parameter(i + 5, value)?;
+    stmt.raw_bind_parameter(1, from.version + 1)?;
+    stmt.raw_bind_parameter(2, &change.text)?;
+    stmt.raw_bind_parameter(3, from.rowid)?;
+    stmt.raw_bind_parameter(4, &from.tenant)?;
+    stmt.raw_bind_parameter(5, &from.id)?;
+    stmt.raw_bind_parameter(6, from.version)?;
+    for (i, (_, value)) in change.columns.iter().enumerate() {
+        stmt.raw_bind_parameter(i + 7, value)?;
     }
-    stmt.raw_execute()?;
-    if old.tags != new.tags {
-        conn.prepare_cached("DELETE FROM profile_tags WHERE tenant = ?1 AND id = ?2")?.execute([new.tenant, new.id])?;
-        insert_tags(conn, &new)?;
+    if stmt.raw_execute()? == 0 {
+        return Ok(false);
     }
-    Ok(WriteOutcome::Written(StoredProfile { doc: text, version }))
+    if let Some(tags) = &change.tags {
+        conn.prepare_cached("DELETE FROM profile_tags WHERE tenant = ?1 AND id = ?2")?
+            .execute([&from.tenant, &from.id])?;
+        insert_tags(conn, &from.tenant, &from.id, tags)?;
+    }
+    Ok(true)
 }
 
-fn insert_tags(conn: &Connection, columns: &IndexedColumns<'_>) -> Result<(), StoreError> {
+fn insert_tags(conn: &Connection, tenant: &str, id: &str, tags: &[impl AsRef<str>]) -> Result<(), StoreError> {
     let mut tag_insert =
         conn.prepare_cached("INSERT INTO profile_tags (tenant, id, pos, tag) VALUES (?1, ?2, ?3, ?4)")?;
-    for (pos, tag) in columns.tags.iter().enumerate() {
-        tag_insert.execute(params![columns.tenant, columns.id, pos as i64, tag])?;
+    for (pos, tag) in tags.iter().enumerate() {
+        tag_insert.execute(params![tenant, id, pos as i64, tag.as_ref()])?;
     }
     Ok(())
 }
@@ -540,22 +653,77 @@ fn delete_row(conn: &Connection, tenant: &str, id: &str) -> Result<(), StoreErro
     Ok(())
 }
 
-/// The row an id names within the scope, with its tenant. With every tenant in scope, the same id
-/// may exist in several tenants; the lowest tenant id is taken so the choice is stable.
-fn select_for_write(conn: &Connection, scope: &Scope, id: &str) -> Result<Option<(String, StoredProfile)>, StoreError> {
-    let row = match scope {
+/// The row an id names within the scope. With every tenant in scope, the same id may exist in
+/// several tenants; the lowest tenant id is taken so the choice is stable.
+fn select_for_write(conn: &Connection, scope: &Scope, id: &str) -> Result<Option<(RowRef, StoredProfile)>, StoreError> {
+    let row = |r: &rusqlite::Row<'_>| {
+        let version = r.get(3)?;
+        Ok((
+            RowRef { rowid: r.get(0)?, tenant: r.get(1)?, id: id.to_string(), version },
+            StoredProfile { doc: r.get(2)?, version },
+        ))
+    };
+    let found = match scope {
         Scope::Tenant(tenant) => conn
-            .prepare_cached("SELECT tenant, doc, version FROM profiles WHERE tenant = ?1 AND id = ?2")?
-            .query_row([tenant.as_str(), id], |r| Ok((r.get(0)?, StoredProfile { doc: r.get(1)?, version: r.get(2)? })))
+            .prepare_cached("SELECT rowid, tenant, doc, version FROM profiles WHERE tenant = ?1 AND id = ?2")?
+            .query_row([tenant.as_str(), id], row)
             .optional()?,
         Scope::AllTenants => conn
-            .prepare_cached("SELECT tenant, doc, version FROM profiles WHERE id = ?1 ORDER BY tenant LIMIT 1")?
-            .query_row([id], |r| Ok((r.get(0)?, StoredProfile { doc: r.get(1)?, version: r.get(2)? })))
+            .prepare_cached("SELECT rowid, tenant, doc, version FROM profiles WHERE id = ?1 ORDER BY tenant LIMIT 1")?
+            .query_row([id], row)
             .optional()?,
     };
-    Ok(row)
+    Ok(found)
 }
 
 fn select_one(conn: &Connection, scope: &Scope, id: &str) -> Result<Option<StoredProfile>, StoreError> {
     Ok(select_for_write(conn, scope, id)?.map(|(_, profile)| profile))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::profile;
+
+    const TENANT: &str = "11111111-2222-3333-4444-555555555555";
+
+    fn actor() -> Actor {
+        Actor { caller: "tester".into(), app: "tests".into(), request_id: "r".into() }
+    }
+
+    fn update(body: &str, now: &str) -> WriteCommand {
+        WriteCommand::Update {
+            scope: Scope::Tenant(TENANT.into()),
+            id: "p1".into(),
+            if_match: None,
+            input: profile::parse_input(body.as_bytes()).unwrap(),
+            now: now.into(),
+        }
+    }
+
+    /// An update merged against a version that another write has since replaced is merged again
+    /// by the writer: neither write is lost.
+    #[tokio::test]
+    async fn a_stale_prepared_update_is_redone_on_the_current_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            SqliteStore::open(&dir.path().join("db.sqlite3"), Durability::Full, Duration::from_secs(5)).unwrap();
+        let now = "2026-01-01T00:00:00.0000000Z";
+        let input = profile::parse_input(br#"{"id":"p1","displayName":"first"}"#).unwrap();
+        let doc = profile::build_new(input, TENANT, now).unwrap();
+        store.write(WriteCommand::Create { doc }, actor()).await.unwrap();
+
+        let stale = store.with_reader(|conn| prepare_update(conn, update(r#"{"riskScore":"9"}"#, now), &actor()));
+        let Ok(Ok(stale @ Job::Prepared(_))) = stale else { panic!("expected a prepared update") };
+        store.write(update(r#"{"displayName":"second"}"#, now), actor()).await.unwrap();
+        let WriteOutcome::Written(written) = store.run_on_writer(stale, actor()).await.unwrap() else {
+            panic!("the stale update was not written")
+        };
+
+        assert_eq!(written.version, 3);
+        let stored = store.get(&Scope::Tenant(TENANT.into()), "p1").unwrap().unwrap();
+        let stored: Map<String, Value> = serde_json::from_str(&stored.doc).unwrap();
+        assert_eq!(stored["displayName"], "second", "the write in between was kept");
+        assert_eq!(stored["riskScore"], "9", "the stale update was applied");
+    }
 }
