@@ -32,12 +32,14 @@ const MAX_GROUP: usize = 512;
 const MAX_CONCURRENT_SCANS: usize = 8;
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 16;
-/// Readers map this much of the database file instead of copying pages in with read(2). A
-/// reader's page cache is small, its own, and dropped whenever another connection writes, so
-/// readers fetch many pages from the file; from the mapping that costs no system call and no
-/// copy. Mapped pages that were touched count in the process's RSS (they are the kernel's page
-/// cache, shared and reclaimable), so the mapping is bounded.
-const READER_MMAP_BYTES: i64 = 64 << 20;
+/// Point-read connections map this much of the database file instead of copying pages in with
+/// read(2). A reader's page cache is small, its own, and dropped whenever another connection
+/// writes, so readers fetch many pages from the file; from the mapping that costs no system call
+/// and no copy. Each connection's mapping counts in the process's RSS on its own (the pages are
+/// the kernel's page cache, shared and reclaimable), so it is small, and only point readers have
+/// one: they run inline on the async worker threads, so no more of them are busy than there are
+/// workers. Scans (list, count, audit) read without a mapping.
+const POINT_READER_MMAP_BYTES: i64 = 32 << 20;
 /// A checkpointer thread of its own copies the WAL back into the database this often (passive:
 /// it never blocks the writer), and truncates the WAL when it still holds more pages than the
 /// bound, so the WAL cannot grow without bound under constant load.
@@ -110,7 +112,9 @@ impl RowChange {
 
 pub struct SqliteStore {
     path: PathBuf,
-    readers: Mutex<Vec<Connection>>,
+    /// Idle connections for point reads (mapped) and for scans (not mapped).
+    point_readers: Mutex<Vec<Connection>>,
+    scan_readers: Mutex<Vec<Connection>>,
     writer: Mutex<Option<mpsc::Sender<Queued>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     checkpointer: Mutex<Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
@@ -145,7 +149,8 @@ impl SqliteStore {
         let checkpointer = start_checkpointer(path)?;
         Ok(Arc::new(SqliteStore {
             path: path.to_path_buf(),
-            readers: Mutex::new(Vec::new()),
+            point_readers: Mutex::new(Vec::new()),
+            scan_readers: Mutex::new(Vec::new()),
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
             checkpointer: Mutex::new(Some(checkpointer)),
@@ -194,8 +199,10 @@ impl SqliteStore {
             drop(stop);
             let _ = handle.join();
         }
-        if let Ok(mut readers) = self.readers.lock() {
-            readers.clear();
+        for pool in [&self.point_readers, &self.scan_readers] {
+            if let Ok(mut readers) = pool.lock() {
+                readers.clear();
+            }
         }
     }
 
@@ -242,7 +249,7 @@ impl SqliteStore {
 
     /// Audit-trail rows, oldest first. Blocking: call from a blocking thread.
     pub fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
-        self.with_reader(|conn| {
+        pooled(&self.scan_readers, &self.path, 0, |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, at, tenant, caller, app, request_id, operation, profile_id, changed FROM audit_log \
                  WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR profile_id = ?2) \
@@ -273,7 +280,7 @@ impl SqliteStore {
     /// costly, holds a thread and a connection longer than that.
     fn with_scan_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let deadline = Instant::now() + self.query_timeout;
-        self.with_reader(|conn| {
+        pooled(&self.scan_readers, &self.path, 0, |conn| {
             conn.progress_handler(10_000, Some(move || Instant::now() > deadline))?;
             let result = f(conn);
             conn.progress_handler(0, None::<fn() -> bool>)?;
@@ -289,19 +296,30 @@ impl SqliteStore {
     }
 
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let pooled = self.readers.lock().map_err(|_| StoreError::Closed)?.pop();
-        let conn = match pooled {
-            Some(conn) => conn,
-            None => open_reader(&self.path)?,
-        };
-        let result = f(&conn);
-        if let Ok(mut readers) = self.readers.lock()
-            && readers.len() < MAX_IDLE_READERS
-        {
-            readers.push(conn);
-        }
-        result
+        pooled(&self.point_readers, &self.path, POINT_READER_MMAP_BYTES, f)
     }
+}
+
+/// Runs `f` on an idle connection of `pool` (a new one when there is none) and keeps it for the
+/// next caller.
+fn pooled<T>(
+    pool: &Mutex<Vec<Connection>>,
+    path: &Path,
+    mmap_bytes: i64,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let idle = pool.lock().map_err(|_| StoreError::Closed)?.pop();
+    let conn = match idle {
+        Some(conn) => conn,
+        None => open_reader(path, mmap_bytes)?,
+    };
+    let result = f(&conn);
+    if let Ok(mut idle) = pool.lock()
+        && idle.len() < MAX_IDLE_READERS
+    {
+        idle.push(conn);
+    }
+    result
 }
 
 impl Drop for SqliteStore {
@@ -310,11 +328,11 @@ impl Drop for SqliteStore {
     }
 }
 
-fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+fn open_reader(path: &Path, mmap_bytes: i64) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.pragma_update(None, "query_only", true)?;
     conn.pragma_update(None, "cache_size", -4_096)?;
-    conn.pragma_update(None, "mmap_size", READER_MMAP_BYTES)?;
+    conn.pragma_update(None, "mmap_size", mmap_bytes)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
