@@ -451,13 +451,10 @@ fn checkpoint(conn: &Connection) {
     if log_pages <= WAL_RESTART_PAGES {
         return;
     }
-    // Each further pass copies what was written during the one before, which was shorter, so
-    // little is left for the restart to copy while it holds writes back.
-    let mut last = Ok((0, -1));
-    for _ in 0..2 {
-        last = wal_checkpoint(conn, "PASSIVE");
-    }
-    if let Ok((log_pages, copied)) = last
+    // Two more passes: each copies what was written during the one before, which was shorter,
+    // so little is left for the restart to copy while it holds writes back.
+    let _ = wal_checkpoint(conn, "PASSIVE");
+    if let Ok((log_pages, copied)) = wal_checkpoint(conn, "PASSIVE")
         && copied == log_pages
         && conn.busy_timeout(RESTART_WAIT).is_ok()
     {
