@@ -14,14 +14,14 @@
 //! Verified tokens are cached by their SHA-256 until they expire, in a bounded cache; a refresh
 //! that withdraws or changes a key empties that cache, so a revoked key stops working at once.
 
+use super::cache::TokenCache;
 use super::{AuthError, Claims, Principal};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
@@ -113,7 +113,7 @@ impl ExternalVerifier {
             .user_agent(concat!("graphsec/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| anyhow::anyhow!("cannot create the HTTP client for JWKS: {e}"))?;
-        let cache = Arc::new(Mutex::new(TokenCache::new(TOKEN_CACHE_CAPACITY)));
+        let cache = Arc::new(Mutex::new(TokenCache::new(TOKEN_CACHE_CAPACITY, LEEWAY_SECONDS)));
         let mut seen = HashSet::new();
         let mut loaded = Vec::with_capacity(issuers.len());
         let mut refresh_tasks = Vec::new();
@@ -190,7 +190,7 @@ impl ExternalVerifier {
             return Err(AuthError("The access token is too large.".into()));
         }
         let now = jsonwebtoken::get_current_timestamp();
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let digest = super::cache::digest(token);
         if let Some(principal) = lock(&self.cache).get(&digest, now) {
             return Ok(Some(principal));
         }
@@ -628,41 +628,6 @@ fn token_error(e: jsonwebtoken::errors::Error) -> AuthError {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Verified tokens by SHA-256, each valid until its `exp` (plus the leeway the full check allows).
-struct TokenCache {
-    entries: HashMap<[u8; 32], (Principal, u64)>,
-    capacity: usize,
-}
-
-impl TokenCache {
-    fn new(capacity: usize) -> TokenCache {
-        TokenCache { entries: HashMap::new(), capacity }
-    }
-
-    fn get(&mut self, digest: &[u8; 32], now: u64) -> Option<Principal> {
-        let (principal, exp) = self.entries.get(digest)?;
-        if exp.saturating_add(LEEWAY_SECONDS) < now {
-            self.entries.remove(digest);
-            return None;
-        }
-        Some(principal.clone())
-    }
-
-    fn insert(&mut self, digest: [u8; 32], principal: Principal, exp: u64, now: u64) {
-        if self.entries.len() >= self.capacity && !self.entries.contains_key(&digest) {
-            self.entries.retain(|_, (_, exp)| exp.saturating_add(LEEWAY_SECONDS) >= now);
-            if self.entries.len() >= self.capacity {
-                self.entries.clear();
-            }
-        }
-        self.entries.insert(digest, (principal, exp));
-    }
-
-    fn clear(&mut self) {
-        self.entries.clear();
-    }
 }
 
 #[cfg(test)]
@@ -1164,42 +1129,6 @@ mod tests {
         assert!(refused(&f.verifier, &token).await.contains("not known"));
         assert!(lock(&f.verifier.cache).entries.is_empty());
         assert_eq!(f.server.hits(), 1);
-    }
-
-    fn principal(name: &str) -> Principal {
-        Principal { tenant: Some("t".into()), caller: name.into(), ..Principal::unauthenticated_emulator() }
-    }
-
-    #[test]
-    fn token_cache_is_bounded() {
-        let now = 1_000_000;
-        let mut cache = TokenCache::new(3);
-        cache.insert([1; 32], principal("1"), now - 1000, now - 2000);
-        cache.insert([2; 32], principal("2"), now + 100, now);
-        cache.insert([3; 32], principal("3"), now + 100, now);
-        assert!(cache.get(&[1; 32], now).is_none());
-        assert!(cache.get(&[2; 32], now).is_some());
-        // Leeway: 30 s past exp is still valid, as in a full check.
-        assert!(cache.get(&[2; 32], now + 130).is_some());
-        assert!(cache.get(&[2; 32], now + 161).is_none());
-
-        let mut cache = TokenCache::new(3);
-        cache.insert([1; 32], principal("1"), now - 1000, now - 2000);
-        cache.insert([2; 32], principal("2"), now + 100, now);
-        cache.insert([3; 32], principal("3"), now + 100, now);
-        // Full: expired entries go first.
-        cache.insert([4; 32], principal("4"), now + 100, now);
-        assert_eq!(cache.entries.len(), 3);
-        assert!(cache.get(&[2; 32], now).is_some());
-        // Full of live entries: cleared.
-        cache.insert([5; 32], principal("5"), now + 100, now);
-        assert_eq!(cache.entries.len(), 1);
-        assert_eq!(cache.get(&[5; 32], now).unwrap().caller, "5");
-        // Replacing an entry never evicts.
-        let mut cache = TokenCache::new(1);
-        cache.insert([6; 32], principal("6"), now + 100, now);
-        cache.insert([6; 32], principal("6b"), now + 100, now);
-        assert_eq!(cache.get(&[6; 32], now).unwrap().caller, "6b");
     }
 
     #[tokio::test]

@@ -4,12 +4,13 @@
 //! The key is a 256-bit HMAC secret (HS256): the same process family signs and verifies, nothing
 //! outside needs the public half, and verification costs about a microsecond.
 
-use super::cache::VerifiedTokens;
+use super::cache::{self, TokenCache};
 use super::{AuthError, Claims, Principal};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 pub const ISSUER: &str = "graphsec-local";
 /// Graph's resource URI and its application id; tokens for Graph carry one of them as `aud`.
@@ -17,12 +18,15 @@ pub const AUDIENCES: [&str; 2] = ["https://graph.microsoft.com", "00000003-0000-
 const KEY_FILE: &str = "signing-key";
 const KID: &str = "graphsec-local-1";
 const LEEWAY_SECONDS: u64 = 30;
+/// Distinct accepted tokens remembered (see `auth::cache`).
+const TOKEN_CACHE_CAPACITY: usize = 4096;
 
 pub struct LocalKey {
     secret: Vec<u8>,
     decoding: DecodingKey,
     validation: Validation,
-    verified: VerifiedTokens,
+    /// Tokens this key already accepted.
+    verified: Mutex<TokenCache>,
 }
 
 impl LocalKey {
@@ -50,12 +54,18 @@ impl LocalKey {
         validation.leeway = LEEWAY_SECONDS;
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         let decoding = DecodingKey::from_secret(&secret)?;
-        Ok(LocalKey { secret, decoding, validation, verified: VerifiedTokens::default() })
+        Ok(LocalKey {
+            secret,
+            decoding,
+            validation,
+            verified: Mutex::new(TokenCache::new(TOKEN_CACHE_CAPACITY, LEEWAY_SECONDS)),
+        })
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let now = jsonwebtoken::get_current_timestamp();
-        if let Some(principal) = self.verified.get(token, now) {
+        let digest = cache::digest(token);
+        if let Some(principal) = self.cached(|c| c.get(&digest, now)) {
             return Ok(principal);
         }
         let header =
@@ -78,10 +88,14 @@ impl LocalKey {
             )
         })?;
         // `exp` is a required claim, so a token that got here has one.
-        let valid_until = data.claims.exp.unwrap_or(0).saturating_add(LEEWAY_SECONDS);
+        let exp = data.claims.exp.unwrap_or(0);
         let principal = data.claims.into_principal()?;
-        self.verified.insert(token, principal.clone(), valid_until);
+        self.cached(|c| c.insert(digest, principal.clone(), exp, now));
         Ok(principal)
+    }
+
+    fn cached<T>(&self, f: impl FnOnce(&mut TokenCache) -> T) -> T {
+        f(&mut self.verified.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     pub fn mint(&self, request: &TokenRequest) -> anyhow::Result<String> {
