@@ -17,6 +17,8 @@ use super::{
     Actor, AuditQuery, AuditRecord, IndexedColumns, ListPage, ListRequest, Scope, StoreError, StoredProfile,
     UpdatePlan, WriteCommand, WriteOutcome,
 };
+use crate::domain::etag::IfMatch;
+use crate::domain::profile::ProfileInput;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -503,18 +505,66 @@ fn try_group(conn: &mut Connection, jobs: &[(&Job, &Actor)]) -> Result<Outcomes,
 fn apply_job(conn: &Connection, job: &Job, actor: &Actor) -> Result<WriteOutcome, StoreError> {
     match job {
         Job::Command(command) => apply_one(conn, command, actor),
-        Job::Prepared(update) => {
-            if !update_row(conn, &update.from, &update.change)? {
-                // Changed or deleted since it was read: decide again on the current row.
-                return apply_one(conn, &update.command, actor);
-            }
-            insert_audit(conn, &update.audit)?;
-            Ok(WriteOutcome::Written(StoredProfile {
-                doc: update.change.text.clone(),
-                version: update.from.version + 1,
-            }))
-        }
+        Job::Prepared(update) => match write_in_place(conn, &update.from, &update.change, &update.audit)? {
+            Some(outcome) => Ok(outcome),
+            // Changed or deleted since it was read: decide again on the current row.
+            None => apply_one(conn, &update.command, actor),
+        },
     }
+}
+
+/// What an update does to the row it names, decided on the connection's snapshot.
+enum RowUpdate {
+    Refused(WriteOutcome),
+    InPlace {
+        from: RowRef,
+        change: RowChange,
+        audit: AuditRecord,
+    },
+    /// Into another tenant (auth off only): a delete and an insert.
+    ToTenant {
+        from: RowRef,
+        doc: Map<String, Value>,
+        audit: AuditRecord,
+    },
+}
+
+fn plan_row_update(
+    conn: &Connection,
+    scope: &Scope,
+    id: &str,
+    if_match: Option<&IfMatch>,
+    input: &ProfileInput,
+    now: &str,
+    actor: &Actor,
+) -> Result<RowUpdate, StoreError> {
+    let Some((from, current)) = select_for_write(conn, scope, id)? else {
+        return Ok(RowUpdate::Refused(WriteOutcome::NotFound));
+    };
+    let (previous, doc, tenant) = match super::plan_update(scope, id, if_match, input, now, &current)? {
+        UpdatePlan::Refuse(outcome) => return Ok(RowUpdate::Refused(outcome)),
+        UpdatePlan::Write { previous, doc, tenant } => (previous, doc, tenant),
+    };
+    let audit = super::update_audit(actor, &tenant, id, input);
+    if tenant != from.tenant {
+        return Ok(RowUpdate::ToTenant { from, doc, audit });
+    }
+    Ok(RowUpdate::InPlace { change: RowChange::between(&previous, &doc)?, from, audit })
+}
+
+/// Stores an in-place update with its audit row; `None` when the row is no longer at the version
+/// it was planned from.
+fn write_in_place(
+    conn: &Connection,
+    from: &RowRef,
+    change: &RowChange,
+    audit: &AuditRecord,
+) -> Result<Option<WriteOutcome>, StoreError> {
+    if !update_row(conn, from, change)? {
+        return Ok(None);
+    }
+    insert_audit(conn, audit)?;
+    Ok(Some(WriteOutcome::Written(StoredProfile { doc: change.text.clone(), version: from.version + 1 })))
 }
 
 /// Reads the row an update names and merges the PATCH into it: the writer's job, or the answer
@@ -527,20 +577,14 @@ fn prepare_update(
     let WriteCommand::Update { scope, id, if_match, input, now } = &command else {
         return Ok(Ok(Job::Command(command)));
     };
-    let Some((from, current)) = select_for_write(conn, scope, id)? else {
-        return Ok(Err(WriteOutcome::NotFound));
-    };
-    let (previous, doc, tenant) = match super::plan_update(scope, id, if_match.as_ref(), input, now, &current)? {
-        UpdatePlan::Refuse(outcome) => return Ok(Err(outcome)),
-        UpdatePlan::Write { previous, doc, tenant } => (previous, doc, tenant),
-    };
-    if tenant != from.tenant {
-        // Moving to another tenant (auth off only) is a delete and an insert: left to the writer.
-        return Ok(Ok(Job::Command(command)));
+    match plan_row_update(conn, scope, id, if_match.as_ref(), input, now, actor)? {
+        RowUpdate::Refused(outcome) => Ok(Err(outcome)),
+        RowUpdate::InPlace { from, change, audit } => {
+            Ok(Ok(Job::Prepared(Box::new(PreparedUpdate { from, change, audit, command }))))
+        }
+        // Checking the target tenant and moving the row are left to the writer.
+        RowUpdate::ToTenant { .. } => Ok(Ok(Job::Command(command))),
     }
-    let change = RowChange::between(&previous, &doc)?;
-    let audit = super::update_audit(actor, &tenant, id, input);
-    Ok(Ok(Job::Prepared(Box::new(PreparedUpdate { from, change, audit, command }))))
 }
 
 fn apply_one(conn: &Connection, command: &WriteCommand, actor: &Actor) -> Result<WriteOutcome, StoreError> {
@@ -565,29 +609,21 @@ fn apply_one(conn: &Connection, command: &WriteCommand, actor: &Actor) -> Result
             Ok(WriteOutcome::Imported { inserted, skipped })
         }
         WriteCommand::Update { scope, id, if_match, input, now } => {
-            let Some((from, current)) = select_for_write(conn, scope, id)? else {
-                return Ok(WriteOutcome::NotFound);
-            };
-            let (previous, doc, tenant) = match super::plan_update(scope, id, if_match.as_ref(), input, now, &current)?
-            {
-                UpdatePlan::Refuse(outcome) => return Ok(outcome),
-                UpdatePlan::Write { previous, doc, tenant } => (previous, doc, tenant),
-            };
-            let outcome = if tenant == from.tenant {
-                let change = RowChange::between(&previous, &doc)?;
-                if !update_row(conn, &from, &change)? {
-                    return Err(StoreError::Other("a row changed inside the writer's own transaction".into()));
+            match plan_row_update(conn, scope, id, if_match.as_ref(), input, now, actor)? {
+                RowUpdate::Refused(outcome) => Ok(outcome),
+                RowUpdate::InPlace { from, change, audit } => write_in_place(conn, &from, &change, &audit)?
+                    .ok_or_else(|| StoreError::Other("a row changed inside the writer's own transaction".into())),
+                RowUpdate::ToTenant { from, doc, audit } => {
+                    if exists(conn, &audit.tenant, id)? {
+                        // Moving to a tenant that already has this id.
+                        return Ok(WriteOutcome::Conflict);
+                    }
+                    delete_row(conn, &from.tenant, id)?;
+                    let outcome = insert(conn, &doc, from.version + 1)?;
+                    insert_audit(conn, &audit)?;
+                    Ok(outcome)
                 }
-                WriteOutcome::Written(StoredProfile { doc: change.text, version: from.version + 1 })
-            } else if exists(conn, &tenant, id)? {
-                // Only with auth off: moving to a tenant that already has this id.
-                return Ok(WriteOutcome::Conflict);
-            } else {
-                delete_row(conn, &from.tenant, id)?;
-                insert(conn, &doc, from.version + 1)?
-            };
-            insert_audit(conn, &super::update_audit(actor, &tenant, id, input))?;
-            Ok(outcome)
+            }
         }
         WriteCommand::Delete { scope, id, if_match } => {
             let Some((from, _)) = select_for_write(conn, scope, id)? else {

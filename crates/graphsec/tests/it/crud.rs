@@ -15,6 +15,7 @@ backend_tests!(
     every_response_carries_request_ids,
     data_survives_a_restart,
     auth_off_serves_every_tenant_without_a_token,
+    auth_off_patch_moves_a_profile_to_another_tenant_unless_the_id_is_taken_there,
     service_document_and_health
 );
 
@@ -326,6 +327,27 @@ async fn auth_off_serves_every_tenant_without_a_token(backend: Backend) {
     assert_eq!(response.status(), 201);
     let list: Value = server.client.get(server.url(COLLECTION)).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["value"].as_array().unwrap().len(), 2);
+}
+
+async fn auth_off_patch_moves_a_profile_to_another_tenant_unless_the_id_is_taken_there(backend: Backend) {
+    let server = TestServer::start_with(backend, AuthChoice::Off).await;
+    let patch = |body: Value| server.client.patch(server.url(&item("m"))).json(&body).send();
+    let response = server.client.post(server.url(COLLECTION)).json(&json!({"id": "m"})).send().await.unwrap();
+    assert_eq!(response.status(), 201);
+    let response = patch(json!({"azureTenantId": TENANT_B, "displayName": "moved"})).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["azureTenantId"], TENANT_B);
+    assert_eq!(body["displayName"], "moved");
+    assert_eq!(body["@odata.etag"], "W/\"2\"");
+    let list: Value = server.client.get(server.url(COLLECTION)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["value"].as_array().unwrap().len(), 1, "moved, not copied");
+
+    // Tenant A gets an "m" of its own; moving that one to B, which has "m" already, is a conflict.
+    let response = server.client.post(server.url(COLLECTION)).json(&json!({"id": "m"})).send().await.unwrap();
+    assert_eq!(response.status(), 201);
+    let response = patch(json!({"azureTenantId": TENANT_B})).await.unwrap();
+    expect_error(response, 409, "nameAlreadyExists").await;
 }
 
 async fn service_document_and_health(backend: Backend) {
