@@ -2,6 +2,7 @@
 //! PostgreSQL (shared by several instances) implement it side by side.
 
 pub mod postgres;
+mod row_cache;
 pub mod sqlite;
 
 use crate::domain::etag::IfMatch;

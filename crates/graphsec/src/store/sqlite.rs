@@ -1,18 +1,20 @@
 //! SQLite store: WAL mode, one writer thread with group commit, pooled read connections.
 //!
 //! Writes are queued to a single thread that drains the queue, applies every queued write in one
-//! `BEGIN IMMEDIATE ... COMMIT` and answers each caller only after the commit: an acknowledged
-//! write is on disk. Readers use their own connections and never wait for the writer (WAL
-//! snapshot isolation).
+//! `BEGIN IMMEDIATE ... COMMIT` and answers each caller only once the commit is on disk (with
+//! `--durability full` a syncer thread flushes it while the writer goes on: [`run_syncer`]), so
+//! an acknowledged write is durable. Readers use their own connections and never wait for the
+//! writer (WAL snapshot isolation).
 //!
 //! The writer thread is the one thing every write waits for, so work that does not need it is
-//! done before queueing: an update reads the row on a reader connection, merges and validates
-//! the PATCH there, and hands the writer the finished row together with the version it was made
-//! from. The writer stores it only if the row is still at that version; otherwise it reads the
+//! done before queueing: an update reads the row (from the rows the writer wrote last, see
+//! [`RowCache`], or on a reader connection), merges and validates the PATCH there, and hands the
+//! writer the finished row together with the version it was made from. The writer stores it only if the row is still at that version; otherwise it reads the
 //! row again and redoes the merge inside its transaction, so concurrent PATCHes still apply one
 //! after the other. Refusals (not found, If-Match, invalid) are answered from the read alone:
 //! they are correct as of that read, which happened while the request was in flight.
 
+use super::row_cache::{CacheChange, CachedRow, RowCache};
 use super::{
     Actor, AuditQuery, AuditRecord, IndexedColumns, ListPage, ListRequest, Scope, StoreError, StoredProfile,
     UpdatePlan, WriteCommand, WriteOutcome,
@@ -56,6 +58,12 @@ const WAL_TRUNCATE_PAGES: i64 = 65_536;
 /// writes back while it waits, so it gives up soon and tries again on a later pass.
 const RESTART_WAIT: Duration = Duration::from_millis(20);
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The writer's page cache. Small on purpose: SQLite walks the whole cache at the end of every
+/// transaction that split a b-tree page (most groups do), so a large one costs more CPU than
+/// the reads it saves; pages it lacks come from the OS's page cache.
+const WRITER_CACHE_KIB: i64 = 4_096;
+/// Memory for the rows the writer wrote last (see [`RowCache`]).
+const ROW_CACHE_BYTES: usize = 16 << 20;
 /// How often the writer refreshes the planner's statistics (`PRAGMA optimize`).
 const OPTIMIZE_EVERY: Duration = Duration::from_secs(600);
 
@@ -80,6 +88,8 @@ enum Job {
 
 struct PreparedUpdate {
     from: RowRef,
+    /// The [`RowCache`] generation `from` was taken from; `None` when it was read from the database.
+    generation: Option<u64>,
     change: RowChange,
     audit: AuditRecord,
     /// Redone by the writer when the row changed after it was read.
@@ -127,6 +137,7 @@ pub struct SqliteStore {
     point_readers: Mutex<Vec<Connection>>,
     scan_readers: Mutex<Vec<Connection>>,
     writer: Mutex<Option<mpsc::Sender<Queued>>>,
+    rows: Arc<RowCache>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     checkpointer: Mutex<Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     skiptoken_key: Vec<u8>,
@@ -141,10 +152,11 @@ impl SqliteStore {
     pub fn open(path: &Path, durability: Durability, query_timeout: Duration) -> Result<Arc<SqliteStore>, StoreError> {
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", if durability == Durability::Full { "FULL" } else { "NORMAL" })?;
+        // With --durability full the commit does not wait for its fsync: the syncer thread makes
+        // it durable (see [`run_syncer`]) while the writer goes on with the next group.
+        conn.pragma_update(None, "synchronous", if durability == Durability::Full { "OFF" } else { "NORMAL" })?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        // Keep the hot pages of the tables and indexes in the writer's own cache.
-        conn.pragma_update(None, "cache_size", -32_768)?;
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         migrate(&mut conn)?;
@@ -152,10 +164,16 @@ impl SqliteStore {
         conn.execute_batch("PRAGMA optimize=0x10002")?;
         let skiptoken_key = load_or_create_secret(&conn, "skiptoken_key")?;
 
+        let syncer = match durability {
+            Durability::Full => Some(start_syncer(wal_path(path))?),
+            Durability::Normal => None,
+        };
+        let rows = Arc::new(RowCache::new(ROW_CACHE_BYTES));
+        let writer = Writer { data_version: data_version(&conn)?, conn, rows: rows.clone() };
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run_writer(conn, rx))
+            .spawn(move || run_writer(writer, rx, syncer))
             .map_err(|e| StoreError::Other(format!("cannot start the writer thread: {e}")))?;
         let checkpointer = start_checkpointer(path)?;
         Ok(Arc::new(SqliteStore {
@@ -163,6 +181,7 @@ impl SqliteStore {
             point_readers: Mutex::new(Vec::new()),
             scan_readers: Mutex::new(Vec::new()),
             writer: Mutex::new(Some(tx)),
+            rows,
             writer_thread: Mutex::new(Some(thread)),
             checkpointer: Mutex::new(Some(checkpointer)),
             skiptoken_key,
@@ -178,13 +197,44 @@ impl SqliteStore {
     /// Queues a write and waits for its commit.
     pub async fn write(&self, command: WriteCommand, actor: Actor) -> Result<WriteOutcome, StoreError> {
         let job = match command {
-            WriteCommand::Update { .. } => match self.with_reader(|conn| prepare_update(conn, command, &actor))? {
+            WriteCommand::Update { .. } => match self.prepare_update(command, &actor)? {
                 Ok(job) => job,
                 Err(refusal) => return Ok(refusal),
             },
             other => Job::Command(other),
         };
         self.run_on_writer(job, actor).await
+    }
+
+    /// Reads the row an update names and merges the PATCH into it: the writer's job, or the
+    /// answer when the update is refused. The row comes from the rows the writer wrote last when
+    /// it is there; a refusal is only ever decided on the database's row.
+    fn prepare_update(&self, command: WriteCommand, actor: &Actor) -> Result<Result<Job, WriteOutcome>, StoreError> {
+        let WriteCommand::Update { scope, id, if_match, input, now } = &command else {
+            return Ok(Ok(Job::Command(command)));
+        };
+        let mut from_cached_row = None;
+        // With every tenant in scope, which row the id names is the database's to say.
+        if let Scope::Tenant(tenant) = scope
+            && let Some((generation, row)) = self.rows.get(tenant, id)
+            && let RowUpdate::InPlace { from, change, audit } =
+                plan_row_update(Some(from_cache(tenant, id, row)), scope, id, if_match.as_ref(), input, now, actor)?
+        {
+            from_cached_row = Some((from, Some(generation), change, audit));
+        }
+        let (from, generation, change, audit) = match from_cached_row {
+            Some(planned) => planned,
+            None => {
+                let found = self.with_reader(|conn| select_for_write(conn, scope, id))?;
+                match plan_row_update(found, scope, id, if_match.as_ref(), input, now, actor)? {
+                    RowUpdate::Refused(outcome) => return Ok(Err(outcome)),
+                    RowUpdate::InPlace { from, change, audit } => (from, None, change, audit),
+                    // Checking the target tenant and moving the row are left to the writer.
+                    RowUpdate::ToTenant { .. } => return Ok(Ok(Job::Command(command))),
+                }
+            }
+        };
+        Ok(Ok(Job::Prepared(Box::new(PreparedUpdate { from, generation, change, audit, command }))))
     }
 
     async fn run_on_writer(&self, job: Job, actor: Actor) -> Result<WriteOutcome, StoreError> {
@@ -392,7 +442,23 @@ fn load_or_create_secret(conn: &Connection, name: &str) -> Result<Vec<u8>, Store
     Ok(value.into_bytes())
 }
 
-fn run_writer(mut conn: Connection, queue: mpsc::Receiver<Queued>) {
+/// The answers of a committed group, sent once it is durable.
+type Answers = Vec<(Reply, Result<WriteOutcome, StoreError>)>;
+type Syncer = (mpsc::Sender<Answers>, std::thread::JoinHandle<()>);
+
+/// The writer thread's connection and the cache of the rows it wrote.
+struct Writer {
+    conn: Connection,
+    rows: Arc<RowCache>,
+    /// `PRAGMA data_version` as of the last group: it moves when another connection writes.
+    data_version: i64,
+}
+
+fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA data_version", [], |r| r.get(0))
+}
+
+fn run_writer(mut writer: Writer, queue: mpsc::Receiver<Queued>, syncer: Option<Syncer>) {
     let mut last_optimize = Instant::now();
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
@@ -406,20 +472,91 @@ fn run_writer(mut conn: Connection, queue: mpsc::Receiver<Queued>) {
         metrics::histogram!("graphsec_group_commit_size").record(batch.len() as f64);
         let started = Instant::now();
         let jobs: Vec<(&Job, &Actor)> = batch.iter().map(|(job, actor, _)| (job, actor)).collect();
-        let outcomes = apply_group(&mut conn, &jobs);
+        let outcomes = apply_group(&mut writer, &jobs);
         drop(jobs);
         let size = batch.len();
-        for ((_, _, reply), outcome) in batch.into_iter().zip(outcomes) {
-            let _ = reply.send(outcome);
+        let answers: Answers =
+            batch.into_iter().zip(outcomes).map(|((_, _, reply), outcome)| (reply, outcome)).collect();
+        match &syncer {
+            Some((to_syncer, _)) => {
+                if let Err(mpsc::SendError(answers)) = to_syncer.send(answers) {
+                    answer(answers, Err(StoreError::Other("the WAL syncer thread stopped".into())));
+                }
+            }
+            None => answer(answers, Ok(())),
         }
         tracing::trace!(writes = size, micros = started.elapsed().as_micros() as u64, "group committed");
         if last_optimize.elapsed() > OPTIMIZE_EVERY {
-            let _ = conn.execute_batch("PRAGMA optimize");
+            let _ = writer.conn.execute_batch("PRAGMA optimize");
             last_optimize = Instant::now();
         }
     }
-    checkpoint(&conn);
+    if let Some((to_syncer, handle)) = syncer {
+        drop(to_syncer);
+        let _ = handle.join();
+        // The last checkpoint, which may delete the WAL, syncs what it copies.
+        let _ = writer.conn.pragma_update(None, "synchronous", "FULL");
+    }
+    checkpoint(&writer.conn);
     tracing::debug!("sqlite writer stopped");
+}
+
+/// Sends each caller its outcome, or `synced`'s error when the group could not be made durable.
+fn answer(answers: Answers, synced: Result<(), StoreError>) {
+    for (reply, outcome) in answers {
+        let outcome = match &synced {
+            Ok(()) => outcome,
+            Err(e) => Err(StoreError::Other(e.to_string())),
+        };
+        let _ = reply.send(outcome);
+    }
+}
+
+fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+fn start_syncer(wal: PathBuf) -> Result<Syncer, StoreError> {
+    let (tx, rx) = mpsc::channel();
+    let handle = std::thread::Builder::new()
+        .name("sqlite-syncer".into())
+        .spawn(move || run_syncer(&wal, rx))
+        .map_err(|e| StoreError::Other(format!("cannot start the WAL syncer thread: {e}")))?;
+    Ok((tx, handle))
+}
+
+/// Group commit with the fsync taken off the writer: the writer commits without syncing
+/// (`synchronous=OFF`) and hands the group's answers here; this thread syncs the WAL file, which
+/// makes every group committed before the sync durable, and only then answers their callers. So
+/// an acknowledged write is on disk as with `synchronous=FULL`, but the writer applies the next
+/// group while the disk flushes the last one, and one sync covers every group committed while the
+/// previous sync ran. (Other connections may read a group before it is synced; a crash in between
+/// loses only writes nobody was told had succeeded.) The checkpointer's own connection syncs the
+/// WAL before copying it into the database, so nothing unsynced reaches the database file.
+fn run_syncer(wal: &Path, queue: mpsc::Receiver<Answers>) {
+    while let Ok(mut answers) = queue.recv() {
+        while let Ok(more) = queue.try_recv() {
+            answers.extend(more);
+        }
+        let synced = sync_file(wal).map_err(|e| {
+            tracing::error!(error = %e, wal = %wal.display(), "cannot sync the WAL; failing the writes it holds");
+            StoreError::Other(format!("cannot sync the WAL to disk: {e}"))
+        });
+        answer(answers, synced);
+    }
+}
+
+/// `fdatasync` of the file at `path`: it flushes the file's data whichever descriptor wrote it.
+/// The WAL is opened afresh each time so that it is the file SQLite writes now.
+fn sync_file(path: &Path) -> std::io::Result<()> {
+    match std::fs::File::open(path) {
+        Ok(file) => file.sync_data(),
+        // No WAL yet: nothing has been written.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 fn start_checkpointer(path: &Path) -> Result<(mpsc::Sender<()>, std::thread::JoinHandle<()>), StoreError> {
@@ -476,13 +613,13 @@ type Outcomes = Vec<Result<WriteOutcome, StoreError>>;
 /// decided before anything is written, so only a database error can leave a command half done;
 /// then the group is rolled back and each command is retried in a transaction of its own, so that
 /// only the failing one fails.
-fn apply_group(conn: &mut Connection, jobs: &[(&Job, &Actor)]) -> Outcomes {
-    match try_group(conn, jobs) {
+fn apply_group(writer: &mut Writer, jobs: &[(&Job, &Actor)]) -> Outcomes {
+    match try_group(writer, jobs) {
         Ok(outcomes) => outcomes,
         Err(e) if jobs.len() > 1 => {
             tracing::warn!(error = %e, writes = jobs.len(), "group commit failed; retrying its writes one by one");
             jobs.iter()
-                .map(|one| match try_group(conn, std::slice::from_ref(one)) {
+                .map(|one| match try_group(writer, std::slice::from_ref(one)) {
                     Ok(mut outcome) => outcome.remove(0),
                     Err(e) => Err(e),
                 })
@@ -492,23 +629,43 @@ fn apply_group(conn: &mut Connection, jobs: &[(&Job, &Actor)]) -> Outcomes {
     }
 }
 
-fn try_group(conn: &mut Connection, jobs: &[(&Job, &Actor)]) -> Result<Outcomes, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+fn try_group(writer: &mut Writer, jobs: &[(&Job, &Actor)]) -> Result<Outcomes, StoreError> {
+    let tx = writer.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let data_version = data_version(&tx)?;
+    if data_version != writer.data_version {
+        // Another connection wrote: the cached rows may be stale.
+        tracing::debug!("the database was written by another connection; forgetting the cached rows");
+        writer.rows.invalidate();
+        writer.data_version = data_version;
+    }
+    let generation = writer.rows.generation();
+    let mut cache_changes = Vec::new();
     let mut outcomes = Vec::with_capacity(jobs.len());
     for (job, actor) in jobs {
-        outcomes.push(Ok(apply_job(&tx, job, actor)?));
+        outcomes.push(Ok(apply_job(&tx, job, actor, generation, &mut cache_changes)?));
     }
     tx.commit()?;
+    writer.rows.apply(cache_changes);
     Ok(outcomes)
 }
 
-fn apply_job(conn: &Connection, job: &Job, actor: &Actor) -> Result<WriteOutcome, StoreError> {
+fn apply_job(
+    conn: &Connection,
+    job: &Job,
+    actor: &Actor,
+    generation: u64,
+    cache: &mut Vec<CacheChange>,
+) -> Result<WriteOutcome, StoreError> {
     match job {
-        Job::Command(command) => apply_one(conn, command, actor),
-        Job::Prepared(update) => match write_in_place(conn, &update.from, &update.change, &update.audit)? {
+        Job::Command(command) => apply_one(conn, command, actor, cache),
+        // Prepared from cached rows that have been invalidated since.
+        Job::Prepared(update) if update.generation.is_some_and(|g| g != generation) => {
+            apply_one(conn, &update.command, actor, cache)
+        }
+        Job::Prepared(update) => match write_in_place(conn, &update.from, &update.change, &update.audit, cache)? {
             Some(outcome) => Ok(outcome),
             // Changed or deleted since it was read: decide again on the current row.
-            None => apply_one(conn, &update.command, actor),
+            None => apply_one(conn, &update.command, actor, cache),
         },
     }
 }
@@ -529,8 +686,9 @@ enum RowUpdate {
     },
 }
 
+/// Plans an update of `found`, the row the update names as read (`None`: there is none).
 fn plan_row_update(
-    conn: &Connection,
+    found: Option<(RowRef, StoredProfile)>,
     scope: &Scope,
     id: &str,
     if_match: Option<&IfMatch>,
@@ -538,7 +696,7 @@ fn plan_row_update(
     now: &str,
     actor: &Actor,
 ) -> Result<RowUpdate, StoreError> {
-    let Some((from, current)) = select_for_write(conn, scope, id)? else {
+    let Some((from, current)) = found else {
         return Ok(RowUpdate::Refused(WriteOutcome::NotFound));
     };
     let (previous, doc, tenant) = match super::plan_update(scope, id, if_match, input, now, &current)? {
@@ -559,35 +717,35 @@ fn write_in_place(
     from: &RowRef,
     change: &RowChange,
     audit: &AuditRecord,
+    cache: &mut Vec<CacheChange>,
 ) -> Result<Option<WriteOutcome>, StoreError> {
     if !update_row(conn, from, change)? {
         return Ok(None);
     }
     insert_audit(conn, audit)?;
-    Ok(Some(WriteOutcome::Written(StoredProfile { doc: change.text.clone(), version: from.version + 1 })))
+    let version = from.version + 1;
+    cache.push(CacheChange::Put {
+        tenant: from.tenant.clone(),
+        id: from.id.clone(),
+        row: CachedRow { rowid: from.rowid, version, doc: change.text.clone() },
+    });
+    Ok(Some(WriteOutcome::Written(StoredProfile { doc: change.text.clone(), version })))
 }
 
-/// Reads the row an update names and merges the PATCH into it: the writer's job, or the answer
-/// when the update is refused.
-fn prepare_update(
+/// The row a [`CachedRow`] describes, as [`select_for_write`] would have read it.
+fn from_cache(tenant: &str, id: &str, row: CachedRow) -> (RowRef, StoredProfile) {
+    (
+        RowRef { rowid: row.rowid, tenant: tenant.to_string(), id: id.to_string(), version: row.version },
+        StoredProfile { doc: row.doc, version: row.version },
+    )
+}
+
+fn apply_one(
     conn: &Connection,
-    command: WriteCommand,
+    command: &WriteCommand,
     actor: &Actor,
-) -> Result<Result<Job, WriteOutcome>, StoreError> {
-    let WriteCommand::Update { scope, id, if_match, input, now } = &command else {
-        return Ok(Ok(Job::Command(command)));
-    };
-    match plan_row_update(conn, scope, id, if_match.as_ref(), input, now, actor)? {
-        RowUpdate::Refused(outcome) => Ok(Err(outcome)),
-        RowUpdate::InPlace { from, change, audit } => {
-            Ok(Ok(Job::Prepared(Box::new(PreparedUpdate { from, change, audit, command }))))
-        }
-        // Checking the target tenant and moving the row are left to the writer.
-        RowUpdate::ToTenant { .. } => Ok(Ok(Job::Command(command))),
-    }
-}
-
-fn apply_one(conn: &Connection, command: &WriteCommand, actor: &Actor) -> Result<WriteOutcome, StoreError> {
+    cache: &mut Vec<CacheChange>,
+) -> Result<WriteOutcome, StoreError> {
     match command {
         WriteCommand::Create { doc } => {
             let outcome = insert(conn, doc, 1)?;
@@ -609,16 +767,17 @@ fn apply_one(conn: &Connection, command: &WriteCommand, actor: &Actor) -> Result
             Ok(WriteOutcome::Imported { inserted, skipped })
         }
         WriteCommand::Update { scope, id, if_match, input, now } => {
-            match plan_row_update(conn, scope, id, if_match.as_ref(), input, now, actor)? {
+            let found = select_for_write(conn, scope, id)?;
+            match plan_row_update(found, scope, id, if_match.as_ref(), input, now, actor)? {
                 RowUpdate::Refused(outcome) => Ok(outcome),
-                RowUpdate::InPlace { from, change, audit } => write_in_place(conn, &from, &change, &audit)?
+                RowUpdate::InPlace { from, change, audit } => write_in_place(conn, &from, &change, &audit, cache)?
                     .ok_or_else(|| StoreError::Other("a row changed inside the writer's own transaction".into())),
                 RowUpdate::ToTenant { from, doc, audit } => {
                     if exists(conn, &audit.tenant, id)? {
                         // Moving to a tenant that already has this id.
                         return Ok(WriteOutcome::Conflict);
                     }
-                    delete_row(conn, &from.tenant, id)?;
+                    delete_row(conn, &from.tenant, id, cache)?;
                     let outcome = insert(conn, &doc, from.version + 1)?;
                     insert_audit(conn, &audit)?;
                     Ok(outcome)
@@ -632,7 +791,7 @@ fn apply_one(conn: &Connection, command: &WriteCommand, actor: &Actor) -> Result
             if if_match.as_ref().is_some_and(|m| !m.matches(from.version)) {
                 return Ok(WriteOutcome::PreconditionFailed);
             }
-            delete_row(conn, &from.tenant, id)?;
+            delete_row(conn, &from.tenant, id, cache)?;
             insert_audit(conn, &AuditRecord::new(actor, "delete", &from.tenant, id, Vec::new()))?;
             Ok(WriteOutcome::Deleted)
         }
@@ -731,9 +890,10 @@ fn exists(conn: &Connection, tenant: &str, id: &str) -> Result<bool, StoreError>
     Ok(conn.prepare_cached("SELECT 1 FROM profiles WHERE tenant = ?1 AND id = ?2")?.exists([tenant, id])?)
 }
 
-fn delete_row(conn: &Connection, tenant: &str, id: &str) -> Result<(), StoreError> {
+fn delete_row(conn: &Connection, tenant: &str, id: &str, cache: &mut Vec<CacheChange>) -> Result<(), StoreError> {
     conn.prepare_cached("DELETE FROM profiles WHERE tenant = ?1 AND id = ?2")?.execute([tenant, id])?;
     conn.prepare_cached("DELETE FROM profile_tags WHERE tenant = ?1 AND id = ?2")?.execute([tenant, id])?;
+    cache.push(CacheChange::Remove { tenant: tenant.to_string(), id: id.to_string() });
     Ok(())
 }
 
@@ -823,7 +983,7 @@ mod tests {
         let doc = profile::build_new(input, TENANT, now).unwrap();
         store.write(WriteCommand::Create { doc }, actor()).await.unwrap();
 
-        let stale = store.with_reader(|conn| prepare_update(conn, update(r#"{"riskScore":"9"}"#, now), &actor()));
+        let stale = store.prepare_update(update(r#"{"riskScore":"9"}"#, now), &actor());
         let Ok(Ok(stale @ Job::Prepared(_))) = stale else { panic!("expected a prepared update") };
         store.write(update(r#"{"displayName":"second"}"#, now), actor()).await.unwrap();
         let WriteOutcome::Written(written) = store.run_on_writer(stale, actor()).await.unwrap() else {
@@ -835,5 +995,59 @@ mod tests {
         let stored: Map<String, Value> = serde_json::from_str(&stored.doc).unwrap();
         assert_eq!(stored["displayName"], "second", "the write in between was kept");
         assert_eq!(stored["riskScore"], "9", "the stale update was applied");
+    }
+
+    async fn store_with_p1(dir: &Path) -> Arc<SqliteStore> {
+        let store = SqliteStore::open(&dir.join("db.sqlite3"), Durability::Full, Duration::from_secs(5)).unwrap();
+        let input = profile::parse_input(br#"{"id":"p1","displayName":"first","riskScore":"1"}"#).unwrap();
+        let doc = profile::build_new(input, TENANT, "2026-01-01T00:00:00.0000000Z").unwrap();
+        store.write(WriteCommand::Create { doc }, actor()).await.unwrap();
+        store
+    }
+
+    fn stored_doc(store: &SqliteStore) -> Map<String, Value> {
+        serde_json::from_str(&store.get(&Scope::Tenant(TENANT.into()), "p1").unwrap().unwrap().doc).unwrap()
+    }
+
+    /// The writer keeps the rows it updated for the next PATCH of them, and forgets deleted ones.
+    #[tokio::test]
+    async fn updated_rows_are_cached_as_stored_and_deleted_ones_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_p1(dir.path()).await;
+        assert!(store.rows.get(TENANT, "p1").is_none(), "only updates are cached");
+
+        store.write(update(r#"{"displayName":"second"}"#, "2026-01-02T00:00:00.0000000Z"), actor()).await.unwrap();
+        let (_, cached) = store.rows.get(TENANT, "p1").expect("the updated row is cached");
+        let stored = store.get(&Scope::Tenant(TENANT.into()), "p1").unwrap().unwrap();
+        assert_eq!((cached.version, cached.doc), (stored.version, stored.doc));
+
+        let delete = WriteCommand::Delete { scope: Scope::Tenant(TENANT.into()), id: "p1".into(), if_match: None };
+        store.write(delete, actor()).await.unwrap();
+        assert!(store.rows.get(TENANT, "p1").is_none());
+    }
+
+    /// A row changed by another connection (here without moving its version, which the version
+    /// check alone would miss) is not patched from the cache: the writer notices the foreign
+    /// write and merges the PATCH into the row as it is now.
+    #[tokio::test]
+    async fn a_write_by_another_connection_invalidates_the_cached_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_p1(dir.path()).await;
+        store.write(update(r#"{"displayName":"second"}"#, "2026-01-02T00:00:00.0000000Z"), actor()).await.unwrap();
+        let cached_version = store.rows.get(TENANT, "p1").unwrap().1.version;
+
+        let other = Connection::open(dir.path().join("db.sqlite3")).unwrap();
+        other
+            .execute(
+                "UPDATE profiles SET doc = json_set(doc, '$.riskScore', '7'), risk_score = '7' WHERE id = 'p1'",
+                [],
+            )
+            .unwrap();
+        store.write(update(r#"{"displayName":"third"}"#, "2026-01-03T00:00:00.0000000Z"), actor()).await.unwrap();
+
+        let stored = stored_doc(&store);
+        assert_eq!(stored["displayName"], "third");
+        assert_eq!(stored["riskScore"], "7", "the other connection's write was kept");
+        assert_eq!(store.rows.get(TENANT, "p1").unwrap().1.version, cached_version + 1);
     }
 }
