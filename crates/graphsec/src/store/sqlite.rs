@@ -69,7 +69,7 @@ const OPTIMIZE_EVERY: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Durability {
-    /// fsync on every commit: survives power loss.
+    /// A write is answered only once its commit is fsynced: survives power loss.
     Full,
     /// fsync at checkpoints only: survives process crashes, may lose the last commits on power loss.
     Normal,
