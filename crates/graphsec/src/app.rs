@@ -152,7 +152,9 @@ impl Server {
             let _ = metrics.await;
         }
         housekeeping.abort();
-        store.close().await;
+        if let Err(e) = store.close().await {
+            tracing::error!(error = %e, "closing the store failed: the last writes may not be on disk");
+        }
         tracing::info!("stopped");
         Ok(())
     }

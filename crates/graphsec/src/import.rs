@@ -2,7 +2,8 @@
 
 use crate::config::ImportArgs;
 use crate::domain::{datetime, profile};
-use crate::store::{Actor, WriteCommand, WriteOutcome};
+use crate::store::sqlite::Durability;
+use crate::store::{Actor, NewProfile, WriteCommand, WriteOutcome};
 use anyhow::Context;
 use std::io::BufRead;
 
@@ -19,7 +20,9 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<ImportReport> {
         let file = std::fs::File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
         Box::new(std::io::BufReader::with_capacity(1 << 20, file))
     };
-    let store = crate::app::open_store(&args.storage, true).await?;
+    // A bulk load is not acknowledged batch by batch: its commits are synced once, at the end.
+    let storage = crate::config::StorageArgs { durability: Durability::AtClose, ..args.storage.clone() };
+    let store = crate::app::open_store(&storage, true).await?;
     let started = std::time::Instant::now();
     let batch_size = args.batch.max(1);
     let mut report = ImportReport { inserted: 0, skipped: 0, seconds: 0.0 };
@@ -35,23 +38,23 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<ImportReport> {
         let doc = profile::parse_input(line.as_bytes())
             .and_then(|input| profile::build_new(input, &args.tenant, &now))
             .map_err(|e| anyhow::anyhow!("line {}: {}", index + 1, e.message))?;
-        batch.push(doc);
+        batch.push(NewProfile::new(doc)?);
         if batch.len() == batch_size {
             finish(pending.take(), &mut report).await?;
             let store = store.clone();
-            let docs = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+            let profiles = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
             pending =
-                Some(tokio::spawn(async move { store.write(WriteCommand::Import { docs }, import_actor()).await }));
+                Some(tokio::spawn(async move { store.write(WriteCommand::Import { profiles }, import_actor()).await }));
         }
     }
     finish(pending.take(), &mut report).await?;
     if !batch.is_empty() {
-        let outcome = store.write(WriteCommand::Import { docs: batch }, import_actor()).await;
+        let outcome = store.write(WriteCommand::Import { profiles: batch }, import_actor()).await;
         add(outcome, &mut report)?;
     }
     store.analyze().await?;
+    store.close().await.context("the imported profiles could not be synced to disk")?;
     report.seconds = started.elapsed().as_secs_f64();
-    store.close().await;
     Ok(report)
 }
 

@@ -82,7 +82,7 @@ fn migrate(args: StorageArgs) -> anyhow::Result<()> {
                 println!("applied {ran} migration(s)");
             }
             None => {
-                graphsec::app::open_store(&args, true).await?.close().await;
+                graphsec::app::open_store(&args, true).await?.close().await?;
                 println!("SQLite database in {} is up to date", args.data_dir.display());
             }
         }
@@ -119,7 +119,7 @@ fn audit(args: AuditArgs) -> anyhow::Result<()> {
             limit: args.limit,
         };
         let records = store.audit(query).await;
-        store.close().await;
+        store.close().await?;
         for record in records? {
             println!("{}", serde_json::to_string(&record)?);
         }

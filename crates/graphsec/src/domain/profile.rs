@@ -116,21 +116,23 @@ pub fn parse_input(body: &[u8]) -> Result<ProfileInput, ValidationError> {
 /// Builds a new profile from a create body. `default_tenant` applies when the body has no
 /// azureTenantId; `now` is the wire-form current time.
 pub fn build_new(input: ProfileInput, default_tenant: &str, now: &str) -> Result<Map<String, Value>, ValidationError> {
+    let mut members = input.members;
     let mut doc = Map::new();
     for name in DECLARED {
-        let value = match (name, input.get(name)) {
+        // Moved out, not cloned: what is left afterwards are the dynamic properties, in order.
+        let value = match (name, members.shift_remove(name)) {
             ("id", None | Some(Value::Null)) => Value::String(uuid::Uuid::new_v4().to_string()),
             ("azureTenantId", None) => Value::String(default_tenant.to_string()),
             ("createdDateTime", None | Some(Value::Null)) => Value::String(now.to_string()),
             ("lastModifiedDateTime", _) => Value::String(now.to_string()),
-            ("vendorInformation", Some(Value::Object(v))) => Value::Object(merge_vendor_information(None, v)),
-            (_, Some(v)) => v.clone(),
+            ("vendorInformation", Some(Value::Object(v))) => Value::Object(merge_vendor_information(None, &v)),
+            (_, Some(v)) => v,
             (_, None) => Value::Null,
         };
         doc.insert(name.to_string(), value);
     }
-    for (name, value) in input.members {
-        if !DECLARED.contains(&name.as_str()) && !value.is_null() {
+    for (name, value) in members {
+        if !value.is_null() {
             doc.insert(name, value);
         }
     }
@@ -258,11 +260,8 @@ fn normalize_user_account(value: Value) -> Result<Value, ValidationError> {
         },
         _ => expect_string_or_null(v).map_err(|_| wrong_type(name, "a string")),
     })?;
-    for member in USER_ACCOUNT {
-        account.entry(member.to_string()).or_insert(Value::Null);
-    }
-    // Keep declared member order regardless of the order the client used.
-    Ok(Value::Object(USER_ACCOUNT.iter().map(|m| (m.to_string(), account[*m].clone())).collect()))
+    // Every declared member, in declared order whatever order the client used; null when absent.
+    Ok(Value::Object(USER_ACCOUNT.iter().map(|m| (m.to_string(), account.remove(*m).unwrap_or(Value::Null))).collect()))
 }
 
 /// Validates the members of a (closed) complex value; returns only those present, normalised.
@@ -380,14 +379,15 @@ mod tests {
 
     #[test]
     fn create_fills_defaults_in_csdl_order() {
-        let doc = create(json!({"displayName": "Alex", "custom": 5}));
+        let doc = create(json!({"zeta": 1, "displayName": "Alex", "custom": 5, "tags": ["x"], "alpha": 2}));
         let names: Vec<&str> = doc.keys().map(String::as_str).collect();
         assert_eq!(&names[..11], DECLARED);
-        assert_eq!(names[11], "custom");
+        assert_eq!(names[11..], ["zeta", "custom", "alpha"], "dynamic properties keep the client's order");
         assert_eq!(doc["azureTenantId"], "tenant-a");
         assert_eq!(doc["createdDateTime"], NOW);
         assert_eq!(doc["lastModifiedDateTime"], NOW);
-        assert_eq!(doc["tags"], Value::Null);
+        assert_eq!(doc["tags"], json!(["x"]));
+        assert_eq!(doc["riskScore"], Value::Null);
         assert!(uuid::Uuid::parse_str(doc["id"].as_str().unwrap()).is_ok());
     }
 
@@ -402,6 +402,8 @@ mod tests {
             json!([{"displayName": null, "lastSeenDateTime": "2020-01-01T00:00:00.0000000Z", "riskScore": null,
                     "service": null, "signinName": null, "status": "active"}])
         );
+        let account_members: Vec<&str> = doc["accounts"][0].as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(account_members, USER_ACCOUNT, "declared order, whatever order the client used");
         assert_eq!(
             doc["vendorInformation"],
             json!({"provider": "P", "providerVersion": null, "subProvider": null, "vendor": null})

@@ -100,13 +100,17 @@ impl Store {
     }
 
     /// Finishes queued writes and releases connections.
-    pub async fn close(&self) {
+    /// Finishes queued writes and closes. An error means some of them may not be on disk.
+    pub async fn close(&self) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => {
                 let s = s.clone();
-                let _ = tokio::task::spawn_blocking(move || s.close()).await;
+                blocking(move || s.close()).await
             }
-            Store::Postgres(p) => p.close().await,
+            Store::Postgres(p) => {
+                p.close().await;
+                Ok(())
+            }
         }
     }
 }
@@ -279,8 +283,22 @@ pub enum WriteCommand {
     },
     /// Bulk load of new profiles (`graphsec import`); existing ids are skipped.
     Import {
-        docs: Vec<Map<String, Value>>,
+        profiles: Vec<NewProfile>,
     },
+}
+
+/// A canonical document with its wire text, serialised by the caller: in a bulk load the store's
+/// writer is the bottleneck, so it is given no work the loading thread can do.
+pub struct NewProfile {
+    pub doc: Map<String, Value>,
+    pub text: String,
+}
+
+impl NewProfile {
+    pub fn new(doc: Map<String, Value>) -> Result<NewProfile, StoreError> {
+        let text = serde_json::to_string(&doc)?;
+        Ok(NewProfile { doc, text })
+    }
 }
 
 /// What an update does to the row it read: the same rules on every engine.

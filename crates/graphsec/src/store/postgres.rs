@@ -9,8 +9,8 @@
 //! - Serialization failures and deadlocks (SQLSTATE 40001/40P01, the norm on CockroachDB) retry.
 
 use super::{
-    Actor, AuditQuery, AuditRecord, IndexedColumns, ListPage, ListRequest, Scope, StoreError, StoredProfile,
-    UpdatePlan, WriteCommand, WriteOutcome,
+    Actor, AuditQuery, AuditRecord, IndexedColumns, ListPage, ListRequest, NewProfile, Scope, StoreError,
+    StoredProfile, UpdatePlan, WriteCommand, WriteOutcome,
 };
 use serde_json::{Map, Value};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -197,7 +197,7 @@ impl PgStore {
                 }
                 outcome
             }
-            WriteCommand::Import { docs } => import(&mut tx, docs).await?,
+            WriteCommand::Import { profiles } => import(&mut tx, profiles).await?,
             WriteCommand::Delete { scope, id, if_match } => {
                 let Some((tenant, current)) = select_for_update(&mut tx, scope, id).await? else {
                     return Ok(WriteOutcome::NotFound);
@@ -449,12 +449,11 @@ async fn insert_tags(tx: &mut Transaction<'_, Postgres>, columns: &IndexedColumn
 
 /// One multi-row INSERT for the profiles and one for their tags: bulk loads run at database speed
 /// rather than at one round trip per row.
-async fn import(tx: &mut Transaction<'_, Postgres>, docs: &[Map<String, Value>]) -> Result<WriteOutcome, StoreError> {
+async fn import(tx: &mut Transaction<'_, Postgres>, profiles: &[NewProfile]) -> Result<WriteOutcome, StoreError> {
     let mut text: [Vec<Option<String>>; 10] = Default::default();
     let mut tags_of = std::collections::HashMap::new();
-    for doc in docs {
-        let c = IndexedColumns::of(doc)?;
-        let wire = serde_json::to_string(doc)?;
+    for profile in profiles {
+        let c = IndexedColumns::of(&profile.doc)?;
         let values = [
             Some(c.tenant),
             Some(c.id),
@@ -468,8 +467,8 @@ async fn import(tx: &mut Transaction<'_, Postgres>, docs: &[Map<String, Value>])
         for (column, value) in text.iter_mut().zip(values) {
             column.push(value.map(str::to_string));
         }
-        text[8].push(Some(wire.clone()));
-        text[9].push(Some(wire));
+        text[8].push(Some(profile.text.clone()));
+        text[9].push(Some(profile.text.clone()));
         tags_of
             .entry((c.tenant.to_string(), c.id.to_string()))
             .or_insert_with(|| c.tags.iter().map(|t| t.to_string()).collect::<Vec<_>>());
@@ -517,7 +516,7 @@ async fn import(tx: &mut Transaction<'_, Postgres>, docs: &[Map<String, Value>])
         .map_err(pg)?;
     }
     let inserted_count = inserted.len() as u64;
-    Ok(WriteOutcome::Imported { inserted: inserted_count, skipped: docs.len() as u64 - inserted_count })
+    Ok(WriteOutcome::Imported { inserted: inserted_count, skipped: profiles.len() as u64 - inserted_count })
 }
 
 async fn insert_audit(tx: &mut Transaction<'_, Postgres>, record: &AuditRecord) -> Result<(), StoreError> {

@@ -64,6 +64,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// transaction that split a b-tree page (most groups do), so a large one costs more CPU than
 /// the reads it saves; pages it lacks come from the OS's page cache.
 const WRITER_CACHE_KIB: i64 = 4_096;
+/// The writer's page cache for a bulk load: a batch of thousands of rows dirties more pages
+/// than the API's cache holds, and pages pushed out mid-transaction are written to the WAL twice.
+/// Its groups are few, so the walk at each commit costs little.
+const BULK_WRITER_CACHE_KIB: i64 = 65_536;
 /// Memory for the rows the writer wrote last (see [`RowCache`]).
 const ROW_CACHE_BYTES: usize = 16 << 20;
 /// How often the writer refreshes the planner's statistics (`PRAGMA optimize`).
@@ -75,6 +79,10 @@ pub enum Durability {
     Full,
     /// fsync at checkpoints only: survives process crashes, may lose the last commits on power loss.
     Normal,
+    /// For a bulk load (`graphsec import`): commits are answered unsynced and
+    /// [`SqliteStore::close`] syncs them all; the loader reports success only after that.
+    #[value(skip)]
+    AtClose,
 }
 
 type Reply = oneshot::Sender<Result<WriteOutcome, StoreError>>;
@@ -156,9 +164,14 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // With --durability full the commit does not wait for its fsync: the syncer thread makes
         // it durable (see [`run_syncer`]) while the writer goes on with the next group.
-        conn.pragma_update(None, "synchronous", if durability == Durability::Full { "OFF" } else { "NORMAL" })?;
+        let (synchronous, cache_kib) = match durability {
+            Durability::Full => ("OFF", WRITER_CACHE_KIB),
+            Durability::Normal => ("NORMAL", WRITER_CACHE_KIB),
+            Durability::AtClose => ("OFF", BULK_WRITER_CACHE_KIB),
+        };
+        conn.pragma_update(None, "synchronous", synchronous)?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+        conn.pragma_update(None, "cache_size", -cache_kib)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         migrate(&mut conn)?;
@@ -168,7 +181,7 @@ impl SqliteStore {
 
         let syncer = match durability {
             Durability::Full => Some(start_syncer(wal_path(path))?),
-            Durability::Normal => None,
+            Durability::Normal | Durability::AtClose => None,
         };
         let rows = Arc::new(RowCache::new(ROW_CACHE_BYTES));
         let writer = Writer { data_version: data_version(&conn)?, conn, rows: rows.clone() };
@@ -250,8 +263,9 @@ impl SqliteStore {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Stops accepting writes, lets the writer finish what is queued and waits for it.
-    pub fn close(&self) {
+    /// Stops accepting writes, lets the writer finish what is queued and waits for it, then
+    /// syncs the database and its WAL: whatever was committed is on disk when this returns `Ok`.
+    pub fn close(&self) -> Result<(), StoreError> {
         if let Ok(mut writer) = self.writer.lock() {
             writer.take();
         }
@@ -267,6 +281,7 @@ impl SqliteStore {
                 readers.clear();
             }
         }
+        sync_files(&self.path)
     }
 
     /// Point read; short enough to run on the calling (async) thread.
@@ -387,7 +402,9 @@ fn pooled<T>(
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
-        self.close();
+        if let Err(e) = self.close() {
+            tracing::error!(error = %e, "closing the SQLite store failed: the last writes may not be on disk");
+        }
     }
 }
 
@@ -496,9 +513,9 @@ fn run_writer(mut writer: Writer, queue: mpsc::Receiver<Queued>, syncer: Option<
     if let Some((to_syncer, handle)) = syncer {
         drop(to_syncer);
         let _ = handle.join();
-        // The last checkpoint, which may delete the WAL, syncs what it copies.
-        let _ = writer.conn.pragma_update(None, "synchronous", "FULL");
     }
+    // The last checkpoint, which may delete the WAL, syncs what it copies.
+    let _ = writer.conn.pragma_update(None, "synchronous", "FULL");
     checkpoint(&writer.conn);
     tracing::debug!("sqlite writer stopped");
 }
@@ -518,6 +535,16 @@ fn wal_path(db: &Path) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
     name.push("-wal");
     PathBuf::from(name)
+}
+
+/// fsyncs the WAL (if it is still there) and the database file: every commit is in one of them.
+fn sync_files(db: &Path) -> Result<(), StoreError> {
+    let sync = |path: &Path| std::fs::File::open(path).and_then(|file| file.sync_all());
+    match sync(&wal_path(db)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        other => other.map_err(|e| StoreError::Other(format!("cannot sync the WAL file: {e}")))?,
+    }
+    sync(db).map_err(|e| StoreError::Other(format!("cannot sync the database file: {e}")))
 }
 
 fn start_syncer(wal: PathBuf) -> Result<Syncer, StoreError> {
@@ -758,15 +785,14 @@ fn apply_one(
             }
             Ok(outcome)
         }
-        WriteCommand::Import { docs } => {
-            let (mut inserted, mut skipped) = (0, 0);
-            for doc in docs {
-                match insert(conn, doc, 1)? {
-                    WriteOutcome::Written(_) => inserted += 1,
-                    _ => skipped += 1,
+        WriteCommand::Import { profiles } => {
+            let mut inserted = 0;
+            for profile in profiles {
+                if insert_row(conn, &IndexedColumns::of(&profile.doc)?, &profile.text, 1)? {
+                    inserted += 1;
                 }
             }
-            Ok(WriteOutcome::Imported { inserted, skipped })
+            Ok(WriteOutcome::Imported { inserted, skipped: profiles.len() as u64 - inserted })
         }
         WriteCommand::Update { scope, id, if_match, input, now } => {
             let found = select_for_write(conn, scope, id)?;
@@ -801,8 +827,16 @@ fn apply_one(
 }
 
 fn insert(conn: &Connection, doc: &Map<String, Value>, version: i64) -> Result<WriteOutcome, StoreError> {
-    let columns = IndexedColumns::of(doc)?;
     let text = serde_json::to_string(doc)?;
+    if insert_row(conn, &IndexedColumns::of(doc)?, &text, version)? {
+        Ok(WriteOutcome::Written(StoredProfile { doc: text, version }))
+    } else {
+        Ok(WriteOutcome::Conflict)
+    }
+}
+
+/// Inserts a profile's row and tags unless its (tenant, id) is taken; true when it did.
+fn insert_row(conn: &Connection, columns: &IndexedColumns, text: &str, version: i64) -> Result<bool, StoreError> {
     let inserted = conn
         .prepare_cached(
             "INSERT INTO profiles (tenant, id, version, user_principal_name, display_name, risk_score, \
@@ -822,10 +856,10 @@ fn insert(conn: &Connection, doc: &Map<String, Value>, version: i64) -> Result<W
             text,
         ])?;
     if inserted == 0 {
-        return Ok(WriteOutcome::Conflict);
+        return Ok(false);
     }
     insert_tags(conn, columns.tenant, columns.id, &columns.tags)?;
-    Ok(WriteOutcome::Written(StoredProfile { doc: text, version }))
+    Ok(true)
 }
 
 fn insert_audit(conn: &Connection, record: &AuditRecord) -> Result<(), StoreError> {
@@ -930,6 +964,7 @@ fn select_one(conn: &Connection, scope: &Scope, id: &str) -> Result<Option<Store
 mod tests {
     use super::*;
     use crate::domain::profile;
+    use crate::store::NewProfile;
 
     const TENANT: &str = "11111111-2222-3333-4444-555555555555";
 
@@ -997,6 +1032,37 @@ mod tests {
         let stored: Map<String, Value> = serde_json::from_str(&stored.doc).unwrap();
         assert_eq!(stored["displayName"], "second", "the write in between was kept");
         assert_eq!(stored["riskScore"], "9", "the stale update was applied");
+    }
+
+    /// A bulk load's unsynced commits are all in the file once `close` has returned: the first
+    /// profile with an id wins, later ones are skipped, and tags are indexed as for a POST.
+    #[tokio::test]
+    async fn a_bulk_load_is_on_disk_after_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        let store = SqliteStore::open(&path, Durability::AtClose, Duration::from_secs(5)).unwrap();
+        let batch = |bodies: &[&str]| {
+            let profiles = bodies
+                .iter()
+                .map(|body| {
+                    let input = profile::parse_input(body.as_bytes()).unwrap();
+                    NewProfile::new(profile::build_new(input, TENANT, "2026-01-01T00:00:00.0000000Z").unwrap()).unwrap()
+                })
+                .collect();
+            WriteCommand::Import { profiles }
+        };
+        let first = store.write(batch(&[r#"{"id":"a","tags":["x","y"]}"#, r#"{"id":"b"}"#]), actor()).await.unwrap();
+        let second = store.write(batch(&[r#"{"id":"a","tags":["z"]}"#, r#"{"id":"c"}"#]), actor()).await.unwrap();
+        assert!(matches!(first, WriteOutcome::Imported { inserted: 2, skipped: 0 }), "{first:?}");
+        assert!(matches!(second, WriteOutcome::Imported { inserted: 1, skipped: 1 }), "{second:?}");
+        store.close().unwrap();
+        drop(store);
+
+        let conn = Connection::open(&path).unwrap();
+        let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!(count("SELECT count(*) FROM profiles"), 3);
+        assert_eq!(count("SELECT count(*) FROM profile_tags WHERE id = 'a' AND tag IN ('x', 'y')"), 2);
+        assert_eq!(count("SELECT count(*) FROM profile_tags WHERE tag = 'z'"), 0, "the second 'a' was skipped");
     }
 
     async fn store_with_p1(dir: &Path) -> Arc<SqliteStore> {
