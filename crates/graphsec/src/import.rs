@@ -3,7 +3,7 @@
 use crate::config::ImportArgs;
 use crate::domain::{datetime, profile};
 use crate::store::sqlite::Durability;
-use crate::store::{Actor, NewProfile, WriteCommand, WriteOutcome};
+use crate::store::{Actor, NewProfile, Store, WriteCommand, WriteOutcome};
 use anyhow::Context;
 use std::io::BufRead;
 
@@ -25,10 +25,31 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<ImportReport> {
     let store = crate::app::open_store(&storage, true).await?;
     let started = std::time::Instant::now();
     let batch_size = args.batch.max(1);
-    let mut report = ImportReport { inserted: 0, skipped: 0, seconds: 0.0 };
+    // Batches are committed one after the other by one task, in file order (the first line with
+    // an id wins), while this thread parses up to two batches ahead.
+    let (to_committer, batches) = tokio::sync::mpsc::channel(1);
+    let committer = tokio::spawn(commit_in_order(store.clone(), batches));
+    let parsed = parse_batches(reader, args, batch_size, &to_committer).await;
+    // Whatever was handed over is committed (and synced below) even when a line was invalid.
+    drop(to_committer);
+    let outcome = parsed.and(committer.await?);
+    if outcome.is_ok() {
+        store.analyze().await?;
+    }
+    store.close().await.context("the imported profiles could not be synced to disk")?;
+    let mut report = outcome?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Reads, validates and batches the lines, stopping at the first invalid one.
+async fn parse_batches(
+    reader: Box<dyn BufRead>,
+    args: &ImportArgs,
+    batch_size: usize,
+    to_committer: &tokio::sync::mpsc::Sender<Vec<NewProfile>>,
+) -> anyhow::Result<()> {
     let mut batch = Vec::with_capacity(batch_size);
-    // While one batch commits, the next one is parsed.
-    let mut pending: Option<tokio::task::JoinHandle<_>> = None;
     let now = datetime::now();
     for (index, line) in reader.lines().enumerate() {
         let line = line.with_context(|| format!("cannot read line {}", index + 1))?;
@@ -40,42 +61,33 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<ImportReport> {
             .map_err(|e| anyhow::anyhow!("line {}: {}", index + 1, e.message))?;
         batch.push(NewProfile::new(doc)?);
         if batch.len() == batch_size {
-            finish(pending.take(), &mut report).await?;
-            let store = store.clone();
-            let profiles = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
-            pending =
-                Some(tokio::spawn(async move { store.write(WriteCommand::Import { profiles }, import_actor()).await }));
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+            if to_committer.send(full).await.is_err() {
+                return Ok(()); // the committer stopped on an error, which it reports
+            }
         }
     }
-    finish(pending.take(), &mut report).await?;
     if !batch.is_empty() {
-        let outcome = store.write(WriteCommand::Import { profiles: batch }, import_actor()).await;
-        add(outcome, &mut report)?;
-    }
-    store.analyze().await?;
-    store.close().await.context("the imported profiles could not be synced to disk")?;
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
-}
-
-type Pending = tokio::task::JoinHandle<Result<WriteOutcome, crate::store::StoreError>>;
-
-async fn finish(pending: Option<Pending>, report: &mut ImportReport) -> anyhow::Result<()> {
-    if let Some(handle) = pending {
-        add(handle.await?, report)?;
+        let _ = to_committer.send(batch).await;
     }
     Ok(())
 }
 
-fn add(outcome: Result<WriteOutcome, crate::store::StoreError>, report: &mut ImportReport) -> anyhow::Result<()> {
-    match outcome? {
-        WriteOutcome::Imported { inserted, skipped } => {
-            report.inserted += inserted;
-            report.skipped += skipped;
-            Ok(())
+async fn commit_in_order(
+    store: Store,
+    mut batches: tokio::sync::mpsc::Receiver<Vec<NewProfile>>,
+) -> anyhow::Result<ImportReport> {
+    let mut report = ImportReport { inserted: 0, skipped: 0, seconds: 0.0 };
+    while let Some(profiles) = batches.recv().await {
+        match store.write(WriteCommand::Import { profiles }, import_actor()).await? {
+            WriteOutcome::Imported { inserted, skipped } => {
+                report.inserted += inserted;
+                report.skipped += skipped;
+            }
+            other => anyhow::bail!("unexpected import outcome {other:?}"),
         }
-        other => anyhow::bail!("unexpected import outcome {other:?}"),
     }
+    Ok(report)
 }
 
 /// Imports are an operator's bulk load, not API writes: they are logged, not audited row by row.

@@ -42,9 +42,15 @@ async fn import_loads_ndjson_with_post_validation_and_skips_existing_ids() {
     assert_eq!(b.status(), 200);
 
     std::fs::write(&file, "{\"id\": \"c\"}\n{\"displayName\": 5}\n").unwrap();
-    let output = graphsec(&["import", "--data-dir", &dir, file.to_str().unwrap()]);
+    let output = graphsec(&["import", "--data-dir", &dir, "--batch", "1", file.to_str().unwrap()]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("line 2"), "the bad line is named");
+    let c = server
+        .request(Method::GET, &item("c"), &server.token(graphsec::config::DEFAULT_TENANT, READ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(c.status(), 200, "the batch before the bad line is kept");
 }
 
 #[tokio::test]
