@@ -81,7 +81,7 @@ pub struct StorageArgs {
     #[arg(long, env = "GRAPHSEC_QUERY_TIMEOUT", default_value = "10s", value_parser = parse_duration_seconds)]
     pub query_timeout: u64,
     /// SQLite: `full` fsyncs every commit (survives power loss); `normal` survives process crashes
-    /// only. `import` ignores it: it syncs once, before it reports success.
+    /// only. `import` runs as `normal` and syncs everything before it reports success.
     #[arg(long, env = "GRAPHSEC_DURABILITY", value_enum, default_value_t = Durability::Full)]
     pub durability: Durability,
 }
@@ -93,7 +93,7 @@ pub struct ImportArgs {
     /// Tenant of lines without azureTenantId.
     #[arg(long, env = "GRAPHSEC_DEFAULT_TENANT", default_value = DEFAULT_TENANT)]
     pub tenant: String,
-    /// Profiles per transaction (on SQLite synced all at once when the import ends).
+    /// Profiles per transaction.
     #[arg(long, default_value_t = 5000)]
     pub batch: usize,
     /// Newline-delimited JSON file, or `-` for standard input.

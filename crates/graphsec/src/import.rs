@@ -20,8 +20,9 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<ImportReport> {
         let file = std::fs::File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
         Box::new(std::io::BufReader::with_capacity(1 << 20, file))
     };
-    // A bulk load is not acknowledged batch by batch: its commits are synced once, at the end.
-    let storage = crate::config::StorageArgs { durability: Durability::AtClose, ..args.storage.clone() };
+    // A bulk load is not acknowledged batch by batch: its batches are not synced one by one, and
+    // closing the store syncs them all before success is reported.
+    let storage = crate::config::StorageArgs { durability: Durability::Normal, ..args.storage.clone() };
     let store = crate::app::open_store(&storage, true).await?;
     let started = std::time::Instant::now();
     let batch_size = args.batch.max(1);
@@ -32,12 +33,19 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<ImportReport> {
     let parsed = parse_batches(reader, args, batch_size, &to_committer).await;
     // Whatever was handed over is committed (and synced below) even when a line was invalid.
     drop(to_committer);
-    let outcome = parsed.and(committer.await?);
-    if outcome.is_ok() {
-        store.analyze().await?;
-    }
-    store.close().await.context("the imported profiles could not be synced to disk")?;
+    // The first cause is reported: a failed commit before a line the parser went on to reject.
+    let outcome = match committer.await {
+        Ok(Ok(report)) => parsed.map(|()| report),
+        Ok(Err(e)) => Err(e),
+        Err(e) => Err(e.into()),
+    };
+    let outcome = match outcome {
+        Ok(report) => store.analyze().await.map(|()| report).map_err(anyhow::Error::from),
+        failed => failed,
+    };
+    let closed = store.close().await;
     let mut report = outcome?;
+    closed.context("the imported profiles could not be synced to disk")?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }

@@ -99,7 +99,6 @@ impl Store {
         }
     }
 
-    /// Finishes queued writes and releases connections.
     /// Finishes queued writes and closes. An error means some of them may not be on disk.
     pub async fn close(&self) -> Result<(), StoreError> {
         match self {

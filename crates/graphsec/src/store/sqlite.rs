@@ -64,10 +64,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// transaction that split a b-tree page (most groups do), so a large one costs more CPU than
 /// the reads it saves; pages it lacks come from the OS's page cache.
 const WRITER_CACHE_KIB: i64 = 4_096;
-/// The writer's page cache for a bulk load: a batch of thousands of rows dirties more pages
-/// than the API's cache holds, and pages pushed out mid-transaction are written to the WAL twice.
-/// Its groups are few, so the walk at each commit costs little.
-const BULK_WRITER_CACHE_KIB: i64 = 65_536;
 /// Memory for the rows the writer wrote last (see [`RowCache`]).
 const ROW_CACHE_BYTES: usize = 16 << 20;
 /// How often the writer refreshes the planner's statistics (`PRAGMA optimize`).
@@ -78,11 +74,9 @@ pub enum Durability {
     /// A write is answered only once its commit is fsynced: survives power loss.
     Full,
     /// fsync at checkpoints only: survives process crashes, may lose the last commits on power loss.
+    /// [`SqliteStore::close`] syncs everything, so a bulk load (`graphsec import`) uses this and
+    /// reports success after closing.
     Normal,
-    /// For a bulk load (`graphsec import`): commits are answered unsynced and
-    /// [`SqliteStore::close`] syncs them all; the loader reports success only after that.
-    #[value(skip)]
-    AtClose,
 }
 
 type Reply = oneshot::Sender<Result<WriteOutcome, StoreError>>;
@@ -148,7 +142,8 @@ pub struct SqliteStore {
     scan_readers: Mutex<Vec<Connection>>,
     writer: Mutex<Option<mpsc::Sender<Queued>>>,
     rows: Arc<RowCache>,
-    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Ends with the result of the writer's last checkpoint.
+    writer_thread: Mutex<Option<std::thread::JoinHandle<Result<(), StoreError>>>>,
     checkpointer: Mutex<Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
     skiptoken_key: Vec<u8>,
     /// Bounds the list and count scans running at once (each holds a thread and a connection).
@@ -162,16 +157,13 @@ impl SqliteStore {
     pub fn open(path: &Path, durability: Durability, query_timeout: Duration) -> Result<Arc<SqliteStore>, StoreError> {
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        // With --durability full the commit does not wait for its fsync: the syncer thread makes
-        // it durable (see [`run_syncer`]) while the writer goes on with the next group.
-        let (synchronous, cache_kib) = match durability {
-            Durability::Full => ("OFF", WRITER_CACHE_KIB),
-            Durability::Normal => ("NORMAL", WRITER_CACHE_KIB),
-            Durability::AtClose => ("OFF", BULK_WRITER_CACHE_KIB),
-        };
-        conn.pragma_update(None, "synchronous", synchronous)?;
+        // NORMAL: a commit does not wait for an fsync (with --durability full the syncer thread
+        // makes it durable, see [`run_syncer`], while the writer goes on with the next group),
+        // but the WAL header is synced when the WAL starts over, which OFF would skip (a write
+        // reordered by the disk after a restart could then corrupt the database on power loss).
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        conn.pragma_update(None, "cache_size", -cache_kib)?;
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         migrate(&mut conn)?;
@@ -181,7 +173,7 @@ impl SqliteStore {
 
         let syncer = match durability {
             Durability::Full => Some(start_syncer(wal_path(path))?),
-            Durability::Normal | Durability::AtClose => None,
+            Durability::Normal => None,
         };
         let rows = Arc::new(RowCache::new(ROW_CACHE_BYTES));
         let writer = Writer { data_version: data_version(&conn)?, conn, rows: rows.clone() };
@@ -264,14 +256,17 @@ impl SqliteStore {
     }
 
     /// Stops accepting writes, lets the writer finish what is queued and waits for it, then
-    /// syncs the database and its WAL: whatever was committed is on disk when this returns `Ok`.
+    /// syncs the database, its WAL and its directory: whatever was committed is on disk when this
+    /// returns `Ok`. Later calls do nothing.
     pub fn close(&self) -> Result<(), StoreError> {
         if let Ok(mut writer) = self.writer.lock() {
             writer.take();
         }
-        if let Some(handle) = self.writer_thread.lock().ok().and_then(|mut h| h.take()) {
-            let _ = handle.join();
-        }
+        let Some(writer_thread) = self.writer_thread.lock().ok().and_then(|mut h| h.take()) else {
+            return Ok(());
+        };
+        let last_checkpoint =
+            writer_thread.join().unwrap_or_else(|_| Err(StoreError::Other("the writer thread panicked".into())));
         if let Some((stop, handle)) = self.checkpointer.lock().ok().and_then(|mut c| c.take()) {
             drop(stop);
             let _ = handle.join();
@@ -281,7 +276,7 @@ impl SqliteStore {
                 readers.clear();
             }
         }
-        sync_files(&self.path)
+        last_checkpoint.and(sync_files(&self.path))
     }
 
     /// Point read; short enough to run on the calling (async) thread.
@@ -477,7 +472,8 @@ fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA data_version", [], |r| r.get(0))
 }
 
-fn run_writer(mut writer: Writer, queue: mpsc::Receiver<Queued>, syncer: Option<Syncer>) {
+/// Applies queued writes until the queue closes; returns the result of the last checkpoint.
+fn run_writer(mut writer: Writer, queue: mpsc::Receiver<Queued>, syncer: Option<Syncer>) -> Result<(), StoreError> {
     let mut last_optimize = Instant::now();
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
@@ -514,10 +510,11 @@ fn run_writer(mut writer: Writer, queue: mpsc::Receiver<Queued>, syncer: Option<
         drop(to_syncer);
         let _ = handle.join();
     }
-    // The last checkpoint, which may delete the WAL, syncs what it copies.
-    let _ = writer.conn.pragma_update(None, "synchronous", "FULL");
-    checkpoint(&writer.conn);
+    // The last checkpoint syncs what it copies; an I/O error in it is the caller's to report.
+    writer.conn.pragma_update(None, "synchronous", "FULL")?;
+    checkpoint(&writer.conn)?;
     tracing::debug!("sqlite writer stopped");
+    Ok(())
 }
 
 /// Sends each caller its outcome, or `synced`'s error when the group could not be made durable.
@@ -537,14 +534,23 @@ fn wal_path(db: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// fsyncs the WAL (if it is still there) and the database file: every commit is in one of them.
+/// fsyncs the WAL (if it is still there), the database file (every commit is in one of the two)
+/// and their directory (which may have just got them).
 fn sync_files(db: &Path) -> Result<(), StoreError> {
-    let sync = |path: &Path| std::fs::File::open(path).and_then(|file| file.sync_all());
-    match sync(&wal_path(db)) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        other => other.map_err(|e| StoreError::Other(format!("cannot sync the WAL file: {e}")))?,
+    let sync = |path: &Path, what: &str| {
+        std::fs::File::open(path)
+            .and_then(|file| file.sync_all())
+            .map_err(|e| StoreError::Other(format!("cannot sync the {what} {}: {e}", path.display())))
+    };
+    let wal = wal_path(db);
+    if wal.exists() {
+        sync(&wal, "WAL file")?;
     }
-    sync(db).map_err(|e| StoreError::Other(format!("cannot sync the database file: {e}")))
+    sync(db, "database file")?;
+    match db.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => sync(dir, "directory"),
+        _ => Ok(()),
+    }
 }
 
 fn start_syncer(wal: PathBuf) -> Result<Syncer, StoreError> {
@@ -557,7 +563,7 @@ fn start_syncer(wal: PathBuf) -> Result<Syncer, StoreError> {
 }
 
 /// Group commit with the fsync taken off the writer: the writer commits without syncing
-/// (`synchronous=OFF`) and hands the group's answers here; this thread syncs the WAL file, which
+/// (`synchronous=NORMAL`, which in WAL mode syncs only when the WAL starts over) and hands the group's answers here; this thread syncs the WAL file, which
 /// makes every group committed before the sync durable, and only then answers their callers. So
 /// an acknowledged write is on disk as with `synchronous=FULL`, but the writer applies the next
 /// group while the disk flushes the last one, and one sync covers every group committed while the
@@ -597,7 +603,8 @@ fn start_checkpointer(path: &Path) -> Result<(mpsc::Sender<()>, std::thread::Joi
         .spawn(move || {
             // Runs until the store drops its end of the channel.
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
-                checkpoint(&conn);
+                // A pass that fails (busy, or I/O) is tried again on the next one.
+                let _ = checkpoint(&conn);
             }
         })
         .map_err(|e| StoreError::Other(format!("cannot start the checkpointer thread: {e}")))?;
@@ -610,14 +617,14 @@ fn start_checkpointer(path: &Path) -> Result<(mpsc::Sender<()>, std::thread::Joi
 /// few frames written during that pass (holding writes back only for that) and makes the next
 /// write start the WAL from its beginning, over blocks the file already has. A TRUNCATE, which
 /// can hold writes back for as long as copying the whole WAL takes, is the last resort.
-fn checkpoint(conn: &Connection) {
-    let Ok((log_pages, _)) = wal_checkpoint(conn, "PASSIVE") else { return };
+fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+    let (log_pages, _) = wal_checkpoint(conn, "PASSIVE")?;
     if log_pages > WAL_TRUNCATE_PAGES {
         let _ = wal_checkpoint(conn, "TRUNCATE");
-        return;
+        return Ok(());
     }
     if log_pages <= WAL_RESTART_PAGES {
-        return;
+        return Ok(());
     }
     // Two more passes: each copies what was written during the one before, which was shorter,
     // so little is left for the restart to copy while it holds writes back.
@@ -629,6 +636,7 @@ fn checkpoint(conn: &Connection) {
         let _ = wal_checkpoint(conn, "RESTART");
         let _ = conn.busy_timeout(BUSY_TIMEOUT);
     }
+    Ok(())
 }
 
 /// `PRAGMA wal_checkpoint(MODE)`: the pages in the WAL and how many of them are copied back.
@@ -1002,7 +1010,7 @@ mod tests {
             insert_pages(1000);
         }
         let checkpointer = Connection::open(&path).unwrap();
-        checkpoint(&checkpointer);
+        checkpoint(&checkpointer).unwrap();
         insert_pages(1);
         let (log_pages, _) = wal_checkpoint(&writer, "PASSIVE").unwrap();
         assert!(log_pages < 10, "the WAL went on from frame {log_pages}");
@@ -1040,7 +1048,7 @@ mod tests {
     async fn a_bulk_load_is_on_disk_after_close() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite3");
-        let store = SqliteStore::open(&path, Durability::AtClose, Duration::from_secs(5)).unwrap();
+        let store = SqliteStore::open(&path, Durability::Normal, Duration::from_secs(5)).unwrap();
         let batch = |bodies: &[&str]| {
             let profiles = bodies
                 .iter()
