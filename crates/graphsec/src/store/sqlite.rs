@@ -64,6 +64,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// transaction that split a b-tree page (most groups do), so a large one costs more CPU than
 /// the reads it saves; pages it lacks come from the OS's page cache.
 const WRITER_CACHE_KIB: i64 = 4_096;
+/// The writer's page cache once it has been given a bulk load (`graphsec import`): a batch of
+/// thousands of rows dirties more pages than 4 MiB, and pages pushed out mid-transaction are
+/// written to the WAL twice. Bulk groups are few, so the walk at each commit costs little.
+const BULK_WRITER_CACHE_KIB: i64 = 65_536;
 /// Memory for the rows the writer wrote last (see [`RowCache`]).
 const ROW_CACHE_BYTES: usize = 16 << 20;
 /// How often the writer refreshes the planner's statistics (`PRAGMA optimize`).
@@ -176,7 +180,7 @@ impl SqliteStore {
             Durability::Normal => None,
         };
         let rows = Arc::new(RowCache::new(ROW_CACHE_BYTES));
-        let writer = Writer { data_version: data_version(&conn)?, conn, rows: rows.clone() };
+        let writer = Writer { data_version: data_version(&conn)?, conn, rows: rows.clone(), bulk_cache: false };
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -466,6 +470,8 @@ struct Writer {
     rows: Arc<RowCache>,
     /// `PRAGMA data_version` as of the last group: it moves when another connection writes.
     data_version: i64,
+    /// Whether the page cache has been grown for bulk loads.
+    bulk_cache: bool,
 }
 
 fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
@@ -667,6 +673,10 @@ fn apply_group(writer: &mut Writer, jobs: &[(&Job, &Actor)]) -> Outcomes {
 }
 
 fn try_group(writer: &mut Writer, jobs: &[(&Job, &Actor)]) -> Result<Outcomes, StoreError> {
+    if !writer.bulk_cache && jobs.iter().any(|(job, _)| matches!(job, Job::Command(WriteCommand::Import { .. }))) {
+        writer.conn.pragma_update(None, "cache_size", -BULK_WRITER_CACHE_KIB)?;
+        writer.bulk_cache = true;
+    }
     let tx = writer.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let data_version = data_version(&tx)?;
     if data_version != writer.data_version {
