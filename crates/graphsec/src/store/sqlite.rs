@@ -569,11 +569,11 @@ fn start_syncer(wal: PathBuf) -> Result<Syncer, StoreError> {
 }
 
 /// Group commit with the fsync taken off the writer: the writer commits without syncing
-/// (`synchronous=NORMAL`, which in WAL mode syncs only when the WAL starts over) and hands the group's answers here; this thread syncs the WAL file, which
-/// makes every group committed before the sync durable, and only then answers their callers. So
-/// an acknowledged write is on disk as with `synchronous=FULL`, but the writer applies the next
-/// group while the disk flushes the last one, and one sync covers every group committed while the
-/// previous sync ran. (Other connections may read a group before it is synced; a crash in between
+/// (`synchronous=NORMAL`, which in WAL mode syncs only when the WAL starts over) and hands the
+/// group's answers here; this thread syncs the WAL file, which makes every group committed
+/// before the sync durable, and only then answers their callers. So an acknowledged write is on
+/// disk as with `synchronous=FULL`, but the writer applies the next group while the disk flushes
+/// the last one, and one sync covers every group committed while the previous sync ran. (Other connections may read a group before it is synced; a crash in between
 /// loses only writes nobody was told had succeeded.) The checkpointer's own connection syncs the
 /// WAL before copying it into the database, so nothing unsynced reaches the database file.
 fn run_syncer(wal: &Path, queue: mpsc::Receiver<Answers>) {
