@@ -52,11 +52,22 @@ fn render(e: &Expr, neg: bool, b: &mut SqlBuilder) {
             b.push_sql(if exists { "EXISTS (SELECT 1 FROM " } else { "NOT EXISTS (SELECT 1 FROM " });
             let mut conds = 0;
             match (coll, b.dialect()) {
-                (Coll::Tags, _) => {
+                (Coll::Tags, Dialect::Postgres) => {
                     b.push_sql(&format!(
                         "profile_tags t{id} WHERE t{id}.tenant = p.tenant AND t{id}.id = p.id"
                     ));
                     conds += 1;
+                }
+                // SQLite's profile_tags is keyed (tenant, tag, id): it answers "does this profile
+                // have tag X" and nothing else; every other test reads the profile's tags_json.
+                (Coll::Tags, Dialect::Sqlite) if body.as_ref().is_some_and(|e| is_tag_lookup(e, *id, *all)) => {
+                    b.push_sql(&format!(
+                        "profile_tags t{id} WHERE t{id}.tenant = p.tenant AND t{id}.id = p.id"
+                    ));
+                    conds += 1;
+                }
+                (Coll::Tags, Dialect::Sqlite) => {
+                    b.push_sql(&format!("({SQLITE_TAG_ELEMENTS}) AS t{id}"));
                 }
                 (Coll::Accounts, Dialect::Sqlite) => b.push_sql(&format!(
                     "json_each(CASE json_type(p.doc, '$.accounts') WHEN 'array' THEN p.doc END, '$.accounts') AS a{id}"
@@ -71,6 +82,30 @@ fn render(e: &Expr, neg: bool, b: &mut SqlBuilder) {
             }
             b.push_sql(")");
         }
+    }
+}
+
+/// The string elements of a profile's `tags` as rows with a `tag` column, from SQLite's copy of
+/// them (`tags_json`, NULL when there are none).
+const SQLITE_TAG_ELEMENTS: &str = "SELECT value AS tag FROM json_each(p.tags_json)";
+
+/// Whether `e` (or `not e` when `neg`) only asks whether lambda variable `var` equals one of some
+/// strings: the test SQLite's profile_tags key answers with a point lookup per string.
+fn is_tag_lookup(e: &Expr, var: usize, neg: bool) -> bool {
+    let is_var = |o: &Operand| matches!(o, Operand::Prop(Prop::TagVar { id, .. }) if *id == var);
+    let is_str = |o: &Operand| matches!(o, Operand::Lit(Literal::Str(_)));
+    match e {
+        Expr::Cmp { op, left, right } => {
+            let eq = if neg { *op == CmpOp::Ne } else { *op == CmpOp::Eq };
+            eq && ((is_var(left) && is_str(right)) || (is_str(left) && is_var(right)))
+        }
+        Expr::In { operand, items } => {
+            !neg && is_var(operand) && !items.is_empty() && items.iter().all(|l| matches!(l, Literal::Str(_)))
+        }
+        Expr::Or(items) if !neg => items.iter().all(|i| is_tag_lookup(i, var, false)),
+        Expr::And(items) if neg => items.iter().all(|i| is_tag_lookup(i, var, true)),
+        Expr::Not(inner) => is_tag_lookup(inner, var, !neg),
+        _ => false,
     }
 }
 
@@ -338,9 +373,11 @@ fn render_operand(o: &Operand, b: &mut SqlBuilder) {
             render_operand(x, b);
             b.push_sql(")");
         }
-        Operand::Count(Coll::Tags) => b.push_sql(
-            "(SELECT COUNT(*) FROM profile_tags tc WHERE tc.tenant = p.tenant AND tc.id = p.id)",
-        ),
+        Operand::Count(Coll::Tags) => b.push_sql(if pg(b) {
+            "(SELECT COUNT(*) FROM profile_tags tc WHERE tc.tenant = p.tenant AND tc.id = p.id)"
+        } else {
+            "COALESCE(json_array_length(p.tags_json), 0)"
+        }),
         Operand::Count(Coll::Accounts) => b.push_sql(if pg(b) {
             "COALESCE(jsonb_array_length(CASE WHEN jsonb_typeof(p.doc -> 'accounts') = 'array' THEN p.doc -> 'accounts' END), 0)"
         } else {

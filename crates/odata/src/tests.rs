@@ -258,20 +258,34 @@ fn sqlite_rendering() {
         s("tags/any(t: t eq 'HVA')").0,
         "(EXISTS (SELECT 1 FROM profile_tags t0 WHERE t0.tenant = p.tenant AND t0.id = p.id AND (t0.tag = ?1)))"
     );
+    // Only "has one of these tags" reads SQLite's profile_tags; every other lambda reads the array.
+    let tag_elements = "SELECT value AS tag FROM json_each(p.tags_json)";
+    assert_eq!(
+        s("tags/all(t: t ne 'HVA')").0,
+        "(NOT EXISTS (SELECT 1 FROM profile_tags t0 WHERE t0.tenant = p.tenant AND t0.id = p.id AND (t0.tag = ?1)))"
+    );
+    assert_eq!(
+        s("tags/any(t: t in ('a', 'b') or 'c' eq t)").0,
+        "(EXISTS (SELECT 1 FROM profile_tags t0 WHERE t0.tenant = p.tenant AND t0.id = p.id AND ((t0.tag IN (?1, ?2)) OR (?3 = t0.tag))))"
+    );
     assert_eq!(
         s("tags/all(t: t eq 'HVA')").0,
-        "(NOT EXISTS (SELECT 1 FROM profile_tags t0 WHERE t0.tenant = p.tenant AND t0.id = p.id AND (t0.tag <> ?1)))"
+        format!("(NOT EXISTS (SELECT 1 FROM ({tag_elements}) AS t0 WHERE (t0.tag <> ?1)))")
     );
     assert_eq!(
-        s("not tags/any()").0,
-        "(NOT EXISTS (SELECT 1 FROM profile_tags t0 WHERE t0.tenant = p.tenant AND t0.id = p.id))"
+        s("tags/any(t: t eq 'a' or startswith(t, 'b'))").0,
+        format!(
+            "(EXISTS (SELECT 1 FROM ({tag_elements}) AS t0 WHERE ((t0.tag = ?1) OR (substr(t0.tag, 1, length(?2)) = ?3))))"
+        )
     );
+    assert_eq!(
+        s("tags/any(t: t in ('a', null))").0,
+        format!("(EXISTS (SELECT 1 FROM ({tag_elements}) AS t0 WHERE (t0.tag IN (?1) OR t0.tag IS NULL)))")
+    );
+    assert_eq!(s("not tags/any()").0, format!("(NOT EXISTS (SELECT 1 FROM ({tag_elements}) AS t0))"));
     assert_eq!(
         s("tags/$count gt 0"),
-        (
-            "(((SELECT COUNT(*) FROM profile_tags tc WHERE tc.tenant = p.tenant AND tc.id = p.id) > ?1))".into(),
-            vec![SqlValue::Int(0)]
-        )
+        ("((COALESCE(json_array_length(p.tags_json), 0) > ?1))".into(), vec![SqlValue::Int(0)])
     );
     assert_eq!(
         s("accounts/any(a: a/status eq 'active')").0,

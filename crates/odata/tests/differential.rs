@@ -10,6 +10,8 @@ use rusqlite::types::Value as Sql;
 use serde_json::{Map, Value, json};
 
 const DDL: &str = include_str!("../../graphsec/migrations/sqlite/0001_init.sql");
+/// Keys SQLite's profile_tags by tag and adds profiles.tags_json: the schema the SQL is written for.
+const TAG_KEY: &str = include_str!("../../graphsec/migrations/sqlite/0003_tag_key.sql");
 
 const WORDS: &[&str] = &[
     "alice", "Alice", "ALICE", "bob", "", "ä", "Ä", "Ärger", "x'y", "日本", "a😀", "ab", "abc", "b", "HVA", "hva",
@@ -241,6 +243,7 @@ fn orderby() -> impl Strategy<Value = String> {
 fn setup(docs: &[Value]) -> Connection {
     let conn = Connection::open_in_memory().unwrap();
     conn.execute_batch(DDL).unwrap();
+    conn.execute_batch(TAG_KEY).unwrap();
     for d in docs {
         // Every profile also exists in tenant t2 with other tags: the lambdas must not see them.
         for tenant in ["t1", "t2"] {
@@ -250,18 +253,32 @@ fn setup(docs: &[Value]) -> Connection {
                 d["tags"] = json!(["HVA", "alice", "zzz"]);
             }
             let s = |k: &str| d[k].as_str().map(str::to_owned);
+            let tag_strings: Vec<&Value> =
+                d["tags"].as_array().into_iter().flatten().filter(|t| t.is_string()).collect();
+            let tags_json = (!tag_strings.is_empty()).then(|| json!(tag_strings).to_string());
             conn.execute(
                 "INSERT INTO profiles (tenant, id, version, user_principal_name, display_name, risk_score, \
-                 azure_subscription_id, created_date_time, last_modified_date_time, doc) VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                rusqlite::params![tenant, s("id"), s("userPrincipalName"), s("displayName"), s("riskScore"),
-                    s("azureSubscriptionId"), s("createdDateTime"), s("lastModifiedDateTime"), d.to_string()],
+                 azure_subscription_id, created_date_time, last_modified_date_time, tags_json, doc) \
+                 VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                rusqlite::params![
+                    tenant,
+                    s("id"),
+                    s("userPrincipalName"),
+                    s("displayName"),
+                    s("riskScore"),
+                    s("azureSubscriptionId"),
+                    s("createdDateTime"),
+                    s("lastModifiedDateTime"),
+                    tags_json,
+                    d.to_string()
+                ],
             )
             .unwrap();
             if let Some(tags) = d["tags"].as_array() {
-                for (pos, t) in tags.iter().enumerate() {
+                for t in tags {
                     conn.execute(
-                        "INSERT INTO profile_tags (tenant, id, pos, tag) VALUES (?1, ?2, ?3, ?4)",
-                        rusqlite::params![tenant, s("id"), pos as i64, t.as_str().unwrap()],
+                        "INSERT OR IGNORE INTO profile_tags (tenant, tag, id) VALUES (?1, ?2, ?3)",
+                        rusqlite::params![tenant, t.as_str().unwrap(), s("id")],
                     )
                     .unwrap();
                 }

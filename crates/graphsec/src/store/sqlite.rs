@@ -23,13 +23,17 @@ use crate::domain::etag::IfMatch;
 use crate::domain::profile::ProfileInput;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Map, Value};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-const MIGRATIONS: &[&str] =
-    &[include_str!("../../migrations/sqlite/0001_init.sql"), include_str!("../../migrations/sqlite/0002_audit.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_audit.sql"),
+    include_str!("../../migrations/sqlite/0003_tag_key.sql"),
+];
 /// Most writes applied in one transaction.
 const MAX_GROUP: usize = 512;
 /// List and count queries running at once; more wait their turn.
@@ -112,11 +116,13 @@ struct RowRef {
     version: i64,
 }
 
-/// The next text of a row and the indexed columns and tags whose values changed.
+/// The next text of a row, the columns copied from it whose values changed, and the distinct
+/// tags it loses and gains.
 struct RowChange {
     text: String,
     columns: Vec<(&'static str, Option<String>)>,
-    tags: Option<Vec<String>>,
+    tags_removed: Vec<String>,
+    tags_added: Vec<String>,
 }
 
 impl RowChange {
@@ -133,9 +139,16 @@ impl RowChange {
         .into_iter()
         .filter(|(_, before, after)| before != after)
         .map(|(column, _, after)| (column, after.map(str::to_string)))
+        .chain((old.tags != new.tags).then(|| ("tags_json", tags_json(&new.tags))))
         .collect();
-        let tags = (old.tags != new.tags).then(|| new.tags.iter().map(|t| t.to_string()).collect());
-        Ok(RowChange { text: serde_json::to_string(doc)?, columns, tags })
+        let (old_tags, new_tags): (HashSet<&str>, HashSet<&str>) =
+            (old.tags.iter().copied().collect(), new.tags.iter().copied().collect());
+        Ok(RowChange {
+            text: serde_json::to_string(doc)?,
+            columns,
+            tags_removed: old_tags.difference(&new_tags).map(|t| t.to_string()).collect(),
+            tags_added: new_tags.difference(&old_tags).map(|t| t.to_string()).collect(),
+        })
     }
 }
 
@@ -858,8 +871,8 @@ fn insert_row(conn: &Connection, columns: &IndexedColumns, text: &str, version: 
     let inserted = conn
         .prepare_cached(
             "INSERT INTO profiles (tenant, id, version, user_principal_name, display_name, risk_score, \
-         azure_subscription_id, created_date_time, last_modified_date_time, doc) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
+         azure_subscription_id, created_date_time, last_modified_date_time, tags_json, doc) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING",
         )?
         .execute(params![
             columns.tenant,
@@ -871,6 +884,7 @@ fn insert_row(conn: &Connection, columns: &IndexedColumns, text: &str, version: 
             columns.azure_subscription_id,
             columns.created_date_time,
             columns.last_modified_date_time,
+            tags_json(&columns.tags),
             text,
         ])?;
     if inserted == 0 {
@@ -923,19 +937,31 @@ fn update_row(conn: &Connection, from: &RowRef, change: &RowChange) -> Result<bo
     if stmt.raw_execute()? == 0 {
         return Ok(false);
     }
-    if let Some(tags) = &change.tags {
-        conn.prepare_cached("DELETE FROM profile_tags WHERE tenant = ?1 AND id = ?2")?
-            .execute([&from.tenant, &from.id])?;
-        insert_tags(conn, &from.tenant, &from.id, tags)?;
+    if !change.tags_removed.is_empty() {
+        let mut tag_delete =
+            conn.prepare_cached("DELETE FROM profile_tags WHERE tenant = ?1 AND tag = ?2 AND id = ?3")?;
+        for tag in &change.tags_removed {
+            tag_delete.execute([&from.tenant, tag, &from.id])?;
+        }
     }
+    insert_tags(conn, &from.tenant, &from.id, &change.tags_added)?;
     Ok(true)
 }
 
+/// The `tags_json` column: a profile's string tags as a JSON array, NULL when it has none.
+fn tags_json(tags: &[&str]) -> Option<String> {
+    (!tags.is_empty()).then(|| Value::from(tags).to_string())
+}
+
+/// Indexes the tags of a profile; a tag it already has is skipped.
 fn insert_tags(conn: &Connection, tenant: &str, id: &str, tags: &[impl AsRef<str>]) -> Result<(), StoreError> {
+    if tags.is_empty() {
+        return Ok(());
+    }
     let mut tag_insert =
-        conn.prepare_cached("INSERT INTO profile_tags (tenant, id, pos, tag) VALUES (?1, ?2, ?3, ?4)")?;
-    for (pos, tag) in tags.iter().enumerate() {
-        tag_insert.execute(params![tenant, id, pos as i64, tag.as_ref()])?;
+        conn.prepare_cached("INSERT OR IGNORE INTO profile_tags (tenant, tag, id) VALUES (?1, ?2, ?3)")?;
+    for tag in tags {
+        tag_insert.execute([tenant, tag.as_ref(), id])?;
     }
     Ok(())
 }
@@ -945,8 +971,13 @@ fn exists(conn: &Connection, tenant: &str, id: &str) -> Result<bool, StoreError>
 }
 
 fn delete_row(conn: &Connection, tenant: &str, id: &str, cache: &mut Vec<CacheChange>) -> Result<(), StoreError> {
+    // profile_tags is keyed by tag first, so the stored document says which rows to remove.
+    conn.prepare_cached(
+        "DELETE FROM profile_tags WHERE tenant = ?1 AND id = ?2 AND tag IN (SELECT value FROM \
+         json_each((SELECT doc FROM profiles WHERE tenant = ?1 AND id = ?2), '$.tags') WHERE type = 'text')",
+    )?
+    .execute([tenant, id])?;
     conn.prepare_cached("DELETE FROM profiles WHERE tenant = ?1 AND id = ?2")?.execute([tenant, id])?;
-    conn.prepare_cached("DELETE FROM profile_tags WHERE tenant = ?1 AND id = ?2")?.execute([tenant, id])?;
     cache.push(CacheChange::Remove { tenant: tenant.to_string(), id: id.to_string() });
     Ok(())
 }
@@ -1081,6 +1112,45 @@ mod tests {
         assert_eq!(count("SELECT count(*) FROM profiles"), 3);
         assert_eq!(count("SELECT count(*) FROM profile_tags WHERE id = 'a' AND tag IN ('x', 'y')"), 2);
         assert_eq!(count("SELECT count(*) FROM profile_tags WHERE tag = 'z'"), 0, "the second 'a' was skipped");
+    }
+
+    /// A database made before tags were keyed by tag keeps its tags: one row per distinct tag,
+    /// and each profile's string elements in tags_json.
+    #[test]
+    fn tags_of_an_older_schema_are_rekeyed_by_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(MIGRATIONS[1]).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.execute_batch(
+                r#"INSERT INTO profiles (tenant, id, version, doc) VALUES ('t', 'a', 1, '{"tags":["x","y","x"]}'),
+                 ('t', 'b', 1, '{"tags":["x"]}'), ('t', 'c', 1, '{"tags":null}'), ('t', 'd', 1, '{"tags":[]}');
+                 INSERT INTO profile_tags (tenant, id, pos, tag) VALUES ('t', 'a', 0, 'x'), ('t', 'a', 1, 'y'),
+                 ('t', 'a', 2, 'x'), ('t', 'b', 0, 'x');"#,
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path, Durability::Full, Duration::from_secs(5)).unwrap();
+        store.close().unwrap();
+        drop(store);
+
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let mut rows = conn.prepare("SELECT tenant, tag, id FROM profile_tags").unwrap();
+        let rows: Vec<(String, String, String)> =
+            rows.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
+        let expected = [("t", "x", "a"), ("t", "x", "b"), ("t", "y", "a")];
+        assert_eq!(rows, expected.map(|(t, g, i)| (t.to_string(), g.to_string(), i.to_string())));
+        let mut rows = conn.prepare("SELECT id, tags_json FROM profiles ORDER BY id").unwrap();
+        let rows: Vec<(String, Option<String>)> =
+            rows.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+        let tags_json = |s: &str| Some(s.to_string());
+        let expected = [("a", tags_json(r#"["x","y","x"]"#)), ("b", tags_json(r#"["x"]"#)), ("c", None), ("d", None)];
+        assert_eq!(rows, expected.map(|(id, tags)| (id.to_string(), tags)));
     }
 
     async fn store_with_p1(dir: &Path) -> Arc<SqliteStore> {

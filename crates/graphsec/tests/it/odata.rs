@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 backend_tests!(
     filters_select_the_right_profiles,
+    tag_filters_follow_writes,
     orderby_pages_through_next_links_in_order,
     select_trims_members_and_names_them_in_the_context,
     bad_options_are_400_with_a_position,
@@ -101,6 +102,56 @@ async fn filters_select_the_right_profiles(backend: Backend) {
     let page: Value =
         server.get_json(&format!("{COLLECTION}?$count=true&$top=1&$filter={}", q("riskScore ne '80'")), &token).await;
     assert_eq!(page["@odata.count"], 3);
+}
+
+/// Tag lambdas and `tags/$count` see each profile's current tags after PATCH and DELETE,
+/// whether SQLite answers them from its tag index (`t eq 'x'`) or from its copy of the array.
+async fn tag_filters_follow_writes(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.token(TENANT_A, READ_WRITE);
+    server.create(&token, json!({"id": "p1", "tags": ["a", "b", "a"]})).await;
+    server.create(&token, json!({"id": "p2", "tags": ["b"]})).await;
+    let patch = |id: &'static str, body: Value| {
+        let request = server.request(Method::PATCH, &item(id), &token).json(&body);
+        async move { assert_eq!(request.send().await.unwrap().status(), 200) }
+    };
+    let expect = |cases: Vec<(&'static str, Vec<&'static str>)>| {
+        let (server, token) = (&server, &token);
+        async move {
+            for (expr, expected) in cases {
+                assert_eq!(filter(server, token, expr).await, expected, "{expr}");
+            }
+        }
+    };
+    expect(vec![
+        ("tags/any(t: t eq 'a')", vec!["p1"]),
+        ("tags/any(t: t in ('a', 'b'))", vec!["p1", "p2"]),
+        ("tags/$count eq 3", vec!["p1"]),
+        ("tags/all(t: t eq 'b')", vec!["p2"]),
+        ("tags/all(t: t ne 'a')", vec!["p2"]),
+    ])
+    .await;
+
+    patch("p1", json!({"tags": ["b", "c"]})).await;
+    patch("p2", json!({"tags": ["b", "b"]})).await;
+    expect(vec![
+        ("tags/any(t: t eq 'a')", vec![]),
+        ("tags/any(t: t eq 'c')", vec!["p1"]),
+        ("tags/any(t: t eq 'b')", vec!["p1", "p2"]),
+        ("tags/$count eq 2", vec!["p1", "p2"]),
+        ("tags/any(t: startswith(t, 'c'))", vec!["p1"]),
+    ])
+    .await;
+
+    patch("p1", json!({"tags": null})).await;
+    expect(vec![("tags/any(t: t eq 'c')", vec![]), ("tags/any()", vec!["p2"]), ("tags/$count eq 0", vec!["p1"])]).await;
+
+    // A deleted profile leaves no tags behind for a new one with its id.
+    patch("p1", json!({"tags": ["d"]})).await;
+    let response = server.request(Method::DELETE, &item("p1"), &token).send().await.unwrap();
+    assert_eq!(response.status(), 204);
+    server.create(&token, json!({"id": "p1"})).await;
+    expect(vec![("tags/any(t: t eq 'd')", vec![]), ("tags/any(t: t eq 'b')", vec!["p2"])]).await;
 }
 
 async fn orderby_pages_through_next_links_in_order(backend: Backend) {
