@@ -59,7 +59,9 @@ impl Store {
         let _timer = StoreTimer::start("write");
         match self {
             Store::Sqlite(s) => s.write(command, actor).await,
-            Store::Postgres(p) => p.write(&command, &actor).await,
+            // Boxed: sqlx's transaction futures run to kilobytes, and every caller's future (and
+            // each wrapper around it, per request) would otherwise carry and copy them.
+            Store::Postgres(p) => Box::pin(p.write(&command, &actor)).await,
         }
     }
 
