@@ -26,7 +26,7 @@ THREADS=2
 CONNECTIONS=64
 IMPORT_COUNT=1000000
 IMPORT_TIMEOUT=600
-ROUNDS=2
+ROUNDS=4
 RUN_NORMAL=1
 RUN_JSON_SERVER=1
 RUN_BASELINE=1
@@ -44,7 +44,7 @@ usage: bench/run.sh [options]
   --profiles N         profiles seeded for the latency runs (default 10000)
   --duration S         seconds per measured scenario (default 10)
   --warmup S           seconds of warm-up before each scenario (default 2)
-  --rounds R           times GET and PATCH are measured on each server, interleaved (default 2)
+  --rounds R           times GET and PATCH are measured on each server, interleaved (default 4)
   --connections C      wrk connections (default 64); --threads T wrk threads (default 2)
   --import-count N     profiles for the bulk-import step (default 1000000; 0 skips it)
   --no-normal          skip the durability=NORMAL comparison
