@@ -2,7 +2,7 @@
 # Side-by-side benchmark of graphsec, a minimal axum + rusqlite baseline, and json-server, all on
 # 127.0.0.1. Writes bench/results/latest.md. See README.md, "Benchmarks".
 #
-#   bench/run.sh            full run (~10 minutes once built)
+#   bench/run.sh            full run (~11 minutes once built)
 #   bench/run.sh --quick    smoke run (~2 minutes once built)
 #   bench/run.sh --help     every option
 #
@@ -51,7 +51,7 @@ usage: bench/run.sh [options]
   --no-json-server     skip the json-server peer
   --no-baseline        skip the axum + rusqlite baseline
   --postgres URL       also run graphsec on this PostgreSQL server (default: $GRAPHSEC_TEST_POSTGRES;
-                       unset = skipped), in a fresh schema dropped at the end (~1.25 more minutes)
+                       unset = skipped), in a fresh schema dropped at the end (~2 more minutes)
   --no-postgres        skip PostgreSQL even if GRAPHSEC_TEST_POSTGRES is set
   --no-build           use the binaries already built
   --output FILE        where to write the Markdown report (default bench/results/latest.md)
