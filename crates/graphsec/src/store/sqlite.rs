@@ -586,8 +586,9 @@ fn start_syncer(wal: PathBuf) -> Result<Syncer, StoreError> {
 /// group's answers here; this thread syncs the WAL file, which makes every group committed
 /// before the sync durable, and only then answers their callers. So an acknowledged write is on
 /// disk as with `synchronous=FULL`, but the writer applies the next group while the disk flushes
-/// the last one, and one sync covers every group committed while the previous sync ran. (Other connections may read a group before it is synced; a crash in between
-/// loses only writes nobody was told had succeeded.) The checkpointer's own connection syncs the
+/// the last one, and one sync covers every group committed while the previous sync ran. (Other
+/// connections may read a group before it is synced; a crash in between loses only writes nobody
+/// was told had succeeded.) The checkpointer's own connection syncs the
 /// WAL before copying it into the database, so nothing unsynced reaches the database file.
 fn run_syncer(wal: &Path, queue: mpsc::Receiver<Answers>) {
     while let Ok(mut answers) = queue.recv() {
@@ -971,10 +972,10 @@ fn exists(conn: &Connection, tenant: &str, id: &str) -> Result<bool, StoreError>
 }
 
 fn delete_row(conn: &Connection, tenant: &str, id: &str, cache: &mut Vec<CacheChange>) -> Result<(), StoreError> {
-    // profile_tags is keyed by tag first, so the stored document says which rows to remove.
+    // profile_tags is keyed by tag first, so the row's tags_json says which rows to remove.
     conn.prepare_cached(
-        "DELETE FROM profile_tags WHERE tenant = ?1 AND id = ?2 AND tag IN (SELECT value FROM \
-         json_each((SELECT doc FROM profiles WHERE tenant = ?1 AND id = ?2), '$.tags') WHERE type = 'text')",
+        "DELETE FROM profile_tags WHERE tenant = ?1 AND id = ?2 AND tag IN \
+         (SELECT value FROM json_each((SELECT tags_json FROM profiles WHERE tenant = ?1 AND id = ?2)))",
     )?
     .execute([tenant, id])?;
     conn.prepare_cached("DELETE FROM profiles WHERE tenant = ?1 AND id = ?2")?.execute([tenant, id])?;
