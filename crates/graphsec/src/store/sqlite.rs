@@ -25,6 +25,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -55,13 +56,15 @@ const POINT_READER_MMAP_BYTES: i64 = 32 << 20;
 /// throughput rose by ~6% from 50 to 500 ms and no further. See [`checkpoint`] for how the WAL
 /// is kept bounded.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
-/// Past this many pages in the WAL, a pass that caught up restarts it from its beginning.
+/// Past this many pages in the WAL, a pass that caught up asks the writer to restart it.
 const WAL_RESTART_PAGES: i64 = 16_384;
-/// Past this many (readers kept every restart from succeeding), the WAL is truncated whatever
-/// it costs the writer.
-const WAL_TRUNCATE_PAGES: i64 = 65_536;
-/// How long a restart may wait for the writer and for readers of the old WAL frames; it holds
-/// writes back while it waits, so it gives up soon and tries again on a later pass.
+/// Past this many (1 GiB of 4 KiB pages), the WAL is truncated whatever it costs the writer:
+/// readers have kept restarts from succeeding pass after pass. A heavy PATCH load appends about
+/// 100,000 frames a second on a 2-core machine, so a lower bound would be crossed between two
+/// passes of normal operation.
+const WAL_TRUNCATE_PAGES: i64 = 262_144;
+/// How long a restart may wait for readers of the old WAL frames; it holds writes back while it
+/// waits, so it gives up soon and is asked for again after a later pass.
 const RESTART_WAIT: Duration = Duration::from_millis(20);
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The writer's page cache. Small on purpose: SQLite walks the whole cache at the end of every
@@ -200,13 +203,20 @@ impl SqliteStore {
             Durability::Normal => None,
         };
         let rows = Arc::new(RowCache::new(ROW_CACHE_BYTES));
-        let writer = Writer { data_version: data_version(&conn)?, conn, rows: rows.clone(), bulk_cache: false };
+        let restart_due = Arc::new(AtomicBool::new(false));
+        let writer = Writer {
+            data_version: data_version(&conn)?,
+            conn,
+            rows: rows.clone(),
+            bulk_cache: false,
+            restart_due: restart_due.clone(),
+        };
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || run_writer(writer, rx, syncer))
             .map_err(|e| StoreError::Other(format!("cannot start the writer thread: {e}")))?;
-        let checkpointer = start_checkpointer(path)?;
+        let checkpointer = start_checkpointer(path, restart_due)?;
         Ok(Arc::new(SqliteStore {
             path: path.to_path_buf(),
             point_readers: Mutex::new(Vec::new()),
@@ -492,6 +502,8 @@ struct Writer {
     data_version: i64,
     /// Whether the page cache has been grown for bulk loads.
     bulk_cache: bool,
+    /// Set by the checkpointer when the WAL is due for [`restart_wal`].
+    restart_due: Arc<AtomicBool>,
 }
 
 fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
@@ -527,6 +539,9 @@ fn run_writer(mut writer: Writer, queue: mpsc::Receiver<Queued>, syncer: Option<
             None => answer(answers, Ok(())),
         }
         tracing::trace!(writes = size, micros = started.elapsed().as_micros() as u64, "group committed");
+        if writer.restart_due.swap(false, Ordering::Relaxed) {
+            restart_wal(&writer.conn);
+        }
         if last_optimize.elapsed() > OPTIMIZE_EVERY {
             let _ = writer.conn.execute_batch("PRAGMA optimize");
             last_optimize = Instant::now();
@@ -621,7 +636,10 @@ fn sync_file(path: &Path) -> std::io::Result<()> {
     }
 }
 
-fn start_checkpointer(path: &Path) -> Result<(mpsc::Sender<()>, std::thread::JoinHandle<()>), StoreError> {
+fn start_checkpointer(
+    path: &Path,
+    restart_due: Arc<AtomicBool>,
+) -> Result<(mpsc::Sender<()>, std::thread::JoinHandle<()>), StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let (stop, stopped) = mpsc::channel::<()>();
@@ -631,7 +649,9 @@ fn start_checkpointer(path: &Path) -> Result<(mpsc::Sender<()>, std::thread::Joi
             // Runs until the store drops its end of the channel.
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
                 // A pass that fails (busy, or I/O) is tried again on the next one.
-                let _ = checkpoint(&conn);
+                if let Ok(true) = checkpoint(&conn) {
+                    restart_due.store(true, Ordering::Relaxed);
+                }
             }
         })
         .map_err(|e| StoreError::Other(format!("cannot start the checkpointer thread: {e}")))?;
@@ -640,30 +660,35 @@ fn start_checkpointer(path: &Path) -> Result<(mpsc::Sender<()>, std::thread::Joi
 
 /// Bounds the WAL. A passive checkpoint copies frames back while the writer goes on. Under
 /// constant writes it never catches up with the end of the WAL, so the WAL would only grow; once
-/// it is long and a passive pass has caught up with what it saw, a RESTART checkpoint copies the
-/// few frames written during that pass (holding writes back only for that) and makes the next
-/// write start the WAL from its beginning, over blocks the file already has. A TRUNCATE, which
-/// can hold writes back for as long as copying the whole WAL takes, is the last resort.
-fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+/// it is long and a passive pass has caught up with what it saw, this returns true: time for the
+/// writer's [`restart_wal`]. A TRUNCATE, which holds writes back for as long as copying the whole
+/// WAL takes, is the last resort when restarts keep failing.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<bool> {
     let (log_pages, _) = wal_checkpoint(conn, "PASSIVE")?;
     if log_pages > WAL_TRUNCATE_PAGES {
         let _ = wal_checkpoint(conn, "TRUNCATE");
-        return Ok(());
+        return Ok(false);
     }
     if log_pages <= WAL_RESTART_PAGES {
-        return Ok(());
+        return Ok(false);
     }
     // Two more passes: each copies what was written during the one before, which was shorter,
     // so little is left for the restart to copy while it holds writes back.
     let _ = wal_checkpoint(conn, "PASSIVE");
-    if let Ok((log_pages, copied)) = wal_checkpoint(conn, "PASSIVE")
-        && copied == log_pages
-        && conn.busy_timeout(RESTART_WAIT).is_ok()
-    {
+    let (log_pages, copied) = wal_checkpoint(conn, "PASSIVE")?;
+    Ok(copied == log_pages)
+}
+
+/// A RESTART checkpoint: copies the frames written since the checkpointer's last pass and makes
+/// the next write start the WAL from its beginning, over blocks the file already has. The writer
+/// runs it between two groups: run by another connection, it would hold the writer back for as
+/// long as it took plus the writer's busy-wait (SQLite sleeps 1, 2, 5, 10... ms between tries),
+/// 8-35 ms per restart under load.
+fn restart_wal(conn: &Connection) {
+    if conn.busy_timeout(RESTART_WAIT).is_ok() {
         let _ = wal_checkpoint(conn, "RESTART");
         let _ = conn.busy_timeout(BUSY_TIMEOUT);
     }
-    Ok(())
 }
 
 /// `PRAGMA wal_checkpoint(MODE)`: the pages in the WAL and how many of them are copied back.
@@ -1047,8 +1072,8 @@ mod tests {
         }
     }
 
-    /// A pass over a WAL past the restart bound (passive passes, then RESTART) copies it all
-    /// back and leaves it so that the next write goes to its beginning, not its end.
+    /// A pass over a WAL past the restart bound copies it all back and asks for a restart, which
+    /// leaves the WAL so that the next write goes to its beginning, not its end.
     #[test]
     fn a_long_wal_restarts_from_its_beginning() {
         let dir = tempfile::tempdir().unwrap();
@@ -1067,7 +1092,8 @@ mod tests {
             insert_pages(1000);
         }
         let checkpointer = Connection::open(&path).unwrap();
-        checkpoint(&checkpointer).unwrap();
+        assert!(checkpoint(&checkpointer).unwrap(), "a caught-up pass over a long WAL asks for a restart");
+        restart_wal(&writer);
         insert_pages(1);
         let (log_pages, _) = wal_checkpoint(&writer, "PASSIVE").unwrap();
         assert!(log_pages < 10, "the WAL went on from frame {log_pages}");
