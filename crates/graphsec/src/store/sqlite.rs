@@ -51,10 +51,9 @@ const MAX_IDLE_READERS: usize = 16;
 const POINT_READER_MMAP_BYTES: i64 = 32 << 20;
 /// A checkpointer thread of its own copies the WAL back into the database this often. A page
 /// written many times between two passes is copied once, so longer intervals copy less; the
-/// writer does not wait for the passes' fsyncs (the syncer does, for its own), and at 50, 250,
-/// 500 and 1000 ms PATCH p99 under load stayed alike (70-80 ms on a 2-core machine) while
-/// throughput rose by ~6% from 50 to 500 ms and no further. See [`checkpoint`] for how the WAL
-/// is kept bounded.
+/// writer does not wait for the passes' fsyncs (the syncer does, for its own). Under a PATCH load
+/// on a 2-core machine, 250, 500 and 1000 ms gave the same throughput within noise (p99 11-17 ms)
+/// and 100 ms about 15% less. See [`checkpoint`] for how the WAL is kept bounded.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// Past this many pages in the WAL, a pass that caught up asks the writer to restart it.
 const WAL_RESTART_PAGES: i64 = 16_384;
