@@ -9,10 +9,15 @@
 //! The writer thread is the one thing every write waits for, so work that does not need it is
 //! done before queueing: an update reads the row (from the rows the writer wrote last, see
 //! [`RowCache`], or on a reader connection), merges and validates the PATCH there, and hands the
-//! writer the finished row together with the version it was made from. The writer stores it only if the row is still at that version; otherwise it reads the
-//! row again and redoes the merge inside its transaction, so concurrent PATCHes still apply one
-//! after the other. Refusals (not found, If-Match, invalid) are answered from the read alone:
-//! they are correct as of that read, which happened while the request was in flight.
+//! writer the finished row together with the version it was made from. The writer stores it
+//! only if the row is still at that version; otherwise it reads the row again and redoes the
+//! merge inside its transaction, so concurrent PATCHes still apply one after the other.
+//! Refusals (not found, If-Match, invalid) are answered from the read alone: they are correct as
+//! of that read, which happened while the request was in flight.
+//!
+//! The writer's connection writes the WAL through the `wal_gather` VFS (a commit's frames in a
+//! few large writes); a checkpointer thread copies the WAL back into the database, and the writer
+//! restarts the WAL between groups when it has grown long ([`checkpoint`], [`restart_wal`]).
 
 use super::row_cache::{CacheChange, CachedRow, RowCache};
 use super::{
@@ -174,8 +179,8 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating and migrating if needed) the database file and starts the writer thread.
     pub fn open(path: &Path, durability: Durability, query_timeout: Duration) -> Result<Arc<SqliteStore>, StoreError> {
-        // The writer's WAL writes go through the gathering VFS (see the `wal_gather` crate); everything else
-        // SQLite does is the same with or without it.
+        // The writer's WAL writes go through the gathering VFS (see the `wal_gather` crate);
+        // everything else SQLite does is the same with or without it.
         let mut conn = if wal_gather::register() {
             Connection::open_with_flags_and_vfs(path, OpenFlags::default(), wal_gather::NAME)?
         } else {
