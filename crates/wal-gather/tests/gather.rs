@@ -25,16 +25,28 @@ fn integrity(conn: &Connection) -> String {
     conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap()
 }
 
-/// The database and its WAL copied as they are now (the writer still open): what a process
-/// crash would leave for the next open to recover.
-fn crash_copy(path: &Path, to: &Path) -> Connection {
-    std::fs::copy(path, to).unwrap();
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    let mut to_wal = to.as_os_str().to_owned();
-    to_wal.push("-wal");
-    std::fs::copy(&wal, &to_wal).unwrap();
-    Connection::open(to).unwrap()
+/// The database and its WAL copied as they are now (the writer still open), as a process crash
+/// would leave them, opened by a plain connection (which recovers the WAL) and checked whole.
+fn recovered_copy(path: &Path) -> Connection {
+    let to = path.with_extension("copy");
+    for suffix in ["", "-wal"] {
+        let (mut from_file, mut to_file) = (path.as_os_str().to_owned(), to.as_os_str().to_owned());
+        from_file.push(suffix);
+        to_file.push(suffix);
+        std::fs::copy(&from_file, &to_file).unwrap();
+    }
+    let conn = Connection::open(&to).unwrap();
+    assert_eq!(integrity(&conn), "ok");
+    conn
+}
+
+/// Inserts `ids` (500-byte rows) in the open transaction with a 10-page cache: SQLite writes
+/// ("spills") frames to the WAL before the commit.
+fn insert_spilling(writer: &Connection, ids: std::ops::Range<i64>) {
+    writer.pragma_update(None, "cache_size", 10).unwrap();
+    for i in ids {
+        writer.execute("INSERT INTO t VALUES (?1, ?2)", params![i, "s".repeat(500)]).unwrap();
+    }
 }
 
 #[test]
@@ -61,9 +73,7 @@ fn every_commit_is_in_the_file_when_it_returns() {
     assert_eq!(all.len(), 8);
     assert_eq!(all.last(), Some(&(500, 10 << 20)));
 
-    let recovered = crash_copy(&path, &dir.path().join("copy"));
-    assert_eq!(rows(&recovered), all);
-    assert_eq!(integrity(&recovered), "ok");
+    assert_eq!(rows(&recovered_copy(&path)), all);
 }
 
 /// A transaction too big for the page cache writes frames before its commit (a spill); they
@@ -73,22 +83,17 @@ fn spilled_frames_of_a_rolled_back_transaction_are_never_seen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     let writer = gathering_writer(&path);
-    writer.pragma_update(None, "cache_size", 10).unwrap();
     writer.execute("INSERT INTO t VALUES (1, 'kept')", []).unwrap();
 
     writer.execute_batch("BEGIN").unwrap();
-    for i in 2..2_000 {
-        writer.execute("INSERT INTO t VALUES (?1, ?2)", params![i, "s".repeat(500)]).unwrap();
-    }
+    insert_spilling(&writer, 2..2_000);
     assert!(wal_gather::write_out(&writer).unwrap() > 0, "the spilled frames are gathered, not written one by one");
     writer.execute_batch("ROLLBACK").unwrap();
     writer.execute("INSERT INTO t VALUES (3, 'after')", []).unwrap();
 
     let expected = vec![(1, 4), (3, 5)];
     assert_eq!(rows(&Connection::open(&path).unwrap()), expected);
-    let recovered = crash_copy(&path, &dir.path().join("copy"));
-    assert_eq!(rows(&recovered), expected);
-    assert_eq!(integrity(&recovered), "ok");
+    assert_eq!(rows(&recovered_copy(&path)), expected);
 }
 
 /// A transaction that rewrites pages it already spilled to the WAL makes SQLite rewrite the
@@ -99,19 +104,15 @@ fn a_commit_that_rewrites_its_own_frames_is_recovered() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     let writer = gathering_writer(&path);
-    writer.pragma_update(None, "cache_size", 10).unwrap();
     writer.execute_batch("BEGIN").unwrap();
-    for i in 0..2_000 {
-        writer.execute("INSERT INTO t VALUES (?1, ?2)", params![i, "s".repeat(500)]).unwrap();
-    }
+    insert_spilling(&writer, 0..2_000);
     writer.execute("UPDATE t SET v = 'rewritten' WHERE id < 1000", []).unwrap();
     writer.execute_batch("COMMIT").unwrap();
     assert_eq!(wal_gather::write_out(&writer).unwrap(), 0);
 
-    let recovered = crash_copy(&path, &dir.path().join("copy"));
+    let recovered = recovered_copy(&path);
     let rewritten: i64 = recovered.query_row("SELECT count(*) FROM t WHERE v = 'rewritten'", [], |r| r.get(0)).unwrap();
     assert_eq!((rows(&recovered).len(), rewritten), (2_000, 1_000));
-    assert_eq!(integrity(&recovered), "ok");
 }
 
 /// After a checkpoint restarts the WAL, frames are written from its beginning again, over
@@ -135,11 +136,10 @@ fn a_restarted_wal_is_written_from_its_beginning() {
         writer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(1)?, r.get(2)?))).unwrap();
     assert!(log_pages < 5, "the WAL went on from frame {log_pages}");
 
-    let recovered = crash_copy(&path, &dir.path().join("copy"));
+    let recovered = recovered_copy(&path);
     assert_eq!(rows(&recovered).len(), 150);
     let last: String = recovered.query_row("SELECT v FROM t WHERE id = 0", [], |r| r.get(0)).unwrap();
     assert_eq!(last, "last");
-    assert_eq!(integrity(&recovered), "ok");
 }
 
 /// Only WAL files are wrapped: a connection whose database is not in WAL mode works as usual,
