@@ -138,6 +138,25 @@ impl WalFile {
     }
 }
 
+/// The unix file's method `$m`, called on the unix file behind `$file`.
+macro_rules! forward {
+    ($file:expr, $m:ident $(, $arg:expr)*) => {{
+        let inner = WalFile::inner($file);
+        ((*(*inner).pMethods).$m.expect(concat!("the unix VFS has ", stringify!($m))))(inner $(, $arg)*)
+    }};
+}
+
+/// Writes out what is gathered, then calls the unix method (or returns the write's error).
+macro_rules! flush_then_forward {
+    ($file:expr, $m:ident $(, $arg:expr)*) => {{
+        let rc = WalFile::flush($file);
+        if rc != ffi::SQLITE_OK {
+            return rc;
+        }
+        forward!($file, $m $(, $arg)*)
+    }};
+}
+
 unsafe extern "C" fn open(
     _vfs: *mut ffi::sqlite3_vfs,
     name: ffi::sqlite3_filename,
@@ -155,9 +174,13 @@ unsafe extern "C" fn open(
         let inner = WalFile::inner(file);
         let rc = unix_open(unix, name, inner, flags, out_flags);
         if rc != ffi::SQLITE_OK || (*inner).pMethods.is_null() {
-            // xClose is only called when pMethods is set; nothing of ours to free.
+            // SQLite closes only files whose pMethods is set, and ours is not: close the unix
+            // file here if it got that far (nothing of ours exists yet).
+            if !(*inner).pMethods.is_null() {
+                forward!(file, xClose);
+            }
             (*file).pMethods = std::ptr::null();
-            return rc;
+            return if rc == ffi::SQLITE_OK { ffi::SQLITE_CANTOPEN } else { rc };
         }
         std::ptr::write(
             file.cast::<WalFile>(),
@@ -193,25 +216,6 @@ static WAL_METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
     xFetch: Some(wal_fetch),
     xUnfetch: Some(wal_unfetch),
 };
-
-/// The unix file's method `$m`, called on the unix file behind `$file`.
-macro_rules! forward {
-    ($file:expr, $m:ident $(, $arg:expr)*) => {{
-        let inner = WalFile::inner($file);
-        ((*(*inner).pMethods).$m.expect(concat!("the unix VFS has ", stringify!($m))))(inner $(, $arg)*)
-    }};
-}
-
-/// Writes out what is gathered, then calls the unix method (or returns the write's error).
-macro_rules! flush_then_forward {
-    ($file:expr, $m:ident $(, $arg:expr)*) => {{
-        let rc = WalFile::flush($file);
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        forward!($file, $m $(, $arg)*)
-    }};
-}
 
 unsafe extern "C" fn wal_close(file: *mut ffi::sqlite3_file) -> c_int {
     unsafe {
