@@ -44,10 +44,16 @@ pub struct Server {
     tls: Option<tokio_rustls::TlsAcceptor>,
     limits: crate::server::ConnectionLimits,
     metrics: Option<(TcpListener, metrics_exporter_prometheus::PrometheusHandle)>,
+    /// Held while the server runs on an SQLite data directory.
+    lock: Option<crate::data_dir::DirLock>,
 }
 
 impl Server {
     pub async fn bind(config: &ServeConfig) -> anyhow::Result<Server> {
+        let lock = match config.storage.database_url {
+            Some(_) => None,
+            None => Some(crate::data_dir::DirLock::acquire(&config.storage.data_dir)?),
+        };
         let store = open_store(&config.storage, !config.no_migrate).await?;
         let auth = match config.auth {
             AuthChoice::Local => {
@@ -101,11 +107,16 @@ impl Server {
             }
             None => None,
         };
-        Ok(Server { listener, state, tls, limits, metrics })
+        Ok(Server { listener, state, tls, limits, metrics, lock })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The store the server runs on (tests reach its fault hooks through it).
+    pub fn store(&self) -> &Store {
+        &self.state.store
     }
 
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
@@ -152,9 +163,9 @@ impl Server {
             let _ = metrics.await;
         }
         housekeeping.abort();
-        if let Err(e) = store.close().await {
-            tracing::error!(error = %e, "closing the store failed: the last writes may not be on disk");
-        }
+        let closed = store.close().await;
+        drop(self.lock);
+        closed.context("closing the store failed: the last writes may not be on disk")?;
         tracing::info!("stopped");
         Ok(())
     }

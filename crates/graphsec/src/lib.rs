@@ -4,6 +4,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod data_dir;
 pub mod domain;
 pub mod import;
 pub mod server;

@@ -189,6 +189,18 @@ impl From<crate::store::StoreError> for GraphError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
             crate::store::StoreError::Closed => GraphError::unavailable("The service is shutting down."),
+            crate::store::StoreError::DiskFull => GraphError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficientStorage",
+                "The server's disk is full; nothing was written. Retry once space has been freed.",
+            ),
+            crate::store::StoreError::Busy => {
+                GraphError::unavailable("The database is locked by another process; retry shortly.").with_retry_after(1)
+            }
+            crate::store::StoreError::Failed(_) => GraphError::unavailable(
+                "The server cannot store writes until it is restarted (see its log); reads still work.",
+            )
+            .with_retry_after(30),
             crate::store::StoreError::QueryTimeout(_) => GraphError::bad_request(
                 "The query ran too long and was stopped; use a more selective $filter or a smaller $top.",
             )

@@ -87,9 +87,10 @@ impl Store {
         }
     }
 
+    /// Whether the store answers and can take writes.
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
-            Store::Sqlite(s) => s.ping(),
+            Store::Sqlite(s) => s.failure().map_or_else(|| s.ping(), Err),
             Store::Postgres(p) => p.ping().await,
         }
     }
@@ -251,17 +252,57 @@ pub enum WriteOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("the query ran longer than {0:?}")]
     QueryTimeout(std::time::Duration),
     #[error("postgres: {0}")]
     Postgres(sqlx::Error),
     #[error("the store is shutting down")]
     Closed,
+    /// The disk has no room for the write; nothing was written.
+    #[error("the disk is full")]
+    DiskFull,
+    /// Another process holds the database's write lock.
+    #[error("the database is locked by another process")]
+    Busy,
+    /// The store cannot make writes durable any more and refuses them until a restart.
+    #[error("the store has failed and needs a restart: {0}")]
+    Failed(String),
     #[error("stored document is corrupt: {0}")]
     Corrupt(#[from] serde_json::Error),
     #[error("{0}")]
     Other(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    /// Sorts out the conditions a client is answered differently for: a full disk and a lock
+    /// held by another process pass; other errors are the server's.
+    fn from(e: rusqlite::Error) -> StoreError {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::DiskFull,
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => StoreError::Busy,
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether the condition passes by itself (a later try may succeed).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::DiskFull | StoreError::Busy)
+    }
+
+    /// The same error for another caller (the underlying errors cannot be cloned).
+    pub(crate) fn duplicate(&self) -> StoreError {
+        match self {
+            StoreError::DiskFull => StoreError::DiskFull,
+            StoreError::Busy => StoreError::Busy,
+            StoreError::Closed => StoreError::Closed,
+            StoreError::Failed(reason) => StoreError::Failed(reason.clone()),
+            StoreError::QueryTimeout(limit) => StoreError::QueryTimeout(*limit),
+            other => StoreError::Other(other.to_string()),
+        }
+    }
 }
 
 /// A write, executed atomically by the store (read-modify-write happens inside the transaction,

@@ -86,8 +86,11 @@ impl RowCache {
                         inner.rows.clear();
                         inner.bytes = 0;
                     }
-                    inner.rows.insert(key, row);
-                    inner.bytes += added;
+                    // A row larger than the whole budget is not kept (a budget of 0 keeps none).
+                    if added <= self.budget_bytes {
+                        inner.rows.insert(key, row);
+                        inner.bytes += added;
+                    }
                 }
                 CacheChange::Remove { tenant, id } => {
                     let key = (tenant, id);

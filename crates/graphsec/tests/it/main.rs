@@ -34,6 +34,7 @@ mod crash;
 mod crud;
 mod errors;
 mod external_issuer;
+mod faults;
 mod limits;
 mod listing;
 mod metrics;

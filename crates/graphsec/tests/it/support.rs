@@ -49,7 +49,7 @@ impl Fixture {
                 database_pool_size: 8,
                 database_timeout: 5,
                 query_timeout: 10,
-                durability: Durability::Normal,
+                durability: Durability::Full,
             },
             no_migrate: false,
             auth,
@@ -118,6 +118,7 @@ pub struct TestServer {
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     pub client: reqwest::Client,
+    pub store: graphsec::store::Store,
     /// Owned when the server made its own; declared last so it goes after the server stopped.
     fixture: Option<Fixture>,
 }
@@ -137,6 +138,7 @@ impl TestServer {
     pub async fn start_config(config: ServeConfig) -> TestServer {
         let server = graphsec::app::Server::bind(&config).await.expect("server binds");
         let addr = server.local_addr().expect("address");
+        let store = server.store().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = rx.await;
@@ -147,17 +149,24 @@ impl TestServer {
             shutdown: Some(tx),
             task: Some(task),
             client: reqwest::Client::builder().no_gzip().build().expect("client"),
+            store,
             fixture: None,
         }
     }
 
     /// Stops the server with a graceful shutdown and waits for it.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.stop_with_result().await.expect("server stopped cleanly");
+    }
+
+    /// Stops the server and returns what `Server::run` returned.
+    pub async fn stop_with_result(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(task) = self.task.take() {
-            task.await.expect("server task").expect("server stopped cleanly");
+        match self.task.take() {
+            Some(task) => task.await.expect("server task"),
+            None => Ok(()),
         }
     }
 

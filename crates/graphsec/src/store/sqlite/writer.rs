@@ -1,0 +1,282 @@
+//! The writer thread: takes queued writes in groups and applies each group in one transaction.
+//!
+//! A group's life has two phases with different rules. Until `COMMIT` succeeds nothing is
+//! written, so a failure may be retried: a write that failed on its own (a statement error) is
+//! retried once in a transaction of its own, so that only the failing one fails, while a failure
+//! of the whole group (the lock, a full disk) answers every write with it. Once `COMMIT` has
+//! succeeded, each write's outcome is what the database holds and what its caller is told;
+//! nothing after that point can run a write again.
+
+use super::disk::{self, Answers, Syncer};
+use super::faults::{Faults, Step};
+use super::health::{FailOnPanic, Health};
+use super::rows::{self, RowUpdate};
+use super::{Job, Queued};
+use crate::store::row_cache::{CacheChange, RowCache};
+use crate::store::{Actor, AuditRecord, IndexedColumns, StoreError, WriteCommand, WriteOutcome};
+use rusqlite::{Connection, TransactionBehavior};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+/// Most writes applied in one transaction.
+const MAX_GROUP: usize = 512;
+/// The writer's page cache once it has been given a bulk load (`graphsec import`): a batch of
+/// thousands of rows dirties more pages than the default cache holds, and pages pushed out
+/// mid-transaction are written to the WAL twice.
+const BULK_WRITER_CACHE_KIB: i64 = 65_536;
+/// How often the writer refreshes the planner's statistics (`PRAGMA optimize`).
+const OPTIMIZE_EVERY: Duration = Duration::from_secs(600);
+
+type Outcomes = Vec<Result<WriteOutcome, StoreError>>;
+
+/// The writer thread's connection and what it shares with the rest of the store.
+pub(super) struct Writer {
+    pub conn: Connection,
+    pub rows: Arc<RowCache>,
+    /// `PRAGMA data_version` as of the last group: it moves when another connection writes.
+    pub data_version: i64,
+    /// Whether the page cache has been grown for bulk loads.
+    pub bulk_cache: bool,
+    /// Set when the WAL is due for [`disk::restart_wal`].
+    pub restart_due: Arc<AtomicBool>,
+    pub health: Arc<Health>,
+    pub faults: Arc<Faults>,
+}
+
+/// Why a group was not committed.
+struct GroupFailure {
+    error: StoreError,
+    /// The failure may be one write's own: each is worth trying alone.
+    retry_alone: bool,
+}
+
+impl GroupFailure {
+    fn of_group(error: StoreError) -> GroupFailure {
+        GroupFailure { error, retry_alone: false }
+    }
+
+    fn of_statement(error: StoreError) -> GroupFailure {
+        GroupFailure { retry_alone: !error.is_transient(), error }
+    }
+}
+
+/// Applies queued writes until the queue closes; then copies the WAL into the database.
+pub(super) fn run_writer(mut writer: Writer, queue: mpsc::Receiver<Queued>, syncer: Option<Syncer>) -> Result<(), StoreError> {
+    let health = writer.health.clone();
+    let _guard = FailOnPanic { health: &health, thread: "writer" };
+    // Statistics for the query planner (indexes are only chosen well with them), gathered here
+    // rather than before the server is ready: a server on a full disk still starts and reads.
+    if let Err(e) = writer.conn.execute_batch("PRAGMA optimize=0x10002") {
+        tracing::warn!(error = %e, "cannot refresh the query planner's statistics; trying again later");
+    }
+    let mut last_optimize = Instant::now();
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        metrics::gauge!("graphsec_writer_queue_depth").decrement(batch.len() as f64);
+        metrics::histogram!("graphsec_group_commit_size").record(batch.len() as f64);
+        let answers: Answers = match health.failure() {
+            Some(failure) => batch.into_iter().map(|(_, _, reply)| (reply, Err(failure.duplicate()))).collect(),
+            None => writer.run_group(batch),
+        };
+        match &syncer {
+            Some(syncer) => {
+                if let Err(mpsc::SendError(answers)) = syncer.queue.send(answers) {
+                    health.fail("the WAL syncer thread stopped");
+                    disk::answer_error(answers, &health.failure().unwrap_or(StoreError::Closed));
+                }
+            }
+            None => disk::answer(answers),
+        }
+        if writer.restart_due.swap(false, Ordering::Relaxed) {
+            disk::restart_wal(&writer.conn);
+        }
+        if last_optimize.elapsed() > OPTIMIZE_EVERY {
+            let _ = writer.conn.execute_batch("PRAGMA optimize");
+            last_optimize = Instant::now();
+        }
+    }
+    if let Some(syncer) = syncer {
+        drop(syncer.queue);
+        let _ = syncer.thread.join();
+    }
+    if let Some(failure) = health.failure() {
+        return Err(failure);
+    }
+    // The last checkpoint syncs what it copies; an error in it is the caller's to report.
+    writer.conn.pragma_update(None, "synchronous", "FULL")?;
+    disk::wal_checkpoint(&writer.conn, "PASSIVE")?;
+    tracing::debug!("sqlite writer stopped");
+    Ok(())
+}
+
+impl Writer {
+    /// Applies a group and pairs each caller with its outcome. A panic while applying fails the
+    /// store: the group's callers are told so, and nothing more is written.
+    fn run_group(&mut self, batch: Vec<Queued>) -> Answers {
+        let started = Instant::now();
+        let jobs: Vec<(&Job, &Actor)> = batch.iter().map(|(job, actor, _)| (job, actor)).collect();
+        let outcomes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.apply_group(&jobs)));
+        drop(jobs);
+        tracing::trace!(writes = batch.len(), micros = started.elapsed().as_micros() as u64, "group applied");
+        match outcomes {
+            Ok(outcomes) => batch.into_iter().zip(outcomes).map(|((_, _, reply), outcome)| (reply, outcome)).collect(),
+            Err(_) => {
+                self.health.fail("the SQLite writer thread panicked while applying writes");
+                let failure = self.health.failure().unwrap_or(StoreError::Closed);
+                batch.into_iter().map(|(_, _, reply)| (reply, Err(failure.duplicate()))).collect()
+            }
+        }
+    }
+
+    fn apply_group(&mut self, jobs: &[(&Job, &Actor)]) -> Outcomes {
+        let failure = match self.commit_group(jobs) {
+            Ok(outcomes) => return outcomes,
+            Err(failure) => failure,
+        };
+        if matches!(failure.error, StoreError::DiskFull) {
+            self.health.disk_full();
+            // The WAL's own blocks are the space most likely to be reusable.
+            self.restart_due.store(true, Ordering::Relaxed);
+        }
+        if failure.retry_alone && jobs.len() > 1 {
+            tracing::warn!(error = %failure.error, writes = jobs.len(), "group commit failed; retrying its writes one by one");
+            return jobs
+                .iter()
+                .map(|one| match self.commit_group(std::slice::from_ref(one)) {
+                    Ok(mut outcome) => outcome.remove(0),
+                    Err(failure) => Err(failure.error),
+                })
+                .collect();
+        }
+        jobs.iter().map(|_| Err(failure.error.duplicate())).collect()
+    }
+
+    /// Runs the jobs in one transaction and commits it: the outcomes once committed, or why not.
+    fn commit_group(&mut self, jobs: &[(&Job, &Actor)]) -> Result<Outcomes, GroupFailure> {
+        if !self.bulk_cache && jobs.iter().any(|(job, _)| matches!(job, Job::Command(WriteCommand::Import { .. }))) {
+            self.conn.pragma_update(None, "cache_size", -BULK_WRITER_CACHE_KIB).map_err(|e| GroupFailure::of_group(e.into()))?;
+            self.bulk_cache = true;
+        }
+        self.faults.check(Step::Begin).map_err(GroupFailure::of_group)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| GroupFailure::of_group(e.into()))?;
+        let data_version = rows::data_version(&tx).map_err(|e| GroupFailure::of_group(e.into()))?;
+        if data_version != self.data_version {
+            // Another connection wrote: the cached rows may be stale.
+            tracing::debug!("the database was written by another connection; forgetting the cached rows");
+            self.rows.invalidate();
+            self.data_version = data_version;
+        }
+        let generation = self.rows.generation();
+        let mut cache_changes = Vec::new();
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for (job, actor) in jobs {
+            self.faults.check(Step::Statement).map_err(GroupFailure::of_statement)?;
+            let outcome = apply_job(&tx, job, actor, generation, &mut cache_changes).map_err(GroupFailure::of_statement)?;
+            outcomes.push(Ok(outcome));
+        }
+        self.faults.check(Step::Commit).map_err(GroupFailure::of_statement)?;
+        tx.commit().map_err(|e| GroupFailure::of_statement(e.into()))?;
+
+        // Committed: from here on nothing may fail the group.
+        self.health.committed();
+        match self.faults.check(Step::AfterCommit) {
+            Ok(()) => self.rows.apply(cache_changes),
+            Err(e) => {
+                tracing::error!(error = %e, "bookkeeping after a commit failed; the committed writes stand");
+                self.rows.invalidate();
+            }
+        }
+        Ok(outcomes)
+    }
+}
+
+fn apply_job(
+    conn: &Connection,
+    job: &Job,
+    actor: &Actor,
+    generation: u64,
+    cache: &mut Vec<CacheChange>,
+) -> Result<WriteOutcome, StoreError> {
+    match job {
+        Job::Command(command) => apply_command(conn, command, actor, cache),
+        // Prepared from cached rows that have been invalidated since.
+        Job::Prepared(update) if update.generation.is_some_and(|g| g != generation) => {
+            apply_command(conn, &update.command, actor, cache)
+        }
+        Job::Prepared(update) => {
+            match rows::write_in_place(conn, &update.from, &update.change, &update.audit, cache)? {
+                Some(outcome) => Ok(outcome),
+                // Changed or deleted since it was read: decide again on the current row.
+                None => apply_command(conn, &update.command, actor, cache),
+            }
+        }
+    }
+}
+
+/// Reads, decides and writes one command inside the group's transaction.
+fn apply_command(
+    conn: &Connection,
+    command: &WriteCommand,
+    actor: &Actor,
+    cache: &mut Vec<CacheChange>,
+) -> Result<WriteOutcome, StoreError> {
+    match command {
+        WriteCommand::Create { doc } => {
+            let outcome = rows::insert(conn, doc, 1)?;
+            if matches!(outcome, WriteOutcome::Written(_)) {
+                let columns = IndexedColumns::of(doc)?;
+                let record = AuditRecord::new(actor, "create", columns.tenant, columns.id, crate::store::created_members(doc));
+                rows::insert_audit(conn, &record)?;
+            }
+            Ok(outcome)
+        }
+        WriteCommand::Import { profiles } => {
+            let mut inserted = 0;
+            for profile in profiles {
+                if rows::insert_row(conn, &IndexedColumns::of(&profile.doc)?, &profile.text, 1)? {
+                    inserted += 1;
+                }
+            }
+            Ok(WriteOutcome::Imported { inserted, skipped: profiles.len() as u64 - inserted })
+        }
+        WriteCommand::Update { scope, id, if_match, input, now } => {
+            let found = rows::select_for_write(conn, scope, id)?;
+            match rows::plan_row_update(found, scope, id, if_match.as_ref(), input, now, actor)? {
+                RowUpdate::Refused(outcome) => Ok(outcome),
+                RowUpdate::InPlace { from, change, audit } => rows::write_in_place(conn, &from, &change, &audit, cache)?
+                    .ok_or_else(|| StoreError::Other("a row changed inside the writer's own transaction".into())),
+                RowUpdate::ToTenant { from, doc, audit } => {
+                    if rows::exists(conn, &audit.tenant, id)? {
+                        // Moving to a tenant that already has this id.
+                        return Ok(WriteOutcome::Conflict);
+                    }
+                    rows::delete_row(conn, &from.tenant, id, cache)?;
+                    let outcome = rows::insert(conn, &doc, from.version + 1)?;
+                    rows::insert_audit(conn, &audit)?;
+                    Ok(outcome)
+                }
+            }
+        }
+        WriteCommand::Delete { scope, id, if_match } => {
+            let Some((from, _)) = rows::select_for_write(conn, scope, id)? else {
+                return Ok(WriteOutcome::NotFound);
+            };
+            if if_match.as_ref().is_some_and(|m| !m.matches(from.version)) {
+                return Ok(WriteOutcome::PreconditionFailed);
+            }
+            rows::delete_row(conn, &from.tenant, id, cache)?;
+            rows::insert_audit(conn, &AuditRecord::new(actor, "delete", &from.tenant, id, Vec::new()))?;
+            Ok(WriteOutcome::Deleted)
+        }
+    }
+}
