@@ -40,5 +40,6 @@ mod listing;
 mod metrics;
 mod multi_instance;
 mod odata;
+mod power_loss;
 mod support;
 mod throttling;

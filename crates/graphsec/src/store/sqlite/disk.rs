@@ -16,8 +16,10 @@ use std::time::Duration;
 /// A checkpointer pass copies the WAL back into the database this often. A page written many
 /// times between two passes is copied once, so longer intervals copy less.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
-/// Past this many pages in the WAL, a pass that caught up asks for a restart.
-pub(super) const WAL_RESTART_PAGES: i64 = 16_384;
+/// Past this many pages in the WAL (4 MiB), a pass that caught up asks for a restart. Under a
+/// write load the WAL passes it between any two passes; a small bound keeps the WAL small on a
+/// small disk.
+pub(super) const WAL_RESTART_PAGES: i64 = 1_024;
 /// Past this many (1 GiB of 4 KiB pages), the WAL is truncated whatever it costs the writer:
 /// readers have kept restarts from succeeding pass after pass. A heavy PATCH load appends about
 /// 100,000 frames a second, so a lower bound would be crossed between two passes of normal
@@ -205,6 +207,25 @@ pub(super) fn restart_wal(conn: &Connection) {
             tracing::debug!(error = %e, "WAL restart deferred");
         }
         let _ = conn.busy_timeout(super::BUSY_TIMEOUT);
+    }
+}
+
+/// A TRUNCATE checkpoint, which hands the WAL's blocks back to the file system once everything
+/// in it is in the database. False only when the disk had no room for that copy.
+pub(super) fn empty_wal(conn: &Connection) -> bool {
+    let _ = conn.busy_timeout(RESTART_WAIT);
+    let emptied = wal_checkpoint(conn, "TRUNCATE").map_err(StoreError::from);
+    let _ = conn.busy_timeout(super::BUSY_TIMEOUT);
+    match emptied {
+        Err(StoreError::DiskFull) => false,
+        Err(e) => {
+            tracing::debug!(error = %e, "emptying the WAL deferred");
+            true
+        }
+        Ok(_) => {
+            tracing::info!("the WAL was emptied into the database to make room");
+            true
+        }
     }
 }
 

@@ -54,6 +54,10 @@ impl Health {
         }
     }
 
+    pub(crate) fn is_disk_full(&self) -> bool {
+        matches!(*self.lock(), State::DiskFull)
+    }
+
     /// A group committed: a full disk has room again.
     pub(crate) fn committed(&self) {
         let mut state = self.lock();

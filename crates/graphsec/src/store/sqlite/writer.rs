@@ -81,8 +81,15 @@ pub(super) fn run_writer(mut writer: Writer, queue: mpsc::Receiver<Queued>, sync
         }
         metrics::gauge!("graphsec_writer_queue_depth").decrement(batch.len() as f64);
         metrics::histogram!("graphsec_group_commit_size").record(batch.len() as f64);
-        let answers: Answers = match health.failure() {
-            Some(failure) => batch.into_iter().map(|(_, _, reply)| (reply, Err(failure.duplicate()))).collect(),
+        let refusal = match health.failure() {
+            Some(failure) => Some(failure),
+            // Space freed on a full disk goes first to emptying the WAL into the database: the
+            // WAL keeps the blocks of its longest stretch, which writes would otherwise fill.
+            None if health.is_disk_full() && !disk::empty_wal(&writer.conn) => Some(StoreError::DiskFull),
+            None => None,
+        };
+        let answers: Answers = match refusal {
+            Some(error) => batch.into_iter().map(|(_, _, reply)| (reply, Err(error.duplicate()))).collect(),
             None => writer.run_group(batch),
         };
         match &syncer {
@@ -109,9 +116,16 @@ pub(super) fn run_writer(mut writer: Writer, queue: mpsc::Receiver<Queued>, sync
     if let Some(failure) = health.failure() {
         return Err(failure);
     }
-    // The last checkpoint syncs what it copies; an error in it is the caller's to report.
+    // The last checkpoint syncs what it copies. Every commit is in the WAL, which the store
+    // syncs when it closes, so a checkpoint that finds the disk full or the database locked
+    // leaves the WAL for the next start to copy and loses nothing.
     writer.conn.pragma_update(None, "synchronous", "FULL")?;
-    disk::wal_checkpoint(&writer.conn, "PASSIVE")?;
+    match disk::wal_checkpoint(&writer.conn, "PASSIVE").map_err(StoreError::from) {
+        Err(e) if e.is_transient() => tracing::warn!(error = %e, "the WAL stays until the next start: {e}"),
+        other => {
+            other?;
+        }
+    }
     tracing::debug!("sqlite writer stopped");
     Ok(())
 }
@@ -142,8 +156,11 @@ impl Writer {
         };
         if matches!(failure.error, StoreError::DiskFull) {
             self.health.disk_full();
-            // The WAL's own blocks are the space most likely to be reusable.
-            self.restart_due.store(true, Ordering::Relaxed);
+            // From now on space comes before speed: the writer copies the WAL into the database
+            // every 1,000 pages itself, and the WAL gives its blocks back each time it starts
+            // over, so that space freed later goes to the data rather than to a long WAL.
+            let _ = self.conn.pragma_update(None, "wal_autocheckpoint", 1_000);
+            let _ = self.conn.pragma_update(None, "journal_size_limit", 0);
         }
         if failure.retry_alone && jobs.len() > 1 {
             tracing::warn!(error = %failure.error, writes = jobs.len(), "group commit failed; retrying its writes one by one");
