@@ -62,7 +62,8 @@ pub struct AuditArgs {
 /// Where profiles are stored.
 #[derive(Args, Debug, Clone)]
 pub struct StorageArgs {
-    /// Directory for the SQLite database and the local signing key (created if missing).
+    /// Directory for the SQLite database and the local signing key (created if missing); `serve`
+    /// locks it, so that one server at a time runs on it.
     #[arg(long, env = "GRAPHSEC_DATA_DIR", default_value = "./graphsec-data")]
     pub data_dir: PathBuf,
     /// PostgreSQL URL (`postgres://user@host:5432/db`); without it profiles live in SQLite in the data directory.
