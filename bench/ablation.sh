@@ -17,7 +17,7 @@ DURATION=10
 WARMUP=2
 PROFILES=10000
 BUILD=1
-VARIANTS=(all syncer row-cache writer-restart flush-before-restart)
+VARIANTS=(all row-cache flush-before-restart)
 
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -32,10 +32,11 @@ while [[ $# -gt 0 ]]; do
 done
 
 command -v wrk > /dev/null || { echo "ablation.sh: wrk is required (apt-get install wrk)" >&2; exit 1; }
-WORK=$(mktemp -d)
+# On the repository's file system, not /tmp: fsync costs what it costs where data lives.
+WORK=$(mktemp -d -p "$ROOT/target" ablation.XXXXXX)
 SERVER_PID=
 cleanup() {
-    if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    if [[ -n $SERVER_PID ]]; then stop_server; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -57,8 +58,15 @@ serve() {
     [[ $without == all ]] && without=
     GRAPHSEC_SQLITE_WITHOUT=$without python3 "$BENCH_DIR/lib/launch.py" --url "$URL/healthz" \
         --pid-file "$WORK/pid" --log "$WORK/server.log" --timeout 60 -- "$GRAPHSEC" serve \
-        --listen "127.0.0.1:$PORT" --data-dir "$DATA" --log-level warn --durability full --rate-limit 0 > /dev/null
+        --listen "127.0.0.1:$PORT" --data-dir "$DATA" --log-level warn --durability full --rate-limit 0 > /dev/null \
+        || { tail -n 20 "$WORK/server.log" >&2; exit 1; }
     SERVER_PID=$(cat "$WORK/pid")
+}
+
+stop_server() { # SIGTERM, then wait until the process is gone (the next one needs its data directory lock)
+    kill "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 300); do [[ -e /proc/$SERVER_PID ]] || break; sleep 0.1; done
+    SERVER_PID=
 }
 
 patch_run() { # patch_run SECONDS -> the BENCH_RESULT line
@@ -73,7 +81,7 @@ for round in $(seq 1 "$ROUNDS"); do
         serve "$variant"
         patch_run "$WARMUP" > /dev/null
         line=$(patch_run "$DURATION")
-        kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+        stop_server
         rps=$(sed -E 's/.* rps=([0-9.]+).*/\1/' <<< "$line")
         p99=$(sed -E 's/.* p99_ms=([0-9.]+).*/\1/' <<< "$line")
         bad=$(sed -E 's/.* bad_status=([0-9]+).*/\1/' <<< "$line")

@@ -292,6 +292,11 @@ impl StoreError {
         matches!(self, StoreError::DiskFull | StoreError::Busy)
     }
 
+    /// Whether this is SQLite's report of a failed fsync.
+    pub(crate) fn is_failed_sync(&self) -> bool {
+        matches!(self, StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) if e.extended_code == rusqlite::ffi::SQLITE_IOERR_FSYNC)
+    }
+
     /// The same error for another caller (the underlying errors cannot be cloned).
     pub(crate) fn duplicate(&self) -> StoreError {
         match self {

@@ -1,15 +1,12 @@
-//! Getting commits onto the disk: the syncer, which makes committed groups durable before their
-//! callers are answered; the checkpointer, which copies the WAL back into the database and keeps
-//! the WAL bounded; and the files' handles that both sync through.
+//! Keeping the files on disk in order: the checkpointer, which copies the WAL back into the
+//! database and keeps the WAL bounded, and the handles the store syncs the files through.
 
-use super::faults::{Faults, Step};
+use super::Tuning;
 use super::health::{FailOnPanic, Health};
-use super::{Reply, Tuning};
-use crate::store::{StoreError, WriteOutcome};
+use crate::store::StoreError;
 use rusqlite::Connection;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
@@ -29,26 +26,9 @@ const WAL_TRUNCATE_PAGES: i64 = 262_144;
 /// waits, so it gives up soon and is asked for again after a later pass.
 const RESTART_WAIT: Duration = Duration::from_millis(20);
 
-/// The answers of a committed group, sent once it is durable.
-pub(super) type Answers = Vec<(Reply, Result<WriteOutcome, StoreError>)>;
-
-/// Sends each caller its outcome.
-pub(super) fn answer(answers: Answers) {
-    for (reply, outcome) in answers {
-        let _ = reply.send(outcome);
-    }
-}
-
-/// Sends every caller of `answers` the same error instead of its outcome.
-pub(super) fn answer_error(answers: Answers, error: &StoreError) {
-    for (reply, _) in answers {
-        let _ = reply.send(Err(error.duplicate()));
-    }
-}
-
-/// A file the store syncs, through a handle opened before the writes the syncs must cover: the
-/// kernel reports a failed writeback to the descriptors open when it happened, so a handle
-/// opened later could be told nothing.
+/// A file the store syncs itself (the checkpointer's flushes, and at close), through a handle
+/// opened before the writes the syncs must cover: the kernel reports a failed writeback to the
+/// descriptors open when it happened, so a handle opened later could be told nothing.
 pub(super) struct SyncedFile {
     path: PathBuf,
     file: std::fs::File,
@@ -87,61 +67,12 @@ impl SyncedFile {
     }
 }
 
-/// Where the syncer's thread takes groups from.
-pub(super) struct Syncer {
-    pub queue: mpsc::Sender<Answers>,
-    pub thread: std::thread::JoinHandle<()>,
-}
-
-/// Group commit with the fsync taken off the writer: the writer commits without syncing
-/// (`synchronous=NORMAL`, which in WAL mode syncs only when the WAL starts over) and hands the
-/// group's answers here; this thread syncs the WAL, which makes every group committed before the
-/// sync durable, and only then answers their callers. So the writer applies the next group while
-/// the disk flushes the last one, and one sync covers every group committed while the previous
-/// sync ran. Other connections may read a group before it is synced; a crash in between loses
-/// only writes nobody was told had succeeded. A failed sync fails the store ([`Health`]).
-pub(super) fn start_syncer(wal: Arc<SyncedFile>, health: Arc<Health>, faults: Arc<Faults>) -> Result<Syncer, StoreError> {
-    let (queue, groups) = mpsc::channel::<Answers>();
-    let thread = std::thread::Builder::new()
-        .name("sqlite-syncer".into())
-        .spawn(move || {
-            let _guard = FailOnPanic { health: &health, thread: "syncer" };
-            while let Ok(mut answers) = groups.recv() {
-                while let Ok(more) = groups.try_recv() {
-                    answers.extend(more);
-                }
-                if let Some(failure) = health.failure() {
-                    answer_error(answers, &failure);
-                    continue;
-                }
-                let synced = std::panic::catch_unwind(|| {
-                    faults.check(Step::Sync).map_err(|e| std::io::Error::other(e.to_string()))?;
-                    wal.sync()
-                });
-                match synced {
-                    Ok(Ok(())) => answer(answers),
-                    Ok(Err(e)) => {
-                        health.fail(format!("cannot sync the WAL {}: {e}", wal.path().display()));
-                        answer_error(answers, &health.failure().unwrap_or(StoreError::Closed));
-                    }
-                    Err(_) => {
-                        health.fail("the SQLite syncer thread panicked while syncing the WAL");
-                        answer_error(answers, &health.failure().unwrap_or(StoreError::Closed));
-                    }
-                }
-            }
-        })
-        .map_err(|e| StoreError::Other(format!("cannot start the WAL syncer thread: {e}")))?;
-    Ok(Syncer { queue, thread })
-}
-
 /// The checkpointer's thread, stopped by dropping the sender.
 pub(super) type CheckpointerHandle = (mpsc::Sender<()>, std::thread::JoinHandle<()>);
 
 pub(super) fn start_checkpointer(
     conn: Connection,
     database: Arc<SyncedFile>,
-    restart_due: Arc<AtomicBool>,
     health: Arc<Health>,
     tuning: Tuning,
 ) -> Result<CheckpointerHandle, StoreError> {
@@ -155,7 +86,6 @@ pub(super) fn start_checkpointer(
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
                 match checkpoint(&conn, flush) {
                     Ok(false) => {}
-                    Ok(true) if tuning.writer_restarts => restart_due.store(true, Ordering::Relaxed),
                     Ok(true) => restart_wal(&conn),
                     // Tried again on the next pass.
                     Err(e) if e.is_transient() => tracing::debug!(error = %e, "checkpoint pass deferred"),
@@ -199,8 +129,8 @@ pub(super) fn checkpoint(conn: &Connection, flush: Option<&SyncedFile>) -> Resul
 }
 
 /// A RESTART checkpoint: copies the frames written since the last pass and makes the next write
-/// start the WAL from its beginning, over blocks the file already has. It gives up soon when
-/// readers of old frames hold it back; a later pass asks again.
+/// start the WAL from its beginning, over blocks the file already has. It holds writes back while
+/// it waits for readers of old frames, so it gives up soon; a later pass tries again.
 pub(super) fn restart_wal(conn: &Connection) {
     if conn.busy_timeout(RESTART_WAIT).is_ok() {
         if let Err(e) = wal_checkpoint(conn, "RESTART") {

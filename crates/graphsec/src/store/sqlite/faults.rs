@@ -17,7 +17,7 @@ pub enum Step {
     Commit,
     /// The writer's bookkeeping once `COMMIT` has succeeded.
     AfterCommit,
-    /// The syncer's fsync of the WAL.
+    /// The fsync of a commit (`COMMIT` fails as when its fsync fails).
     Sync,
 }
 
@@ -80,6 +80,7 @@ impl Faults {
             plan.fault
         };
         let code = match fault {
+            Fault::Io if step == Step::Sync => rusqlite::ffi::SQLITE_IOERR_FSYNC,
             Fault::Io => rusqlite::ffi::SQLITE_IOERR,
             Fault::DiskFull => rusqlite::ffi::SQLITE_FULL,
             Fault::Busy => rusqlite::ffi::SQLITE_BUSY,

@@ -1,4 +1,4 @@
-//! Whether the SQLite store can take writes, as its writer, syncer and checkpointer find it.
+//! Whether the SQLite store can take writes, as its writer and checkpointer find it.
 //!
 //! Two conditions stop writes. A full disk passes: every write still tries, answers 507 while
 //! the disk is full, and succeeds again once there is space. A failure does not: once an fsync

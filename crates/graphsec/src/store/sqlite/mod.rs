@@ -2,10 +2,10 @@
 //!
 //! Writes are queued to a single thread ([`writer`]) that drains the queue, applies every queued
 //! write in one `BEGIN IMMEDIATE ... COMMIT` and answers each caller only once the commit is on
-//! disk (with `--durability full` a syncer thread flushes it while the writer goes on, see
-//! [`disk`]), so an acknowledged write is durable. Readers use their own connections and never
-//! wait for the writer (WAL snapshot isolation). When the disk fills up or an fsync fails, the
-//! store says so to every write ([`health`]).
+//! disk (with `--durability full` the commit fsyncs the WAL), so an acknowledged write is
+//! durable. Readers use their own connections and never wait for the writer (WAL snapshot
+//! isolation). A checkpointer thread copies the WAL back into the database ([`disk`]). When the
+//! disk fills up or an fsync fails, the store says so to every write ([`health`]).
 //!
 //! The writer thread is the one thing every write waits for, so work that does not need it is
 //! done before queueing: an update reads the row (from the rows the writer wrote last, see
@@ -32,7 +32,6 @@ use health::Health;
 use rows::{RowChange, RowRef, RowUpdate};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -73,16 +72,12 @@ pub enum Durability {
 }
 
 /// The write path's speed mechanisms, each of which can be switched off to measure what it is
-/// worth (`bench/run.sh --ablation`). All are on unless `GRAPHSEC_SQLITE_WITHOUT` lists them.
+/// worth (`bench/ablation.sh`). Both are on unless `GRAPHSEC_SQLITE_WITHOUT` lists them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Tuning {
-    /// fsync on a thread of its own while the writer goes on (else each commit syncs itself).
-    pub syncer: bool,
     /// PATCHes prepared from the rows the writer wrote last.
     pub row_cache: bool,
-    /// The writer restarts the WAL between groups (else the checkpointer does, holding it back).
-    pub writer_restarts: bool,
-    /// The checkpointer flushes the database file before it asks for a restart.
+    /// The checkpointer flushes the database file before it restarts the WAL.
     pub flush_before_restart: bool,
 }
 
@@ -90,12 +85,7 @@ impl Tuning {
     fn from_env() -> Tuning {
         let off = std::env::var("GRAPHSEC_SQLITE_WITHOUT").unwrap_or_default();
         let on = |name: &str| !off.split(',').any(|n| n.trim() == name);
-        let tuning = Tuning {
-            syncer: on("syncer"),
-            row_cache: on("row-cache"),
-            writer_restarts: on("writer-restart"),
-            flush_before_restart: on("flush-before-restart"),
-        };
+        let tuning = Tuning { row_cache: on("row-cache"), flush_before_restart: on("flush-before-restart") };
         if !off.is_empty() {
             tracing::warn!(?tuning, "GRAPHSEC_SQLITE_WITHOUT is set: SQLite write mechanisms switched off");
         }
@@ -158,13 +148,12 @@ impl SqliteStore {
         let tuning = Tuning::from_env();
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        // NORMAL: a commit does not wait for an fsync (with --durability full the syncer thread
-        // makes it durable while the writer goes on with the next group), but the WAL header is
-        // synced when the WAL starts over, which OFF would skip (a write reordered by the disk
-        // after a restart could then corrupt the database on power loss).
-        let synchronous = match (durability, tuning.syncer) {
-            (Durability::Full, false) => "FULL",
-            _ => "NORMAL",
+        // FULL: a commit returns once the WAL is fsynced. NORMAL syncs the WAL only when it starts
+        // over (which OFF would skip: a write reordered by the disk after a restart could then
+        // corrupt the database on power loss).
+        let synchronous = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
         };
         conn.pragma_update(None, "synchronous", synchronous)?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -174,35 +163,29 @@ impl SqliteStore {
         migrate(&mut conn)?;
         let skiptoken_key = load_or_create_secret(&conn, "skiptoken_key")?;
 
-        // Opened before anything is written through them, so that the syncs see every error.
+        // Opened before anything is written, so that the store's own syncs see every error.
         let wal = Arc::new(SyncedFile::open(&disk::wal_path(path))?);
         let database = Arc::new(SyncedFile::open(path)?);
         let health = Arc::new(Health::default());
         let faults = Arc::new(Faults::default());
-        let syncer = match (durability, tuning.syncer) {
-            (Durability::Full, true) => Some(disk::start_syncer(wal.clone(), health.clone(), faults.clone())?),
-            _ => None,
-        };
         let rows = Arc::new(RowCache::new(if tuning.row_cache { ROW_CACHE_BYTES } else { 0 }));
-        let restart_due = Arc::new(AtomicBool::new(false));
         let writer = writer::Writer {
             data_version: rows::data_version(&conn)?,
             conn,
             rows: rows.clone(),
             bulk_cache: false,
-            restart_due: restart_due.clone(),
             health: health.clone(),
             faults: faults.clone(),
         };
         let (queue, queued) = mpsc::channel();
         let writer = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer::run_writer(writer, queued, syncer))
+            .spawn(move || writer::run_writer(writer, queued))
             .map_err(|e| StoreError::Other(format!("cannot start the writer thread: {e}")))?;
         let checkpointer_conn = Connection::open(path)?;
         checkpointer_conn.busy_timeout(BUSY_TIMEOUT)?;
         let checkpointer =
-            disk::start_checkpointer(checkpointer_conn, database.clone(), restart_due, health.clone(), tuning)?;
+            disk::start_checkpointer(checkpointer_conn, database.clone(), health.clone(), tuning)?;
         Ok(Arc::new(SqliteStore {
             path: path.to_path_buf(),
             point_readers: Mutex::new(Vec::new()),

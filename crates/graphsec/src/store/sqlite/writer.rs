@@ -7,15 +7,14 @@
 //! succeeded, each write's outcome is what the database holds and what its caller is told;
 //! nothing after that point can run a write again.
 
-use super::disk::{self, Answers, Syncer};
+use super::disk;
 use super::faults::{Faults, Step};
 use super::health::{FailOnPanic, Health};
 use super::rows::{self, RowUpdate};
-use super::{Job, Queued};
+use super::{Job, Queued, Reply};
 use crate::store::row_cache::{CacheChange, RowCache};
 use crate::store::{Actor, AuditRecord, IndexedColumns, StoreError, WriteCommand, WriteOutcome};
 use rusqlite::{Connection, TransactionBehavior};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -29,6 +28,7 @@ const BULK_WRITER_CACHE_KIB: i64 = 65_536;
 const OPTIMIZE_EVERY: Duration = Duration::from_secs(600);
 
 type Outcomes = Vec<Result<WriteOutcome, StoreError>>;
+type Answers = Vec<(Reply, Result<WriteOutcome, StoreError>)>;
 
 /// The writer thread's connection and what it shares with the rest of the store.
 pub(super) struct Writer {
@@ -38,8 +38,6 @@ pub(super) struct Writer {
     pub data_version: i64,
     /// Whether the page cache has been grown for bulk loads.
     pub bulk_cache: bool,
-    /// Set when the WAL is due for [`disk::restart_wal`].
-    pub restart_due: Arc<AtomicBool>,
     pub health: Arc<Health>,
     pub faults: Arc<Faults>,
 }
@@ -62,7 +60,7 @@ impl GroupFailure {
 }
 
 /// Applies queued writes until the queue closes; then copies the WAL into the database.
-pub(super) fn run_writer(mut writer: Writer, queue: mpsc::Receiver<Queued>, syncer: Option<Syncer>) -> Result<(), StoreError> {
+pub(super) fn run_writer(mut writer: Writer, queue: mpsc::Receiver<Queued>) -> Result<(), StoreError> {
     let health = writer.health.clone();
     let _guard = FailOnPanic { health: &health, thread: "writer" };
     // Statistics for the query planner (indexes are only chosen well with them), gathered here
@@ -92,26 +90,13 @@ pub(super) fn run_writer(mut writer: Writer, queue: mpsc::Receiver<Queued>, sync
             Some(error) => batch.into_iter().map(|(_, _, reply)| (reply, Err(error.duplicate()))).collect(),
             None => writer.run_group(batch),
         };
-        match &syncer {
-            Some(syncer) => {
-                if let Err(mpsc::SendError(answers)) = syncer.queue.send(answers) {
-                    health.fail("the WAL syncer thread stopped");
-                    disk::answer_error(answers, &health.failure().unwrap_or(StoreError::Closed));
-                }
-            }
-            None => disk::answer(answers),
-        }
-        if writer.restart_due.swap(false, Ordering::Relaxed) {
-            disk::restart_wal(&writer.conn);
+        for (reply, outcome) in answers {
+            let _ = reply.send(outcome);
         }
         if last_optimize.elapsed() > OPTIMIZE_EVERY {
             let _ = writer.conn.execute_batch("PRAGMA optimize");
             last_optimize = Instant::now();
         }
-    }
-    if let Some(syncer) = syncer {
-        drop(syncer.queue);
-        let _ = syncer.thread.join();
     }
     if let Some(failure) = health.failure() {
         return Err(failure);
@@ -202,7 +187,15 @@ impl Writer {
             outcomes.push(Ok(outcome));
         }
         self.faults.check(Step::Commit).map_err(GroupFailure::of_statement)?;
-        tx.commit().map_err(|e| GroupFailure::of_statement(e.into()))?;
+        let committed = self.faults.check(Step::Sync).and_then(|()| tx.commit().map_err(StoreError::from));
+        if let Err(e) = committed {
+            if e.is_failed_sync() {
+                // The kernel may have dropped what it could not write and will not say so again.
+                self.health.fail(format!("an fsync failed while committing: {e}"));
+                return Err(GroupFailure::of_group(self.health.failure().unwrap_or(e)));
+            }
+            return Err(GroupFailure::of_statement(e));
+        }
 
         // Committed: from here on nothing may fail the group.
         self.health.committed();
