@@ -46,6 +46,8 @@ pub struct Server {
     metrics: Option<(TcpListener, metrics_exporter_prometheus::PrometheusHandle)>,
     /// Held while the server runs on an SQLite data directory.
     lock: Option<crate::data_dir::DirLock>,
+    /// Seconds audit entries are kept; 0 keeps them all.
+    audit_retention: u64,
 }
 
 impl Server {
@@ -107,7 +109,7 @@ impl Server {
             }
             None => None,
         };
-        Ok(Server { listener, state, tls, limits, metrics, lock })
+        Ok(Server { listener, state, tls, limits, metrics, lock, audit_retention: config.audit_retention })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -138,6 +140,7 @@ impl Server {
                 }
             })
         };
+        let retention = audit_retention(self.state.store.clone(), self.audit_retention);
         let router = Router::new()
             .fallback(crate::api::handle)
             .with_state(self.state)
@@ -163,12 +166,37 @@ impl Server {
             let _ = metrics.await;
         }
         housekeeping.abort();
+        if let Some(retention) = retention {
+            retention.abort();
+        }
         let closed = store.close().await;
         drop(self.lock);
         closed.context("closing the store failed: the last writes may not be on disk")?;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Deletes audit entries older than `retention_seconds` (none when 0), checking at least once a
+/// minute, and more often for short retentions so that no entry outlives it by much.
+fn audit_retention(store: Store, retention_seconds: u64) -> Option<tokio::task::JoinHandle<()>> {
+    if retention_seconds == 0 {
+        return None;
+    }
+    let every = std::time::Duration::from_secs((retention_seconds / 2).clamp(1, 60));
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let before = crate::domain::datetime::seconds_ago(retention_seconds);
+            match store.prune_audit(&before).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::debug!(deleted, %before, "pruned the audit trail"),
+                Err(e) => tracing::warn!(error = %e, "cannot prune the audit trail; trying again later"),
+            }
+        }
+    }))
 }
 
 fn throttle(config: &ServeConfig) -> Option<crate::api::throttle::Throttle> {

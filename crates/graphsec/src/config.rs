@@ -39,7 +39,10 @@ pub struct CertArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AuditArgs {
+    #[command(subcommand)]
+    pub action: Option<AuditAction>,
     #[command(flatten)]
     pub storage: StorageArgs,
     /// Only this tenant's entries.
@@ -57,6 +60,21 @@ pub struct AuditArgs {
     /// Most entries to print.
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum AuditAction {
+    /// Delete the audit entries older than a time, now (as `serve --audit-retention` does).
+    Prune(PruneArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Delete the entries written before this time (e.g. 2026-01-31T00:00:00Z).
+    #[arg(long)]
+    pub before: String,
 }
 
 /// Where profiles are stored.
@@ -110,6 +128,10 @@ pub struct ServeConfig {
     pub listen: String,
     #[command(flatten)]
     pub storage: StorageArgs,
+    /// How long audit entries are kept, e.g. `90d`; older ones are deleted in small batches at
+    /// least once a minute. `0` keeps everything.
+    #[arg(long, env = "GRAPHSEC_AUDIT_RETENTION", default_value = "90d", value_parser = parse_retention_seconds)]
+    pub audit_retention: u64,
     /// Do not apply PostgreSQL migrations on start (run `graphsec migrate` instead).
     #[arg(long, env = "GRAPHSEC_NO_MIGRATE")]
     pub no_migrate: bool,
@@ -300,6 +322,11 @@ fn parse_duration_seconds(text: &str) -> Result<u64, String> {
         }
     };
     number.checked_mul(factor).filter(|s| *s > 0).ok_or_else(|| format!("'{text}' is not a positive duration"))
+}
+
+/// A duration as for [`parse_duration_seconds`], or `0` for "forever".
+fn parse_retention_seconds(text: &str) -> Result<u64, String> {
+    if text.trim() == "0" { Ok(0) } else { parse_duration_seconds(text) }
 }
 
 #[cfg(test)]

@@ -18,8 +18,7 @@ impl DirLock {
     /// Takes the lock, creating the directory if needed. Fails, naming the running server's
     /// pid, when another server holds it.
     pub fn acquire(dir: &Path) -> anyhow::Result<DirLock> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data directory {}", dir.display()))?;
         let path = dir.join(LOCK_FILE);
         let mut file = OpenOptions::new()
             .read(true)

@@ -1,5 +1,7 @@
 use graphsec::auth::local::{LocalKey, TokenRequest};
-use graphsec::config::{AuditArgs, Cli, Command, ImportArgs, LogFormat, ServeConfig, StorageArgs, TokenArgs};
+use graphsec::config::{
+    AuditAction, AuditArgs, Cli, Command, ImportArgs, LogFormat, ServeConfig, StorageArgs, TokenArgs,
+};
 
 // Many small, short-lived allocations per request (headers, JSON, strings), made and freed on
 // different threads: mimalloc handles that pattern with less locking than glibc's allocator.
@@ -107,6 +109,16 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
 
 fn audit(args: AuditArgs) -> anyhow::Result<()> {
     init_logging(LogFormat::Text, "warn");
+    if let Some(AuditAction::Prune(prune)) = args.action {
+        let before = graphsec::domain::datetime::normalize(&prune.before).map_err(anyhow::Error::msg)?;
+        return runtime()?.block_on(async {
+            let store = graphsec::app::open_store(&prune.storage, true).await?;
+            let deleted = store.prune_audit(&before).await;
+            store.close().await?;
+            println!("deleted {} audit entries written before {before}", deleted?);
+            Ok(())
+        });
+    }
     let since =
         args.since.as_deref().map(graphsec::domain::datetime::normalize).transpose().map_err(anyhow::Error::msg)?;
     runtime()?.block_on(async {

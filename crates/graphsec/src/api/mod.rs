@@ -86,9 +86,9 @@ async fn dispatch(app: &Arc<AppState>, ctx: &RequestContext, request: Request) -
     if path == "/readyz" {
         return match app.store.ping().await {
             Ok(()) => Ok((StatusCode::OK, "ready").into_response()),
-            Err(crate::store::StoreError::Failed(reason)) => Err(GraphError::unavailable(format!(
-                "Writes cannot be stored until graphsec is restarted: {reason}"
-            ))),
+            Err(crate::store::StoreError::Failed(reason)) => {
+                Err(GraphError::unavailable(format!("Writes cannot be stored until graphsec is restarted: {reason}")))
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "readiness check failed");
                 Err(GraphError::unavailable("The database is not answering."))

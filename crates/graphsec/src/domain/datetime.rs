@@ -21,6 +21,15 @@ pub fn now() -> String {
     format_utc(OffsetDateTime::now_utc()).unwrap_or_else(|| "1970-01-01T00:00:00.0000000Z".into())
 }
 
+/// The time `seconds` ago in wire form.
+pub fn seconds_ago(seconds: u64) -> String {
+    let ago = time::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX));
+    OffsetDateTime::now_utc()
+        .checked_sub(ago)
+        .and_then(format_utc)
+        .unwrap_or_else(|| "0001-01-01T00:00:00.0000000Z".into())
+}
+
 fn format_utc(value: OffsetDateTime) -> Option<String> {
     let utc = value.checked_to_offset(UtcOffset::UTC)?;
     if !(1..=9999).contains(&utc.year()) {

@@ -76,6 +76,26 @@ impl Store {
         }
     }
 
+    /// Deletes the audit rows written before `before` (wire form), a small batch per
+    /// transaction so that writes queued meanwhile never wait long; how many it deleted.
+    pub async fn prune_audit(&self, before: &str) -> Result<u64, StoreError> {
+        const BATCH: u32 = 1_000;
+        let actor = Actor { caller: "graphsec".into(), app: "audit-retention".into(), request_id: String::new() };
+        let mut total = 0;
+        loop {
+            let command = WriteCommand::PruneAudit { before: before.to_string(), limit: BATCH };
+            match self.write(command, actor.clone()).await? {
+                WriteOutcome::Pruned { deleted } => {
+                    total += deleted;
+                    if deleted < u64::from(BATCH) {
+                        return Ok(total);
+                    }
+                }
+                other => return Err(StoreError::Other(format!("a prune answered {other:?}"))),
+            }
+        }
+    }
+
     /// Audit-trail rows, oldest first.
     pub async fn audit(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
         match self {
@@ -241,6 +261,9 @@ pub enum WriteOutcome {
         inserted: u64,
         skipped: u64,
     },
+    Pruned {
+        deleted: u64,
+    },
     NotFound,
     PreconditionFailed,
     Conflict,
@@ -332,6 +355,11 @@ pub enum WriteCommand {
     Import {
         profiles: Vec<NewProfile>,
     },
+    /// Deletes up to `limit` of the oldest audit rows written before `before` (wire form).
+    PruneAudit {
+        before: String,
+        limit: u32,
+    },
 }
 
 /// A canonical document with its wire text, serialised by the caller: in a bulk load the store's
@@ -350,14 +378,16 @@ impl NewProfile {
 
 /// What an update does to the row it read: the same rules on every engine.
 pub(crate) enum UpdatePlan {
-    /// Refused; nothing is written.
-    Refuse(WriteOutcome),
-    /// Write `doc` (whose tenant is `tenant`) as the next version of `previous`.
-    Write { previous: Map<String, Value>, doc: Map<String, Value>, tenant: String },
+    /// Answered without writing: refused, or a PATCH that changes nothing.
+    Answer(WriteOutcome),
+    /// Write `doc` (whose tenant is `tenant`) as the next version of `previous`; `changed` names
+    /// the members whose value changed.
+    Write { previous: Map<String, Value>, doc: Map<String, Value>, tenant: String, changed: Vec<String> },
 }
 
 /// Checks `If-Match`, merges the PATCH body into the stored document and keeps the profile in
-/// the caller's tenant.
+/// the caller's tenant. A PATCH that changes no member writes nothing: the representation, and
+/// so its version and ETag, stay as they are.
 pub(crate) fn plan_update(
     scope: &Scope,
     id: &str,
@@ -367,25 +397,29 @@ pub(crate) fn plan_update(
     current: &StoredProfile,
 ) -> Result<UpdatePlan, StoreError> {
     if if_match.is_some_and(|m| !m.matches(current.version)) {
-        return Ok(UpdatePlan::Refuse(WriteOutcome::PreconditionFailed));
+        return Ok(UpdatePlan::Answer(WriteOutcome::PreconditionFailed));
     }
     let previous: Map<String, Value> = serde_json::from_str(&current.doc)?;
     let doc = match crate::domain::profile::apply_patch(&previous, input, id, now) {
         Ok(doc) => doc,
-        Err(invalid) => return Ok(UpdatePlan::Refuse(WriteOutcome::Invalid(invalid))),
+        Err(invalid) => return Ok(UpdatePlan::Answer(WriteOutcome::Invalid(invalid))),
     };
+    let changed = crate::domain::profile::changed_members(&previous, &doc);
+    if changed.is_empty() {
+        return Ok(UpdatePlan::Answer(WriteOutcome::Written(current.clone())));
+    }
     let tenant = doc.get("azureTenantId").and_then(Value::as_str).unwrap_or_default().to_string();
     if let Scope::Tenant(own) = scope
         && tenant != *own
     {
-        return Ok(UpdatePlan::Refuse(WriteOutcome::ForeignTenant));
+        return Ok(UpdatePlan::Answer(WriteOutcome::ForeignTenant));
     }
-    Ok(UpdatePlan::Write { previous, doc, tenant })
+    Ok(UpdatePlan::Write { previous, doc, tenant, changed })
 }
 
 /// The audit row of an update that was written.
-pub(crate) fn update_audit(actor: &Actor, tenant: &str, id: &str, input: &ProfileInput) -> AuditRecord {
-    AuditRecord::new(actor, "update", tenant, id, input.member_names().map(str::to_string).collect())
+pub(crate) fn update_audit(actor: &Actor, tenant: &str, id: &str, changed: Vec<String>) -> AuditRecord {
+    AuditRecord::new(actor, "update", tenant, id, changed)
 }
 
 /// The members copied into indexed columns, derived from a canonical document.
@@ -446,6 +480,26 @@ pub struct AuditRecord {
     pub changed: Vec<String>,
 }
 
+/// Most bytes of member names one audit row lists; past it the list ends with a note of how many
+/// more there were, so that no request can make an audit row large.
+const MAX_AUDIT_CHANGED_BYTES: usize = 64 * 1024;
+
+/// `changed`, cut at [`MAX_AUDIT_CHANGED_BYTES`]. The note cannot be mistaken for a member: names
+/// have no spaces.
+fn capped(mut changed: Vec<String>) -> Vec<String> {
+    let mut bytes = 0;
+    let Some(cut) = changed.iter().position(|name| {
+        bytes += name.len() + 3;
+        bytes > MAX_AUDIT_CHANGED_BYTES
+    }) else {
+        return changed;
+    };
+    let more = changed.len() - cut;
+    changed.truncate(cut);
+    changed.push(format!("... and {more} more members (list cut at {MAX_AUDIT_CHANGED_BYTES} bytes)"));
+    changed
+}
+
 impl AuditRecord {
     pub(crate) fn new(
         actor: &Actor,
@@ -454,6 +508,7 @@ impl AuditRecord {
         profile_id: &str,
         changed: Vec<String>,
     ) -> AuditRecord {
+        let changed = capped(changed);
         AuditRecord {
             id: uuid::Uuid::new_v4().to_string(),
             at: crate::domain::datetime::now(),

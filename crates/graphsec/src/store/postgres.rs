@@ -180,10 +180,11 @@ impl PgStore {
                 let Some((old_tenant, current)) = select_for_update(&mut tx, scope, id).await? else {
                     return Ok(WriteOutcome::NotFound);
                 };
-                let (doc, tenant) = match super::plan_update(scope, id, if_match.as_ref(), input, now, &current)? {
-                    UpdatePlan::Refuse(outcome) => return Ok(outcome),
-                    UpdatePlan::Write { doc, tenant, .. } => (doc, tenant),
-                };
+                let (doc, tenant, changed) =
+                    match super::plan_update(scope, id, if_match.as_ref(), input, now, &current)? {
+                        UpdatePlan::Answer(outcome) => return Ok(outcome),
+                        UpdatePlan::Write { doc, tenant, changed, .. } => (doc, tenant, changed),
+                    };
                 let outcome = if tenant == old_tenant {
                     // In place, so a writer queued on this row's lock sees the new version.
                     update_in_place(&mut tx, &doc, current.version).await?
@@ -193,11 +194,23 @@ impl PgStore {
                     insert(&mut tx, &doc, current.version + 1).await?
                 };
                 if matches!(outcome, WriteOutcome::Written(_)) {
-                    insert_audit(&mut tx, &super::update_audit(actor, &tenant, id, input)).await?;
+                    insert_audit(&mut tx, &super::update_audit(actor, &tenant, id, changed)).await?;
                 }
                 outcome
             }
             WriteCommand::Import { profiles } => import(&mut tx, profiles).await?,
+            WriteCommand::PruneAudit { before, limit } => {
+                let deleted = sqlx::query(
+                    "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < $1 ORDER BY at LIMIT $2)",
+                )
+                .bind(before)
+                .bind(i64::from(*limit))
+                .execute(&mut *tx)
+                .await
+                .map_err(pg)?
+                .rows_affected();
+                WriteOutcome::Pruned { deleted }
+            }
             WriteCommand::Delete { scope, id, if_match } => {
                 let Some((tenant, current)) = select_for_update(&mut tx, scope, id).await? else {
                     return Ok(WriteOutcome::NotFound);
@@ -210,7 +223,13 @@ impl PgStore {
                 WriteOutcome::Deleted
             }
         };
-        if matches!(outcome, WriteOutcome::Written(_) | WriteOutcome::Deleted | WriteOutcome::Imported { .. }) {
+        if matches!(
+            outcome,
+            WriteOutcome::Written(_)
+                | WriteOutcome::Deleted
+                | WriteOutcome::Imported { .. }
+                | WriteOutcome::Pruned { .. }
+        ) {
             tx.commit().await.map_err(pg)?;
         }
         Ok(outcome)

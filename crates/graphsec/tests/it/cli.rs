@@ -102,6 +102,32 @@ async fn audit_lists_every_write_with_its_caller_and_request_id() {
     assert_eq!(creates, 2, "both tenants' creates without --tenant");
 }
 
+#[tokio::test]
+async fn audit_prune_deletes_the_entries_before_a_time() {
+    let fixture = Fixture::new(Backend::Sqlite);
+    let server = TestServer::start_config(fixture.config(AuthChoice::Local)).await;
+    let token = server.token(TENANT_A, READ_WRITE);
+    server.create(&token, json!({"id": "old"})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let between = graphsec::domain::datetime::now();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    server.create(&token, json!({"id": "new"})).await;
+    server.stop().await;
+
+    let dir = fixture.temp.path().display().to_string();
+    let output = graphsec(&["audit", "prune", "--data-dir", &dir, "--before", &between]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("deleted 1 audit entries"));
+    let output = graphsec(&["audit", "--data-dir", &dir]);
+    let left: Vec<Value> =
+        String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["profileId"], "new");
+
+    let output = graphsec(&["audit", "prune", "--data-dir", &dir, "--before", "yesterday"]);
+    assert!(!output.status.success(), "a time that is not one is refused");
+}
+
 #[test]
 fn token_cert_and_help_tell_the_truth() {
     let dir = tempfile::tempdir().unwrap();

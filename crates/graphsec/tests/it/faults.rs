@@ -46,7 +46,12 @@ async fn version(server: &TestServer, token: &str, id: &str) -> Option<u64> {
     let response = server.request(Method::GET, &item(id), token).send().await.unwrap();
     match response.status().as_u16() {
         404 => None,
-        200 => Some(response.json::<serde_json::Value>().await.unwrap()["@odata.etag"].as_str().unwrap()[3..].trim_end_matches('"').parse().unwrap()),
+        200 => Some(
+            response.json::<serde_json::Value>().await.unwrap()["@odata.etag"].as_str().unwrap()[3..]
+                .trim_end_matches('"')
+                .parse()
+                .unwrap(),
+        ),
         other => panic!("GET {id} answered {other}"),
     }
 }

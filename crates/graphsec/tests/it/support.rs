@@ -51,6 +51,7 @@ impl Fixture {
                 query_timeout: 10,
                 durability: Durability::Full,
             },
+            audit_retention: 0,
             no_migrate: false,
             auth,
             issuer: Vec::new(),

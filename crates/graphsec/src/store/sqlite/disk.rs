@@ -118,9 +118,8 @@ pub(super) fn checkpoint(conn: &Connection, flush: Option<&SyncedFile>) -> Resul
     let Some(database) = flush else {
         return Ok(true);
     };
-    let sync = || {
-        database.sync().map_err(|e| StoreError::Other(format!("cannot sync {}: {e}", database.path().display())))
-    };
+    let sync =
+        || database.sync().map_err(|e| StoreError::Other(format!("cannot sync {}: {e}", database.path().display())));
     sync()?;
     wal_checkpoint(conn, "PASSIVE")?;
     sync()?;

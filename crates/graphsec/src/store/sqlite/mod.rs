@@ -25,7 +25,9 @@ mod tests;
 mod writer;
 
 use super::row_cache::RowCache;
-use super::{Actor, AuditQuery, AuditRecord, ListPage, ListRequest, Scope, StoreError, StoredProfile, WriteCommand, WriteOutcome};
+use super::{
+    Actor, AuditQuery, AuditRecord, ListPage, ListRequest, Scope, StoreError, StoredProfile, WriteCommand, WriteOutcome,
+};
 use disk::SyncedFile;
 use faults::Faults;
 use health::Health;
@@ -184,8 +186,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Other(format!("cannot start the writer thread: {e}")))?;
         let checkpointer_conn = Connection::open(path)?;
         checkpointer_conn.busy_timeout(BUSY_TIMEOUT)?;
-        let checkpointer =
-            disk::start_checkpointer(checkpointer_conn, database.clone(), health.clone(), tuning)?;
+        let checkpointer = disk::start_checkpointer(checkpointer_conn, database.clone(), health.clone(), tuning)?;
         Ok(Arc::new(SqliteStore {
             path: path.to_path_buf(),
             point_readers: Mutex::new(Vec::new()),
@@ -250,7 +251,7 @@ impl SqliteStore {
             None => {
                 let found = self.with_reader(|conn| rows::select_for_write(conn, scope, id))?;
                 match rows::plan_row_update(found, scope, id, if_match.as_ref(), input, now, actor)? {
-                    RowUpdate::Refused(outcome) => return Ok(Err(outcome)),
+                    RowUpdate::Answered(outcome) => return Ok(Err(outcome)),
                     RowUpdate::InPlace { from, change, audit } => (from, None, change, audit),
                     // Checking the target tenant and moving the row are left to the writer.
                     RowUpdate::ToTenant { .. } => return Ok(Ok(Job::Command(command))),

@@ -4,7 +4,7 @@
 use crate::domain::etag::IfMatch;
 use crate::domain::profile::ProfileInput;
 use crate::store::row_cache::{CacheChange, CachedRow};
-use crate::store::{AuditRecord, IndexedColumns, Scope, StoreError, StoredProfile, UpdatePlan, WriteOutcome, Actor};
+use crate::store::{Actor, AuditRecord, IndexedColumns, Scope, StoreError, StoredProfile, UpdatePlan, WriteOutcome};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
@@ -59,7 +59,8 @@ impl RowChange {
 
 /// What an update does to the row it names, decided on the connection's snapshot.
 pub(super) enum RowUpdate {
-    Refused(WriteOutcome),
+    /// Answered without writing.
+    Answered(WriteOutcome),
     InPlace {
         from: RowRef,
         change: RowChange,
@@ -84,13 +85,13 @@ pub(super) fn plan_row_update(
     actor: &Actor,
 ) -> Result<RowUpdate, StoreError> {
     let Some((from, current)) = found else {
-        return Ok(RowUpdate::Refused(WriteOutcome::NotFound));
+        return Ok(RowUpdate::Answered(WriteOutcome::NotFound));
     };
-    let (previous, doc, tenant) = match crate::store::plan_update(scope, id, if_match, input, now, &current)? {
-        UpdatePlan::Refuse(outcome) => return Ok(RowUpdate::Refused(outcome)),
-        UpdatePlan::Write { previous, doc, tenant } => (previous, doc, tenant),
+    let (previous, doc, tenant, changed) = match crate::store::plan_update(scope, id, if_match, input, now, &current)? {
+        UpdatePlan::Answer(outcome) => return Ok(RowUpdate::Answered(outcome)),
+        UpdatePlan::Write { previous, doc, tenant, changed } => (previous, doc, tenant, changed),
     };
-    let audit = crate::store::update_audit(actor, &tenant, id, input);
+    let audit = crate::store::update_audit(actor, &tenant, id, changed);
     if tenant != from.tenant {
         return Ok(RowUpdate::ToTenant { from, doc, audit });
     }
@@ -137,7 +138,12 @@ pub(super) fn insert(conn: &Connection, doc: &Map<String, Value>, version: i64) 
 }
 
 /// Inserts a profile's row and tags unless its (tenant, id) is taken; true when it did.
-pub(super) fn insert_row(conn: &Connection, columns: &IndexedColumns, text: &str, version: i64) -> Result<bool, StoreError> {
+pub(super) fn insert_row(
+    conn: &Connection,
+    columns: &IndexedColumns,
+    text: &str,
+    version: i64,
+) -> Result<bool, StoreError> {
     let inserted = conn
         .prepare_cached(
             "INSERT INTO profiles (tenant, id, version, user_principal_name, display_name, risk_score, \
@@ -183,6 +189,18 @@ pub(super) fn insert_audit(conn: &Connection, record: &AuditRecord) -> Result<()
     Ok(())
 }
 
+/// Deletes up to `limit` of the oldest audit rows, in the order they were written, as long as
+/// they were written before `before`. Write order is time order but for clocks that step back,
+/// and walking it needs no index on the time (which every write would have to update).
+pub(super) fn prune_audit(conn: &Connection, before: &str, limit: u32) -> Result<u64, StoreError> {
+    let deleted = conn
+        .prepare_cached(
+            "DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log ORDER BY seq LIMIT ?2) AND at < ?1",
+        )?
+        .execute(params![before, limit])?;
+    Ok(deleted as u64)
+}
+
 /// Rewrites a row in place if it is still at the version it was read at, touching only the
 /// indexed columns (and tags) that changed, so a PATCH of one member updates one index rather
 /// than all of them. False when the row is no longer there at that version.
@@ -224,7 +242,12 @@ pub(super) fn tags_json(tags: &[&str]) -> Option<String> {
 }
 
 /// Indexes the tags of a profile; a tag it already has is skipped.
-pub(super) fn insert_tags(conn: &Connection, tenant: &str, id: &str, tags: &[impl AsRef<str>]) -> Result<(), StoreError> {
+pub(super) fn insert_tags(
+    conn: &Connection,
+    tenant: &str,
+    id: &str,
+    tags: &[impl AsRef<str>],
+) -> Result<(), StoreError> {
     if tags.is_empty() {
         return Ok(());
     }
@@ -240,7 +263,12 @@ pub(super) fn exists(conn: &Connection, tenant: &str, id: &str) -> Result<bool, 
     Ok(conn.prepare_cached("SELECT 1 FROM profiles WHERE tenant = ?1 AND id = ?2")?.exists([tenant, id])?)
 }
 
-pub(super) fn delete_row(conn: &Connection, tenant: &str, id: &str, cache: &mut Vec<CacheChange>) -> Result<(), StoreError> {
+pub(super) fn delete_row(
+    conn: &Connection,
+    tenant: &str,
+    id: &str,
+    cache: &mut Vec<CacheChange>,
+) -> Result<(), StoreError> {
     // profile_tags is keyed by tag first, so the row's tags_json says which rows to remove.
     conn.prepare_cached(
         "DELETE FROM profile_tags WHERE tenant = ?1 AND id = ?2 AND tag IN \
@@ -254,7 +282,11 @@ pub(super) fn delete_row(conn: &Connection, tenant: &str, id: &str, cache: &mut 
 
 /// The row an id names within the scope. With every tenant in scope, the same id may exist in
 /// several tenants; the lowest tenant id is taken so the choice is stable.
-pub(super) fn select_for_write(conn: &Connection, scope: &Scope, id: &str) -> Result<Option<(RowRef, StoredProfile)>, StoreError> {
+pub(super) fn select_for_write(
+    conn: &Connection,
+    scope: &Scope,
+    id: &str,
+) -> Result<Option<(RowRef, StoredProfile)>, StoreError> {
     let row = |r: &rusqlite::Row<'_>| {
         let version = r.get(3)?;
         Ok((

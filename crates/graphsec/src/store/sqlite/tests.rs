@@ -1,9 +1,9 @@
 use super::disk::{WAL_RESTART_PAGES, checkpoint, restart_wal, wal_checkpoint};
 use super::*;
-use crate::store::{WriteCommand, WriteOutcome};
-use serde_json::{Map, Value};
 use crate::domain::profile;
 use crate::store::NewProfile;
+use crate::store::{WriteCommand, WriteOutcome};
+use serde_json::{Map, Value};
 
 const TENANT: &str = "11111111-2222-3333-4444-555555555555";
 
@@ -53,8 +53,7 @@ fn a_long_wal_restarts_from_its_beginning() {
 #[tokio::test]
 async fn a_stale_prepared_update_is_redone_on_the_current_row() {
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        SqliteStore::open(&dir.path().join("db.sqlite3"), Durability::Full, Duration::from_secs(5)).unwrap();
+    let store = SqliteStore::open(&dir.path().join("db.sqlite3"), Durability::Full, Duration::from_secs(5)).unwrap();
     let now = "2026-01-01T00:00:00.0000000Z";
     let input = profile::parse_input(br#"{"id":"p1","displayName":"first"}"#).unwrap();
     let doc = profile::build_new(input, TENANT, now).unwrap();
@@ -185,10 +184,7 @@ async fn a_write_by_another_connection_invalidates_the_cached_rows() {
 
     let other = Connection::open(dir.path().join("db.sqlite3")).unwrap();
     other
-        .execute(
-            "UPDATE profiles SET doc = json_set(doc, '$.riskScore', '7'), risk_score = '7' WHERE id = 'p1'",
-            [],
-        )
+        .execute("UPDATE profiles SET doc = json_set(doc, '$.riskScore', '7'), risk_score = '7' WHERE id = 'p1'", [])
         .unwrap();
     store.write(update(r#"{"displayName":"third"}"#, "2026-01-03T00:00:00.0000000Z"), actor()).await.unwrap();
 

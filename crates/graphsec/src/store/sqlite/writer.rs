@@ -163,7 +163,9 @@ impl Writer {
     /// Runs the jobs in one transaction and commits it: the outcomes once committed, or why not.
     fn commit_group(&mut self, jobs: &[(&Job, &Actor)]) -> Result<Outcomes, GroupFailure> {
         if !self.bulk_cache && jobs.iter().any(|(job, _)| matches!(job, Job::Command(WriteCommand::Import { .. }))) {
-            self.conn.pragma_update(None, "cache_size", -BULK_WRITER_CACHE_KIB).map_err(|e| GroupFailure::of_group(e.into()))?;
+            self.conn
+                .pragma_update(None, "cache_size", -BULK_WRITER_CACHE_KIB)
+                .map_err(|e| GroupFailure::of_group(e.into()))?;
             self.bulk_cache = true;
         }
         self.faults.check(Step::Begin).map_err(GroupFailure::of_group)?;
@@ -183,7 +185,8 @@ impl Writer {
         let mut outcomes = Vec::with_capacity(jobs.len());
         for (job, actor) in jobs {
             self.faults.check(Step::Statement).map_err(GroupFailure::of_statement)?;
-            let outcome = apply_job(&tx, job, actor, generation, &mut cache_changes).map_err(GroupFailure::of_statement)?;
+            let outcome =
+                apply_job(&tx, job, actor, generation, &mut cache_changes).map_err(GroupFailure::of_statement)?;
             outcomes.push(Ok(outcome));
         }
         self.faults.check(Step::Commit).map_err(GroupFailure::of_statement)?;
@@ -245,7 +248,8 @@ fn apply_command(
             let outcome = rows::insert(conn, doc, 1)?;
             if matches!(outcome, WriteOutcome::Written(_)) {
                 let columns = IndexedColumns::of(doc)?;
-                let record = AuditRecord::new(actor, "create", columns.tenant, columns.id, crate::store::created_members(doc));
+                let record =
+                    AuditRecord::new(actor, "create", columns.tenant, columns.id, crate::store::created_members(doc));
                 rows::insert_audit(conn, &record)?;
             }
             Ok(outcome)
@@ -259,12 +263,17 @@ fn apply_command(
             }
             Ok(WriteOutcome::Imported { inserted, skipped: profiles.len() as u64 - inserted })
         }
+        WriteCommand::PruneAudit { before, limit } => {
+            Ok(WriteOutcome::Pruned { deleted: rows::prune_audit(conn, before, *limit)? })
+        }
         WriteCommand::Update { scope, id, if_match, input, now } => {
             let found = rows::select_for_write(conn, scope, id)?;
             match rows::plan_row_update(found, scope, id, if_match.as_ref(), input, now, actor)? {
-                RowUpdate::Refused(outcome) => Ok(outcome),
-                RowUpdate::InPlace { from, change, audit } => rows::write_in_place(conn, &from, &change, &audit, cache)?
-                    .ok_or_else(|| StoreError::Other("a row changed inside the writer's own transaction".into())),
+                RowUpdate::Answered(outcome) => Ok(outcome),
+                RowUpdate::InPlace { from, change, audit } => {
+                    rows::write_in_place(conn, &from, &change, &audit, cache)?
+                        .ok_or_else(|| StoreError::Other("a row changed inside the writer's own transaction".into()))
+                }
                 RowUpdate::ToTenant { from, doc, audit } => {
                     if rows::exists(conn, &audit.tenant, id)? {
                         // Moving to a tenant that already has this id.
