@@ -100,5 +100,5 @@ async fn commit_in_order(
 
 /// Imports are an operator's bulk load, not API writes: they are logged, not audited row by row.
 fn import_actor() -> Actor {
-    Actor { caller: "graphsec import".into(), app: "graphsec import".into(), request_id: String::new() }
+    Actor { caller: "graphsec import".into(), ..Actor::system("graphsec import") }
 }

@@ -15,6 +15,7 @@ pub mod throttle;
 
 use crate::app::{AppState, AuthMode};
 use crate::auth::{self, Principal};
+use crate::store::gate::WriteGate;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use context::RequestContext;
@@ -36,12 +37,19 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let outcome =
-        tokio::time::timeout(app.request_timeout, dispatch(&app, &ctx, request).instrument(span.clone())).await;
+    let gate = Arc::new(WriteGate::default());
+    let work = WRITE_GATE.scope(gate.clone(), dispatch(&app, &ctx, request).instrument(span.clone()));
+    tokio::pin!(work);
+    let outcome = match tokio::time::timeout(app.request_timeout, &mut work).await {
+        Ok(outcome) => Some(outcome),
+        Err(_) if gate.abandon() => None,
+        // A write of this request is being committed: its outcome is what the client is told.
+        Err(_) => Some(work.await),
+    };
     let mut response = match outcome {
-        Ok(Ok(response)) => response,
-        Ok(Err(error)) => error.render(&ctx),
-        Err(_) => {
+        Some(Ok(response)) => response,
+        Some(Err(error)) => error.render(&ctx),
+        None => {
             span.in_scope(|| tracing::warn!(timeout = ?app.request_timeout, "request timed out"));
             GraphError::request_timeout(app.request_timeout).render(&ctx)
         }
@@ -64,6 +72,17 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
         );
     });
     response
+}
+
+tokio::task_local! {
+    /// The gate of the request being handled; `$batch` items run in their batch's task, so
+    /// they share it.
+    static WRITE_GATE: Arc<WriteGate>;
+}
+
+/// The gate of the request this task is handling, if any.
+pub(crate) fn current_write_gate() -> Option<Arc<WriteGate>> {
+    WRITE_GATE.try_with(Arc::clone).ok()
 }
 
 fn add_request_ids(headers: &mut http::HeaderMap, ctx: &RequestContext) {

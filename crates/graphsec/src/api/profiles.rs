@@ -62,6 +62,7 @@ impl Call<'_> {
             caller: self.principal.caller.clone(),
             app: self.principal.app.clone(),
             request_id: self.ctx.request_id.clone(),
+            gate: super::current_write_gate(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Persistence of profiles. Handlers talk to [`Store`]; SQLite (embedded, the default) and
 //! PostgreSQL (shared by several instances) implement it side by side.
 
+pub mod gate;
 pub mod postgres;
 mod row_cache;
 pub mod sqlite;
@@ -80,7 +81,7 @@ impl Store {
     /// transaction so that writes queued meanwhile never wait long; how many it deleted.
     pub async fn prune_audit(&self, before: &str) -> Result<u64, StoreError> {
         const BATCH: u32 = 1_000;
-        let actor = Actor { caller: "graphsec".into(), app: "audit-retention".into(), request_id: String::new() };
+        let actor = Actor::system("audit-retention");
         let mut total = 0;
         loop {
             let command = WriteCommand::PruneAudit { before: before.to_string(), limit: BATCH };
@@ -457,12 +458,26 @@ impl<'a> IndexedColumns<'a> {
     }
 }
 
-/// Who asked for a write; recorded in the audit trail.
+/// Who asked for a write (recorded in the audit trail), and the gate of the request it belongs
+/// to, if any.
 #[derive(Debug, Clone)]
 pub struct Actor {
     pub caller: String,
     pub app: String,
     pub request_id: String,
+    pub gate: Option<std::sync::Arc<gate::WriteGate>>,
+}
+
+impl Actor {
+    /// graphsec itself, for writes no request waits for.
+    pub fn system(app: &str) -> Actor {
+        Actor { caller: "graphsec".into(), app: app.into(), request_id: String::new(), gate: None }
+    }
+
+    /// See [`gate::WriteGate::take_up`]; a write without a request always runs.
+    pub fn take_up(&self) -> bool {
+        self.gate.as_ref().is_none_or(|gate| gate.take_up())
+    }
 }
 
 /// One audit-trail row.

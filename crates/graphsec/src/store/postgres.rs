@@ -230,6 +230,10 @@ impl PgStore {
                 | WriteOutcome::Imported { .. }
                 | WriteOutcome::Pruned { .. }
         ) {
+            if !actor.take_up() {
+                // The request stopped waiting; dropping the transaction rolls it back.
+                return Err(StoreError::Closed);
+            }
             tx.commit().await.map_err(pg)?;
         }
         Ok(outcome)

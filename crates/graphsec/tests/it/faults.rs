@@ -219,3 +219,27 @@ async fn a_second_server_on_a_data_directory_is_refused() {
     assert!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stderr));
     server.stop().await;
 }
+
+/// A write still queued when its request times out is dropped: the client is told to retry, and
+/// nothing of it is written. A write already being committed holds its request until its outcome
+/// is known, and that outcome is what the client is told.
+#[tokio::test]
+async fn a_write_whose_request_timed_out_is_not_committed_afterwards() {
+    let fixture = Fixture::new(Backend::Sqlite);
+    let mut config = fixture.config(AuthChoice::Local);
+    config.request_timeout = 1;
+    let server = TestServer::start_config(config).await;
+    let token = server.token(TENANT_A, READ_WRITE);
+    faults(&server).arm(Step::Begin, Fault::Stall(std::time::Duration::from_millis(2500)), 0, 1);
+    let post = |id: &'static str| server.request(Method::POST, COLLECTION, &token).json(&json!({"id": id})).send();
+    let taken_up = tokio::spawn(post("taken-up"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let queued = post("queued").await.unwrap();
+
+    let body = expect_error(queued, 503, "serviceNotAvailable").await;
+    assert_eq!(body["error"]["innerError"]["code"], "requestTimeout");
+    assert_eq!(taken_up.await.unwrap().unwrap().status(), 201, "answered with what was committed, after its timeout");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_creates_as_told(&server, &token, &[("taken-up".into(), 201), ("queued".into(), 503)]).await;
+    server.stop().await;
+}

@@ -32,6 +32,8 @@ pub enum Fault {
     Busy,
     /// The thread panics.
     Panic,
+    /// The step takes this long, then succeeds.
+    Stall(std::time::Duration),
 }
 
 #[derive(Default)]
@@ -80,6 +82,10 @@ impl Faults {
             plan.fault
         };
         let code = match fault {
+            Fault::Stall(duration) => {
+                std::thread::sleep(duration);
+                return Ok(());
+            }
             Fault::Io if step == Step::Sync => rusqlite::ffi::SQLITE_IOERR_FSYNC,
             Fault::Io => rusqlite::ffi::SQLITE_IOERR,
             Fault::DiskFull => rusqlite::ffi::SQLITE_FULL,

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 const TENANT: &str = "11111111-2222-3333-4444-555555555555";
 
 fn actor() -> Actor {
-    Actor { caller: "tester".into(), app: "tests".into(), request_id: "r".into() }
+    Actor { caller: "tester".into(), app: "tests".into(), request_id: "r".into(), gate: None }
 }
 
 fn update(body: &str, now: &str) -> WriteCommand {

@@ -120,6 +120,8 @@ impl Writer {
     /// store: the group's callers are told so, and nothing more is written.
     fn run_group(&mut self, batch: Vec<Queued>) -> Answers {
         let started = Instant::now();
+        // Writes whose request has stopped waiting are dropped unseen; the rest are taken up.
+        let batch: Vec<Queued> = batch.into_iter().filter(|(_, actor, _)| actor.take_up()).collect();
         let jobs: Vec<(&Job, &Actor)> = batch.iter().map(|(job, actor, _)| (job, actor)).collect();
         let outcomes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.apply_group(&jobs)));
         drop(jobs);
