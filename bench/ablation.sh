@@ -10,8 +10,6 @@ set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH_DIR")
 OUTPUT=$BENCH_DIR/results/ablation.md
-TENANT=11111111-2222-3333-4444-555555555555
-COLLECTION=/beta/security/userSecurityProfiles
 ROUNDS=3
 DURATION=10
 WARMUP=2
@@ -31,61 +29,18 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 
-command -v wrk > /dev/null || { echo "ablation.sh: wrk is required (apt-get install wrk)" >&2; exit 1; }
-# On the repository's file system, not /tmp: fsync costs what it costs where data lives.
-WORK=$(mktemp -d -p "$ROOT/target" ablation.XXXXXX)
-SERVER_PID=
-cleanup() {
-    if [[ -n $SERVER_PID ]]; then stop_server; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-
-if [[ $BUILD == 1 ]]; then (cd "$ROOT" && cargo build --release -q -p graphsec); fi
-GRAPHSEC=$ROOT/target/release/graphsec
-DATA=$WORK/data
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
-
-python3 "$BENCH_DIR/lib/gen_profiles.py" --count "$PROFILES" --tenant "$TENANT" --ndjson "$WORK/profiles.ndjson"
-"$GRAPHSEC" import --data-dir "$DATA" "$WORK/profiles.ndjson" > /dev/null
-TOKEN=$("$GRAPHSEC" token --data-dir "$DATA" --tenant "$TENANT" --ttl 6h)
-
-# serve VARIANT: graphsec as bench/run.sh starts it, with one mechanism off (or none: "all").
-serve() {
-    local without=$1
-    [[ $without == all ]] && without=
-    GRAPHSEC_SQLITE_WITHOUT=$without python3 "$BENCH_DIR/lib/launch.py" --url "$URL/healthz" \
-        --pid-file "$WORK/pid" --log "$WORK/server.log" --timeout 60 -- "$GRAPHSEC" serve \
-        --listen "127.0.0.1:$PORT" --data-dir "$DATA" --log-level warn --durability full --rate-limit 0 > /dev/null \
-        || { tail -n 20 "$WORK/server.log" >&2; exit 1; }
-    SERVER_PID=$(cat "$WORK/pid")
-}
-
-stop_server() { # SIGTERM, then wait until the process is gone (the next one needs its data directory lock)
-    kill "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 300); do [[ -e /proc/$SERVER_PID ]] || break; sleep 0.1; done
-    SERVER_PID=
-}
-
-patch_run() { # patch_run SECONDS -> the BENCH_RESULT line
-    env BENCH_MODE=patch BENCH_BASE="$COLLECTION" BENCH_N="$PROFILES" BENCH_TOKEN="$TOKEN" BENCH_TENANT="$TENANT" \
-        BENCH_NONCE="a$RANDOM$RANDOM" wrk -t2 -c64 -d"${1}s" --timeout 10s -s "$BENCH_DIR/wrk/scenario.lua" "$URL" \
-        | grep '^BENCH_RESULT '
-}
+source "$BENCH_DIR/lib/single_server.sh"
 
 : > "$WORK/results.tsv"
 for round in $(seq 1 "$ROUNDS"); do
     for variant in "${VARIANTS[@]}"; do
-        serve "$variant"
-        patch_run "$WARMUP" > /dev/null
-        line=$(patch_run "$DURATION")
+        without=${variant/all/}
+        GRAPHSEC_SQLITE_WITHOUT=$without serve --durability full
+        patch_load "$WARMUP" > /dev/null
+        line=$(patch_load "$DURATION")
         stop_server
-        rps=$(sed -E 's/.* rps=([0-9.]+).*/\1/' <<< "$line")
-        p99=$(sed -E 's/.* p99_ms=([0-9.]+).*/\1/' <<< "$line")
-        bad=$(sed -E 's/.* bad_status=([0-9]+).*/\1/' <<< "$line")
-        [[ $bad == 0 ]] || { echo "ablation.sh: $variant answered $bad bad statuses" >&2; exit 1; }
+        rps=$(field rps "$line")
+        p99=$(field p99_ms "$line")
         printf '%s\t%s\t%s\t%s\n' "$variant" "$round" "$rps" "$p99" >> "$WORK/results.tsv"
         log "round $round, without ${variant/all/nothing}: $rps PATCH/s, p99 $p99 ms"
     done

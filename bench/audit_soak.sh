@@ -9,8 +9,6 @@ set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH_DIR")
 OUTPUT=$BENCH_DIR/results/audit-soak.md
-TENANT=11111111-2222-3333-4444-555555555555
-COLLECTION=/beta/security/userSecurityProfiles
 PROFILES=10000
 PATCHES=2000000
 RETENTION=1m
@@ -30,33 +28,8 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 
-command -v wrk > /dev/null || { echo "audit_soak.sh: wrk is required (apt-get install wrk)" >&2; exit 1; }
-# On the repository's file system: the sizes measured are those of a real data directory.
-WORK=$(mktemp -d -p "$ROOT/target" soak.XXXXXX)
-SERVER_PID=
-cleanup() {
-    if [[ -n $SERVER_PID ]]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 1 300); do [[ -e /proc/$SERVER_PID ]] || break; sleep 0.1; done
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-
-if [[ $BUILD == 1 ]]; then (cd "$ROOT" && cargo build --release -q -p graphsec); fi
-GRAPHSEC=$ROOT/target/release/graphsec
-DATA=$WORK/data
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
-
-python3 "$BENCH_DIR/lib/gen_profiles.py" --count "$PROFILES" --tenant "$TENANT" --ndjson "$WORK/profiles.ndjson"
-"$GRAPHSEC" import --data-dir "$DATA" "$WORK/profiles.ndjson" > /dev/null
-TOKEN=$("$GRAPHSEC" token --data-dir "$DATA" --tenant "$TENANT" --ttl 6h)
-python3 "$BENCH_DIR/lib/launch.py" --url "$URL/healthz" --pid-file "$WORK/pid" --log "$WORK/server.log" \
-    --timeout 60 -- "$GRAPHSEC" serve --listen "127.0.0.1:$PORT" --data-dir "$DATA" --rate-limit 0 \
-    --log-level warn --audit-retention "$RETENTION" > /dev/null || { tail -n 20 "$WORK/server.log" >&2; exit 1; }
-SERVER_PID=$(cat "$WORK/pid")
+source "$BENCH_DIR/lib/single_server.sh"
+serve --audit-retention "$RETENTION"
 
 # sample ELAPSED PATCHES: one row of sizes, in MB, and the audit rows left.
 sample() {
@@ -76,12 +49,8 @@ started=$(date +%s)
 done_patches=0
 sample 0 0
 while (( done_patches < PATCHES && $(date +%s) - started < MAX_SECONDS )); do
-    line=$(env BENCH_MODE=patch BENCH_BASE="$COLLECTION" BENCH_N="$PROFILES" BENCH_TOKEN="$TOKEN" \
-        BENCH_TENANT="$TENANT" BENCH_NONCE="s$RANDOM$RANDOM" wrk -t2 -c64 -d"${SAMPLE}s" --timeout 10s \
-        -s "$BENCH_DIR/wrk/scenario.lua" "$URL" | grep '^BENCH_RESULT ')
-    requests=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<< "$line")
-    bad=$(sed -E 's/.* bad_status=([0-9]+).*/\1/' <<< "$line")
-    [[ $bad == 0 ]] || { echo "audit_soak.sh: $bad PATCHes failed" >&2; exit 1; }
+    line=$(patch_load "$SAMPLE")
+    requests=$(field requests "$line")
     done_patches=$((done_patches + requests))
     sample "$(( $(date +%s) - started ))" "$done_patches"
     log "$(tail -n 1 "$WORK/samples.tsv")"
