@@ -185,7 +185,7 @@ fn audit_retention(store: Store, retention_seconds: u64) -> Option<tokio::task::
     }
     let every = std::time::Duration::from_secs((retention_seconds / 2).clamp(1, 60));
     Some(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
