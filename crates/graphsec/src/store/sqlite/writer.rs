@@ -106,7 +106,9 @@ pub(super) fn run_writer(mut writer: Writer, queue: mpsc::Receiver<Queued>) -> R
     // leaves the WAL for the next start to copy and loses nothing.
     writer.conn.pragma_update(None, "synchronous", "FULL")?;
     match disk::wal_checkpoint(&writer.conn, "PASSIVE").map_err(StoreError::from) {
-        Err(e) if e.is_transient() => tracing::warn!(error = %e, "the WAL stays until the next start: {e}"),
+        Err(e) if e.is_transient() => {
+            tracing::warn!(error = %e, "the WAL could not be copied into the database; the next start copies it");
+        }
         other => {
             other?;
         }
@@ -122,6 +124,9 @@ impl Writer {
         let started = Instant::now();
         // Writes whose request has stopped waiting are dropped unseen; the rest are taken up.
         let batch: Vec<Queued> = batch.into_iter().filter(|(_, actor, _)| actor.take_up()).collect();
+        if batch.is_empty() {
+            return Vec::new();
+        }
         let jobs: Vec<(&Job, &Actor)> = batch.iter().map(|(job, actor, _)| (job, actor)).collect();
         let outcomes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.apply_group(&jobs)));
         drop(jobs);
