@@ -178,12 +178,13 @@ impl Server {
 }
 
 /// Deletes audit entries older than `retention_seconds` (none when 0), checking at least once a
-/// minute, and more often for short retentions so that no entry outlives it by much.
+/// minute, and for short retentions ten times per retention, so that no entry outlives it by
+/// much and each pass deletes little.
 fn audit_retention(store: Store, retention_seconds: u64) -> Option<tokio::task::JoinHandle<()>> {
     if retention_seconds == 0 {
         return None;
     }
-    let every = std::time::Duration::from_secs((retention_seconds / 2).clamp(1, 60));
+    let every = std::time::Duration::from_secs((retention_seconds / 10).clamp(1, 60));
     Some(tokio::spawn(async move {
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
