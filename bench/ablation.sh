@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Ablation of the SQLite write path's speed mechanisms: PATCH throughput and p99 of graphsec at
-# --durability full with everything on, and with each mechanism switched off in turn
-# (GRAPHSEC_SQLITE_WITHOUT), interleaved round after round on the same data. A mechanism stays
-# only while it gains 10% or more on either figure. Writes bench/results/ablation.md.
+# Ablation of the SQLite write path's mechanisms: PATCH throughput, p99 and the WAL's size after
+# the run, for graphsec at --durability full with everything on and with each mechanism switched
+# off in turn (GRAPHSEC_SQLITE_WITHOUT), interleaved round after round on the same data. A
+# mechanism stays only while it gains 10% or more on one of the figures. Writes
+# bench/results/ablation.md.
 #
 #   bench/ablation.sh [--rounds R] [--duration S] [--profiles N] [--no-build]
 set -euo pipefail
@@ -15,7 +16,7 @@ DURATION=10
 WARMUP=2
 PROFILES=10000
 BUILD=1
-VARIANTS=(all row-cache flush-before-restart)
+VARIANTS=(all row-cache writer-restart flush-before-restart)
 
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -38,43 +39,45 @@ for round in $(seq 1 "$ROUNDS"); do
         GRAPHSEC_SQLITE_WITHOUT=$without serve --durability full
         patch_load "$WARMUP" > /dev/null
         line=$(patch_load "$DURATION")
+        wal=$(python3 -c 'import os, sys; print(os.path.getsize(sys.argv[1]) / 2**20)' "$DATA/graphsec.sqlite3-wal")
         stop_server
         rps=$(field rps "$line")
         p99=$(field p99_ms "$line")
-        printf '%s\t%s\t%s\t%s\n' "$variant" "$round" "$rps" "$p99" >> "$WORK/results.tsv"
-        log "round $round, without ${variant/all/nothing}: $rps PATCH/s, p99 $p99 ms"
+        printf '%s\t%s\t%s\t%s\t%s\n' "$variant" "$round" "$rps" "$p99" "$wal" >> "$WORK/results.tsv"
+        log "round $round, without ${variant/all/nothing}: $rps PATCH/s, p99 $p99 ms, WAL $wal MB"
     done
 done
 
 python3 - "$WORK/results.tsv" "$OUTPUT" "$ROUNDS" "$DURATION" "$PROFILES" "$(git -C "$ROOT" rev-parse --short HEAD)" <<'PY'
 import statistics, sys
 path, output, rounds, duration, profiles, commit = sys.argv[1:7]
-rows = [line.split("\t") for line in open(path).read().splitlines()]
 by = {}
-for variant, _, rps, p99 in rows:
-    by.setdefault(variant, []).append((float(rps), float(p99)))
-base_rps = statistics.median(r for r, _ in by["all"])
-base_p99 = statistics.median(p for _, p in by["all"])
+for line in open(path).read().splitlines():
+    variant, _, *figures = line.split("\t")
+    by.setdefault(variant, []).append(tuple(map(float, figures)))
+median = lambda runs, i: statistics.median(run[i] for run in runs)
+base = [median(by["all"], i) for i in range(3)]
 out = [
     "# Ablation of the SQLite write path",
     "",
     f"Commit {commit}. PATCH at `--durability full`, {profiles} profiles, `wrk -t2 -c64`, {duration} s per run "
-    f"after a warm-up, {rounds} interleaved rounds; medians. A mechanism's gain is what switching it off costs.",
+    f"after a warm-up, {rounds} interleaved rounds; medians, each round in brackets. The WAL's size is the file's "
+    "after the run (SQLite reuses the file's blocks after a restart and does not shrink it). A mechanism's gain is "
+    "what switching it off costs.",
     "",
-    "| switched off | PATCH/s (rounds) | p99 ms (rounds) | throughput gain of the mechanism | p99 gain of the mechanism | keep (>= 10%) |",
-    "|---|---|---|---:|---:|---|",
+    "| switched off | PATCH/s | p99 ms | WAL MB | gain: throughput | gain: p99 | gain: WAL | keep (>= 10%) |",
+    "|---|---|---|---|---:|---:|---:|---|",
 ]
 for variant, runs in by.items():
-    rps = statistics.median(r for r, _ in runs)
-    p99 = statistics.median(p for _, p in runs)
-    cells = f"{rps:,.0f} ({', '.join(f'{r:,.0f}' for r, _ in runs)}) | {p99:.1f} ({', '.join(f'{p:.1f}' for _, p in runs)})"
+    cells = " | ".join(
+        f"{median(runs, i):,.{d}f} ({', '.join(f'{run[i]:,.{d}f}' for run in runs)})" for i, d in [(0, 0), (1, 1), (2, 0)]
+    )
     if variant == "all":
-        out.append(f"| nothing | {cells} | | | |")
+        out.append(f"| nothing | {cells} | | | | |")
         continue
-    gain_rps = base_rps / rps - 1
-    gain_p99 = p99 / base_p99 - 1
-    keep = "yes" if max(gain_rps, gain_p99) >= 0.10 else "no"
-    out.append(f"| {variant} | {cells} | {gain_rps:+.0%} | {gain_p99:+.0%} | {keep} |")
+    gains = [base[0] / median(runs, 0) - 1, median(runs, 1) / base[1] - 1, median(runs, 2) / max(base[2], 0.1) - 1]
+    keep = "yes" if max(gains) >= 0.10 else "no"
+    out.append(f"| {variant} | {cells} | {gains[0]:+.0%} | {gains[1]:+.0%} | {gains[2]:+.0%} | {keep} |")
 open(output, "w").write("\n".join(out) + "\n")
 print("\n".join(out))
 PY

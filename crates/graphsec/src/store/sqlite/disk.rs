@@ -7,6 +7,7 @@ use crate::store::StoreError;
 use rusqlite::Connection;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
@@ -73,6 +74,7 @@ pub(super) type CheckpointerHandle = (mpsc::Sender<()>, std::thread::JoinHandle<
 pub(super) fn start_checkpointer(
     conn: Connection,
     database: Arc<SyncedFile>,
+    restart_due: Arc<AtomicBool>,
     health: Arc<Health>,
     tuning: Tuning,
 ) -> Result<CheckpointerHandle, StoreError> {
@@ -86,6 +88,7 @@ pub(super) fn start_checkpointer(
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
                 match checkpoint(&conn, flush) {
                     Ok(false) => {}
+                    Ok(true) if tuning.writer_restarts => restart_due.store(true, Ordering::Relaxed),
                     Ok(true) => restart_wal(&conn),
                     // Tried again on the next pass.
                     Err(e) if e.is_transient() => tracing::debug!(error = %e, "checkpoint pass deferred"),
@@ -128,8 +131,10 @@ pub(super) fn checkpoint(conn: &Connection, flush: Option<&SyncedFile>) -> Resul
 }
 
 /// A RESTART checkpoint: copies the frames written since the last pass and makes the next write
-/// start the WAL from its beginning, over blocks the file already has. It holds writes back while
-/// it waits for readers of old frames, so it gives up soon; a later pass tries again.
+/// start the WAL from its beginning, over blocks the file already has. The writer runs it between
+/// two groups: it needs the write lock, which the writer holds nearly all the time under load. It
+/// holds writes back while it waits for readers of old frames, so it gives up soon; a later pass
+/// asks again.
 pub(super) fn restart_wal(conn: &Connection) {
     if conn.busy_timeout(RESTART_WAIT).is_ok() {
         if let Err(e) = wal_checkpoint(conn, "RESTART") {

@@ -34,6 +34,7 @@ use health::Health;
 use rows::{RowChange, RowRef, RowUpdate};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -68,18 +69,22 @@ pub enum Durability {
     /// A write is answered only once its commit is fsynced: survives power loss.
     Full,
     /// fsync at checkpoints only: survives process crashes, may lose the last commits on power loss.
-    /// [`SqliteStore::close`] syncs everything, so a bulk load (`graphsec import`) uses this and
-    /// reports success after closing.
+    // Closing the store syncs everything, so a bulk load (`graphsec import`) uses this and
+    // reports success only after closing.
     Normal,
 }
 
-/// The write path's speed mechanisms, each of which can be switched off to measure what it is
-/// worth (`bench/ablation.sh`). Both are on unless `GRAPHSEC_SQLITE_WITHOUT` lists them.
+/// The write path's mechanisms for speed and for a bounded WAL, each of which can be switched off
+/// to measure what it is worth (`bench/ablation.sh`). All are on unless `GRAPHSEC_SQLITE_WITHOUT`
+/// lists them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Tuning {
     /// PATCHes prepared from the rows the writer wrote last.
     pub row_cache: bool,
-    /// The checkpointer flushes the database file before it restarts the WAL.
+    /// The writer restarts the WAL between two groups; else the checkpointer tries, and under a
+    /// steady write load rarely gets the write lock in time, so the WAL grows.
+    pub writer_restarts: bool,
+    /// The checkpointer flushes the database file before the WAL restarts.
     pub flush_before_restart: bool,
 }
 
@@ -87,7 +92,11 @@ impl Tuning {
     fn from_env() -> Tuning {
         let off = std::env::var("GRAPHSEC_SQLITE_WITHOUT").unwrap_or_default();
         let on = |name: &str| !off.split(',').any(|n| n.trim() == name);
-        let tuning = Tuning { row_cache: on("row-cache"), flush_before_restart: on("flush-before-restart") };
+        let tuning = Tuning {
+            row_cache: on("row-cache"),
+            writer_restarts: on("writer-restart"),
+            flush_before_restart: on("flush-before-restart"),
+        };
         if !off.is_empty() {
             tracing::warn!(?tuning, "GRAPHSEC_SQLITE_WITHOUT is set: SQLite write mechanisms switched off");
         }
@@ -171,11 +180,13 @@ impl SqliteStore {
         let health = Arc::new(Health::default());
         let faults = Arc::new(Faults::default());
         let rows = Arc::new(RowCache::new(if tuning.row_cache { ROW_CACHE_BYTES } else { 0 }));
+        let restart_due = Arc::new(AtomicBool::new(false));
         let writer = writer::Writer {
             data_version: rows::data_version(&conn)?,
             conn,
             rows: rows.clone(),
             bulk_cache: false,
+            restart_due: restart_due.clone(),
             health: health.clone(),
             faults: faults.clone(),
         };
@@ -186,7 +197,8 @@ impl SqliteStore {
             .map_err(|e| StoreError::Other(format!("cannot start the writer thread: {e}")))?;
         let checkpointer_conn = Connection::open(path)?;
         checkpointer_conn.busy_timeout(BUSY_TIMEOUT)?;
-        let checkpointer = disk::start_checkpointer(checkpointer_conn, database.clone(), health.clone(), tuning)?;
+        let checkpointer =
+            disk::start_checkpointer(checkpointer_conn, database.clone(), restart_due, health.clone(), tuning)?;
         Ok(Arc::new(SqliteStore {
             path: path.to_path_buf(),
             point_readers: Mutex::new(Vec::new()),

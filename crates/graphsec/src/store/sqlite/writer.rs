@@ -15,6 +15,7 @@ use super::{Job, Queued, Reply};
 use crate::store::row_cache::{CacheChange, RowCache};
 use crate::store::{Actor, AuditRecord, IndexedColumns, StoreError, WriteCommand, WriteOutcome};
 use rusqlite::{Connection, TransactionBehavior};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,8 @@ pub(super) struct Writer {
     pub data_version: i64,
     /// Whether the page cache has been grown for bulk loads.
     pub bulk_cache: bool,
+    /// Set by the checkpointer when the WAL is due for [`disk::restart_wal`].
+    pub restart_due: Arc<AtomicBool>,
     pub health: Arc<Health>,
     pub faults: Arc<Faults>,
 }
@@ -92,6 +95,9 @@ pub(super) fn run_writer(mut writer: Writer, queue: mpsc::Receiver<Queued>) -> R
         };
         for (reply, outcome) in answers {
             let _ = reply.send(outcome);
+        }
+        if writer.restart_due.swap(false, Ordering::Relaxed) {
+            disk::restart_wal(&writer.conn);
         }
         if last_optimize.elapsed() > OPTIMIZE_EVERY {
             let _ = writer.conn.execute_batch("PRAGMA optimize");
