@@ -6,8 +6,10 @@
 //!   same transaction, so concurrent writers (on any instance) serialise on the row lock and no
 //!   update is lost; the UPDATE also checks the version it read.
 //! - Every statement names the tenant (or, with auth off, explicitly every tenant).
-//! - Serialization failures and deadlocks (SQLSTATE 40001/40P01, the norm on CockroachDB) retry.
+//! - Serialization failures and deadlocks (SQLSTATE 40001/40P01, the norm on CockroachDB) retry;
+//!   a lost connection is retried once; what the database or network did is a 503 (`faults`).
 
+mod faults;
 mod rows;
 
 use super::{
@@ -15,10 +17,10 @@ use super::{
     UpdatePlan, WriteCommand, WriteOutcome,
 };
 use rows::{delete_row, import, insert, insert_audit, select_for_update, update_in_place};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Postgres, Row};
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Embedded migrations, in order; the flag marks those CockroachDB skips (see each file).
 const MIGRATIONS: &[(&str, bool)] = &[
@@ -28,7 +30,13 @@ const MIGRATIONS: &[(&str, bool)] = &[
 ];
 /// Advisory lock key serialising migrations across instances ("graphsec" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6772_6170_6873_6563;
-const MAX_ATTEMPTS: usize = 8;
+/// How long `/readyz` gives the database to answer.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+/// The readiness probe: an index lookup of a key that cannot exist, also bounded (the same 2 s)
+/// by the server (`SET LOCAL` in the one implicit transaction of a multi-statement simple query),
+/// so that a probe stuck behind a lock does not keep its connection after `/readyz` has answered.
+const READINESS_PROBE: &str =
+    "SET LOCAL statement_timeout = 2000; SELECT 1 FROM profiles WHERE tenant = '' AND id = '' LIMIT 1";
 
 #[derive(Debug, Clone)]
 pub struct PgSettings {
@@ -36,14 +44,30 @@ pub struct PgSettings {
     /// Schema to use (created by migrations if missing); None keeps the server's search_path.
     pub schema: Option<String>,
     pub pool_size: u32,
+    /// How long a request waits for a connection; also bounds its lock waits (see `lock_timeout`).
     pub acquire_timeout: Duration,
-    /// statement_timeout of every session.
+    /// statement_timeout of every session: the longest list or count query.
     pub query_timeout: Duration,
+}
+
+/// `lock_timeout` of every session.
+///
+/// A statement queued behind another session's lock (a `LOCK TABLE`, a migration, a long
+/// transaction holding a row) would otherwise wait until its statement timeout or the request
+/// timeout, and then be answered as if the query were too costly or the server had hung. Lock
+/// waits are instead bounded like waiting for a connection, and end in 55P03, a prompt 503 with
+/// `Retry-After`. It is at most half of `--query-timeout`, so that a list or count query blocked
+/// on a lock always ends in 55P03 before its statement_timeout can fire (which would blame the
+/// client, see `faults::of_scan`).
+fn lock_timeout(settings: &PgSettings) -> Duration {
+    let half_query = settings.query_timeout / 2;
+    if half_query.is_zero() { settings.acquire_timeout } else { settings.acquire_timeout.min(half_query) }
 }
 
 pub struct PgStore {
     pool: PgPool,
     skiptoken_key: Vec<u8>,
+    query_timeout: Duration,
 }
 
 impl PgStore {
@@ -64,7 +88,7 @@ impl PgStore {
             .fetch_one(&pool)
             .await
             .map_err(pg)?;
-        Ok(PgStore { pool, skiptoken_key: key.into_bytes() })
+        Ok(PgStore { pool, skiptoken_key: key.into_bytes(), query_timeout: settings.query_timeout })
     }
 
     pub fn skiptoken_key(&self) -> &[u8] {
@@ -75,20 +99,40 @@ impl PgStore {
         self.pool.close().await;
     }
 
+    /// Maintenance after a bulk load: it may wait for autovacuum, so it is not held to the
+    /// requests' lock timeout.
     pub async fn analyze(&self) -> Result<(), StoreError> {
-        for table in ["ANALYZE profiles", "ANALYZE profile_tags"] {
-            sqlx::query(table).execute(&self.pool).await.map_err(pg)?;
-        }
+        let sql = "SET LOCAL lock_timeout = 0; ANALYZE profiles; ANALYZE profile_tags";
+        sqlx::raw_sql(sql).execute(&self.pool).await.map_err(pg)?;
         Ok(())
     }
 
+    /// Readiness: whether this instance can serve a point read of the profiles table now.
+    ///
+    /// A load balancer should stop sending requests to an instance that can only answer 503, so
+    /// besides a dead or unreachable database (or a pool with no connection to spare for 2 s)
+    /// this also notices a lock that stops reads of the profiles table (`LOCK TABLE`, `ALTER
+    /// TABLE`, `VACUUM FULL`). Every instance shares the database and turns unready with it,
+    /// which is what the balancer should see: it has nowhere better to send the request. A lock
+    /// that only holds up writes leaves the instance ready, since reads still work.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(pg)?;
-        Ok(())
+        let probe = faults::retrying(|| async {
+            sqlx::raw_sql(READINESS_PROBE).execute(&self.pool).await.map_err(pg)?;
+            Ok(())
+        });
+        match tokio::time::timeout(READINESS_TIMEOUT, probe).await {
+            Ok(answer) => answer,
+            Err(_) => Err(StoreError::Unavailable(format!("no answer within {READINESS_TIMEOUT:?}"))),
+        }
     }
 
     pub async fn get(&self, scope: &Scope, id: &str) -> Result<Option<StoredProfile>, StoreError> {
-        let row = match scope {
+        let row = faults::retrying(|| self.get_row(scope, id)).await?;
+        row.map(|r| stored(&r, 0)).transpose()
+    }
+
+    async fn get_row(&self, scope: &Scope, id: &str) -> Result<Option<PgRow>, StoreError> {
+        match scope {
             Scope::Tenant(tenant) => {
                 sqlx::query("SELECT wire, version FROM profiles WHERE tenant = $1 AND id = $2")
                     .bind(tenant)
@@ -103,50 +147,37 @@ impl PgStore {
                     .await
             }
         }
-        .map_err(pg)?;
-        row.map(|r| stored(&r, 0)).transpose()
+        .map_err(pg)
     }
 
     pub async fn list(&self, scope: &Scope, request: &ListRequest) -> Result<ListPage, StoreError> {
-        let b = super::list_sql(odata::Dialect::Postgres, "p.wire, p.version", scope, request);
-        let rows = bound(b).fetch_all(&self.pool).await.map_err(pg)?;
+        let columns = "p.wire, p.version";
+        let rows =
+            faults::retrying(|| self.scan(super::list_sql(odata::Dialect::Postgres, columns, scope, request))).await?;
         let rows = rows.iter().map(|r| stored(r, 0)).collect::<Result<Vec<_>, _>>()?;
         super::finish_page(rows, request)
     }
 
     pub async fn count(&self, scope: &Scope, filter: Option<&odata::Filter>) -> Result<i64, StoreError> {
-        let b = super::count_sql(odata::Dialect::Postgres, scope, filter);
-        let row = bound(b).fetch_one(&self.pool).await.map_err(pg)?;
+        let rows = faults::retrying(|| self.scan(super::count_sql(odata::Dialect::Postgres, scope, filter))).await?;
+        let row = rows.first().ok_or_else(|| StoreError::Other("COUNT(*) returned no row".into()))?;
         row.try_get::<i64, _>(0).map_err(pg)
     }
 
+    /// A list or count query, timed from when it has its connection: only the statement's own
+    /// time may count against the client (see `faults::of_scan`).
+    async fn scan(&self, b: odata::SqlBuilder) -> Result<Vec<PgRow>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(pg)?;
+        let started = Instant::now();
+        bound(b).fetch_all(&mut *conn).await.map_err(|e| faults::of_scan(e, started.elapsed(), self.query_timeout))
+    }
+
     pub async fn write(&self, command: &WriteCommand, actor: &Actor) -> Result<WriteOutcome, StoreError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.try_write(command, actor).await {
-                Err(StoreError::Postgres(e)) if attempt < MAX_ATTEMPTS && is_retryable(&e) => {
-                    tokio::time::sleep(Duration::from_millis(2 << attempt.min(6))).await;
-                }
-                other => return other,
-            }
-        }
+        faults::retrying(|| self.try_write(command, actor)).await
     }
 
     pub async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, at, tenant, caller, app, request_id, operation, profile_id, changed FROM audit_log \
-             WHERE ($1::text IS NULL OR tenant = $1) AND ($2::text IS NULL OR profile_id = $2) \
-             AND ($3::text IS NULL OR operation = $3) AND ($4::text IS NULL OR at >= $4) ORDER BY at, id LIMIT $5",
-        )
-        .bind(&query.tenant)
-        .bind(&query.profile_id)
-        .bind(&query.operation)
-        .bind(&query.since)
-        .bind(i64::from(query.limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(pg)?;
+        let rows = faults::retrying(|| self.audit_rows(query)).await?;
         rows.iter()
             .map(|r| {
                 let changed: String = r.try_get(8).map_err(pg)?;
@@ -163,6 +194,22 @@ impl PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn audit_rows(&self, query: &AuditQuery) -> Result<Vec<PgRow>, StoreError> {
+        sqlx::query(
+            "SELECT id, at, tenant, caller, app, request_id, operation, profile_id, changed FROM audit_log \
+             WHERE ($1::text IS NULL OR tenant = $1) AND ($2::text IS NULL OR profile_id = $2) \
+             AND ($3::text IS NULL OR operation = $3) AND ($4::text IS NULL OR at >= $4) ORDER BY at, id LIMIT $5",
+        )
+        .bind(&query.tenant)
+        .bind(&query.profile_id)
+        .bind(&query.operation)
+        .bind(&query.since)
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(pg)
     }
 
     async fn try_write(&self, command: &WriteCommand, actor: &Actor) -> Result<WriteOutcome, StoreError> {
@@ -213,15 +260,22 @@ impl PgStore {
             }
         };
         if matches!(outcome, WriteOutcome::Written(_) | WriteOutcome::Deleted | WriteOutcome::Imported { .. }) {
-            tx.commit().await.map_err(pg)?;
+            tx.commit().await.map_err(faults::at_commit)?;
         }
         Ok(outcome)
     }
 }
 
 async fn pool(settings: &PgSettings) -> Result<PgPool, StoreError> {
-    let mut options = PgConnectOptions::from_str(&settings.url).map_err(pg)?.application_name("graphsec");
-    options = options.options([("statement_timeout", settings.query_timeout.as_millis().to_string())]);
+    let mut options = PgConnectOptions::from_str(&settings.url).map_err(pg)?;
+    // An application_name in the URL is kept: it tells an operator's (or a test's) sessions apart.
+    if options.get_application_name().is_none() {
+        options = options.application_name("graphsec");
+    }
+    options = options.options([
+        ("statement_timeout", settings.query_timeout.as_millis().to_string()),
+        ("lock_timeout", lock_timeout(settings).as_millis().to_string()),
+    ]);
     if let Some(schema) = &settings.schema {
         options = options.options([("search_path", schema.as_str())]);
     }
@@ -235,8 +289,13 @@ async fn pool(settings: &PgSettings) -> Result<PgPool, StoreError> {
 
 /// Applies the embedded migrations not yet applied, under an advisory lock so that instances
 /// starting together migrate once.
+///
+/// The session waits for locks without limit here: an instance starting beside one that is
+/// migrating waits for it on the advisory lock, and DDL waits for running transactions; the
+/// requests' `lock_timeout` would fail the start instead.
 pub async fn migrate(pool: &PgPool, schema: Option<&str>) -> Result<usize, StoreError> {
     let mut conn = pool.acquire().await.map_err(pg)?;
+    sqlx::query("SET lock_timeout = 0").execute(&mut *conn).await.map_err(pg)?;
     sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await.map_err(pg)?;
     let result = async {
         if let Some(schema) = schema {
@@ -285,6 +344,10 @@ pub async fn migrate(pool: &PgPool, schema: Option<&str>) -> Result<usize, Store
     }
     .await;
     let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await;
+    // Back to the session's own setting before the connection serves requests.
+    if sqlx::query("RESET lock_timeout").execute(&mut *conn).await.is_err() {
+        conn.close_on_drop();
+    }
     result
 }
 
@@ -331,17 +394,7 @@ fn stored(row: &sqlx::postgres::PgRow, first: usize) -> Result<StoredProfile, St
     Ok(StoredProfile { doc: row.try_get(first).map_err(pg)?, version: row.try_get(first + 1).map_err(pg)? })
 }
 
-fn is_retryable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("40001" | "40P01")),
-        _ => false,
-    }
-}
-
+/// Wraps an error as it is; `faults::retrying` decides what it means.
 fn pg(e: sqlx::Error) -> StoreError {
-    match &e {
-        // statement_timeout fired.
-        sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => StoreError::QueryTimeout(Duration::ZERO),
-        _ => StoreError::Postgres(e),
-    }
+    StoreError::Postgres(e)
 }
