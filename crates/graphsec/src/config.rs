@@ -93,7 +93,8 @@ pub struct StorageArgs {
     /// Most PostgreSQL connections this instance opens.
     #[arg(long, env = "GRAPHSEC_DATABASE_POOL_SIZE", default_value_t = 16)]
     pub database_pool_size: u32,
-    /// How long a request waits for a PostgreSQL connection (also bounds connecting), e.g. `5s`.
+    /// How long a request waits for a PostgreSQL connection (also bounds connecting) and for a lock
+    /// (at most half of `--query-timeout`), e.g. `5s`.
     #[arg(long, env = "GRAPHSEC_DATABASE_TIMEOUT", default_value = "5s", value_parser = parse_duration_seconds)]
     pub database_timeout: u64,
     /// Longest a list or count query may run before it is stopped and answered 400, e.g. `10s`.

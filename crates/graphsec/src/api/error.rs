@@ -195,8 +195,18 @@ impl From<crate::store::StoreError> for GraphError {
                 "The server's disk is full; nothing was written. Retry once space has been freed.",
             ),
             crate::store::StoreError::Busy => {
-                GraphError::unavailable("The database is locked by another process; retry shortly.").with_retry_after(1)
+                GraphError::unavailable("The database is busy: a lock is held elsewhere. Retry shortly.")
+                    .with_retry_after(1)
             }
+            // Logged where the store gave up (store::postgres::faults), with the database's error.
+            crate::store::StoreError::Unavailable(_) => {
+                GraphError::unavailable("The database is not available right now; retry shortly.").with_retry_after(1)
+            }
+            crate::store::StoreError::OutcomeUnknown(_) => GraphError::unavailable(
+                "The connection to the database was lost while the write was being committed, so it may or may not \
+                 have been stored; read the resource before writing it again.",
+            )
+            .with_retry_after(1),
             crate::store::StoreError::Failed(_) => GraphError::unavailable(
                 "The server cannot store writes until it is restarted (see its log); reads still work.",
             )

@@ -286,9 +286,17 @@ pub enum StoreError {
     /// The disk has no room for the write; nothing was written.
     #[error("the disk is full")]
     DiskFull,
-    /// Another process holds the database's write lock.
+    /// Another process holds the database's write lock (SQLite), or another session held a lock
+    /// past `lock_timeout` or kept winning serialization conflicts (PostgreSQL).
     #[error("the database is locked by another process")]
     Busy,
+    /// The database cannot be reached or did not let the statement finish (PostgreSQL: a lost
+    /// connection, no connection in time, a cancelled statement). Nothing was written.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// The connection was lost after a COMMIT was sent: the write may or may not be stored.
+    #[error("the outcome of the commit is unknown: {0}")]
+    OutcomeUnknown(String),
     /// The store cannot make writes durable any more and refuses them until a restart.
     #[error("the store has failed and needs a restart: {0}")]
     Failed(String),
@@ -313,7 +321,7 @@ impl From<rusqlite::Error> for StoreError {
 impl StoreError {
     /// Whether the condition passes by itself (a later try may succeed).
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::DiskFull | StoreError::Busy)
+        matches!(self, StoreError::DiskFull | StoreError::Busy | StoreError::Unavailable(_))
     }
 
     /// Whether this is SQLite's report of a failed fsync.
@@ -328,6 +336,8 @@ impl StoreError {
             StoreError::Busy => StoreError::Busy,
             StoreError::Closed => StoreError::Closed,
             StoreError::Failed(reason) => StoreError::Failed(reason.clone()),
+            StoreError::Unavailable(reason) => StoreError::Unavailable(reason.clone()),
+            StoreError::OutcomeUnknown(reason) => StoreError::OutcomeUnknown(reason.clone()),
             StoreError::QueryTimeout(limit) => StoreError::QueryTimeout(*limit),
             other => StoreError::Other(other.to_string()),
         }

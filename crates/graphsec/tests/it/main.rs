@@ -38,6 +38,8 @@ mod listing;
 mod metrics;
 mod multi_instance;
 mod odata;
+mod pg_faults;
+mod pg_proxy;
 mod power_loss;
 mod support;
 mod throttling;

@@ -39,6 +39,11 @@ impl Fixture {
         Fixture { temp: tempfile::tempdir().expect("temp dir"), schema }
     }
 
+    /// The PostgreSQL schema of this fixture (None on SQLite).
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
     pub fn config(&self, auth: AuthChoice) -> ServeConfig {
         ServeConfig {
             listen: "127.0.0.1:0".into(),

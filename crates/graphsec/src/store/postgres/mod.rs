@@ -6,27 +6,37 @@
 //!   same transaction, so concurrent writers (on any instance) serialise on the row lock and no
 //!   update is lost; the UPDATE also checks the version it read.
 //! - Every statement names the tenant (or, with auth off, explicitly every tenant).
-//! - Serialization failures and deadlocks (SQLSTATE 40001/40P01, the norm on CockroachDB) retry.
+//! - Serialization failures and deadlocks (SQLSTATE 40001/40P01, the norm on CockroachDB) retry;
+//!   a lost connection is retried once; what the database or network did is a 503 (`faults`).
+
+mod faults;
+mod rows;
 
 use super::{
-    Actor, AuditQuery, AuditRecord, IndexedColumns, ListPage, ListRequest, NewProfile, Scope, StoreError,
-    StoredProfile, UpdatePlan, WriteCommand, WriteOutcome,
+    Actor, AuditQuery, AuditRecord, IndexedColumns, ListPage, ListRequest, Scope, StoreError, StoredProfile,
+    UpdatePlan, WriteCommand, WriteOutcome,
 };
-use serde_json::{Map, Value};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
+use rows::{delete_row, import, insert, insert_audit, select_for_update, update_in_place};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Postgres, Row};
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Embedded migrations, in order; the flag marks those CockroachDB skips (see each file).
 const MIGRATIONS: &[(&str, bool)] = &[
-    (include_str!("../../migrations/postgres/0001_init.sql"), false),
-    (include_str!("../../migrations/postgres/0002_audit.sql"), false),
-    (include_str!("../../migrations/postgres/0003_sort_indexes_nulls_first.sql"), true),
+    (include_str!("../../../migrations/postgres/0001_init.sql"), false),
+    (include_str!("../../../migrations/postgres/0002_audit.sql"), false),
+    (include_str!("../../../migrations/postgres/0003_sort_indexes_nulls_first.sql"), true),
 ];
 /// Advisory lock key serialising migrations across instances ("graphsec" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6772_6170_6873_6563;
-const MAX_ATTEMPTS: usize = 8;
+/// How long `/readyz` gives the database to answer.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+/// The readiness probe: an index lookup of a key that cannot exist, also bounded (the same 2 s)
+/// by the server (`SET LOCAL` in the one implicit transaction of a multi-statement simple query),
+/// so that a probe stuck behind a lock does not keep its connection after `/readyz` has answered.
+const READINESS_PROBE: &str =
+    "SET LOCAL statement_timeout = 2000; SELECT 1 FROM profiles WHERE tenant = '' AND id = '' LIMIT 1";
 
 #[derive(Debug, Clone)]
 pub struct PgSettings {
@@ -34,14 +44,30 @@ pub struct PgSettings {
     /// Schema to use (created by migrations if missing); None keeps the server's search_path.
     pub schema: Option<String>,
     pub pool_size: u32,
+    /// How long a request waits for a connection; also bounds its lock waits (see `lock_timeout`).
     pub acquire_timeout: Duration,
-    /// statement_timeout of every session.
+    /// statement_timeout of every session: the longest list or count query.
     pub query_timeout: Duration,
+}
+
+/// `lock_timeout` of every session.
+///
+/// A statement queued behind another session's lock (a `LOCK TABLE`, a migration, a long
+/// transaction holding a row) would otherwise wait until its statement timeout or the request
+/// timeout, and then be answered as if the query were too costly or the server had hung. Lock
+/// waits are instead bounded like waiting for a connection, and end in 55P03, a prompt 503 with
+/// `Retry-After`. It is at most half of `--query-timeout`, so that a list or count query blocked
+/// on a lock always ends in 55P03 before its statement_timeout can fire (which would blame the
+/// client, see `faults::of_scan`).
+fn lock_timeout(settings: &PgSettings) -> Duration {
+    let half_query = settings.query_timeout / 2;
+    if half_query.is_zero() { settings.acquire_timeout } else { settings.acquire_timeout.min(half_query) }
 }
 
 pub struct PgStore {
     pool: PgPool,
     skiptoken_key: Vec<u8>,
+    query_timeout: Duration,
 }
 
 impl PgStore {
@@ -62,7 +88,7 @@ impl PgStore {
             .fetch_one(&pool)
             .await
             .map_err(pg)?;
-        Ok(PgStore { pool, skiptoken_key: key.into_bytes() })
+        Ok(PgStore { pool, skiptoken_key: key.into_bytes(), query_timeout: settings.query_timeout })
     }
 
     pub fn skiptoken_key(&self) -> &[u8] {
@@ -73,20 +99,40 @@ impl PgStore {
         self.pool.close().await;
     }
 
+    /// Maintenance after a bulk load: it may wait for autovacuum, so it is not held to the
+    /// requests' lock timeout.
     pub async fn analyze(&self) -> Result<(), StoreError> {
-        for table in ["ANALYZE profiles", "ANALYZE profile_tags"] {
-            sqlx::query(table).execute(&self.pool).await.map_err(pg)?;
-        }
+        let sql = "SET LOCAL lock_timeout = 0; ANALYZE profiles; ANALYZE profile_tags";
+        sqlx::raw_sql(sql).execute(&self.pool).await.map_err(pg)?;
         Ok(())
     }
 
+    /// Readiness: whether this instance can serve a point read of the profiles table now.
+    ///
+    /// A load balancer should stop sending requests to an instance that can only answer 503, so
+    /// besides a dead or unreachable database (or a pool with no connection to spare for 2 s)
+    /// this also notices a lock that stops reads of the profiles table (`LOCK TABLE`, `ALTER
+    /// TABLE`, `VACUUM FULL`). Every instance shares the database and turns unready with it,
+    /// which is what the balancer should see: it has nowhere better to send the request. A lock
+    /// that only holds up writes leaves the instance ready, since reads still work.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(pg)?;
-        Ok(())
+        let probe = faults::retrying(|| async {
+            sqlx::raw_sql(READINESS_PROBE).execute(&self.pool).await.map_err(pg)?;
+            Ok(())
+        });
+        match tokio::time::timeout(READINESS_TIMEOUT, probe).await {
+            Ok(answer) => answer,
+            Err(_) => Err(StoreError::Unavailable(format!("no answer within {READINESS_TIMEOUT:?}"))),
+        }
     }
 
     pub async fn get(&self, scope: &Scope, id: &str) -> Result<Option<StoredProfile>, StoreError> {
-        let row = match scope {
+        let row = faults::retrying(|| self.get_row(scope, id)).await?;
+        row.map(|r| stored(&r, 0)).transpose()
+    }
+
+    async fn get_row(&self, scope: &Scope, id: &str) -> Result<Option<PgRow>, StoreError> {
+        match scope {
             Scope::Tenant(tenant) => {
                 sqlx::query("SELECT wire, version FROM profiles WHERE tenant = $1 AND id = $2")
                     .bind(tenant)
@@ -101,50 +147,37 @@ impl PgStore {
                     .await
             }
         }
-        .map_err(pg)?;
-        row.map(|r| stored(&r, 0)).transpose()
+        .map_err(pg)
     }
 
     pub async fn list(&self, scope: &Scope, request: &ListRequest) -> Result<ListPage, StoreError> {
-        let b = super::list_sql(odata::Dialect::Postgres, "p.wire, p.version", scope, request);
-        let rows = bound(b).fetch_all(&self.pool).await.map_err(pg)?;
+        let columns = "p.wire, p.version";
+        let rows =
+            faults::retrying(|| self.scan(super::list_sql(odata::Dialect::Postgres, columns, scope, request))).await?;
         let rows = rows.iter().map(|r| stored(r, 0)).collect::<Result<Vec<_>, _>>()?;
         super::finish_page(rows, request)
     }
 
     pub async fn count(&self, scope: &Scope, filter: Option<&odata::Filter>) -> Result<i64, StoreError> {
-        let b = super::count_sql(odata::Dialect::Postgres, scope, filter);
-        let row = bound(b).fetch_one(&self.pool).await.map_err(pg)?;
+        let rows = faults::retrying(|| self.scan(super::count_sql(odata::Dialect::Postgres, scope, filter))).await?;
+        let row = rows.first().ok_or_else(|| StoreError::Other("COUNT(*) returned no row".into()))?;
         row.try_get::<i64, _>(0).map_err(pg)
     }
 
+    /// A list or count query, timed from when it has its connection: only the statement's own
+    /// time may count against the client (see `faults::of_scan`).
+    async fn scan(&self, b: odata::SqlBuilder) -> Result<Vec<PgRow>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(pg)?;
+        let started = Instant::now();
+        bound(b).fetch_all(&mut *conn).await.map_err(|e| faults::of_scan(e, started.elapsed(), self.query_timeout))
+    }
+
     pub async fn write(&self, command: &WriteCommand, actor: &Actor) -> Result<WriteOutcome, StoreError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.try_write(command, actor).await {
-                Err(StoreError::Postgres(e)) if attempt < MAX_ATTEMPTS && is_retryable(&e) => {
-                    tokio::time::sleep(Duration::from_millis(2 << attempt.min(6))).await;
-                }
-                other => return other,
-            }
-        }
+        faults::retrying(|| self.try_write(command, actor)).await
     }
 
     pub async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, at, tenant, caller, app, request_id, operation, profile_id, changed FROM audit_log \
-             WHERE ($1::text IS NULL OR tenant = $1) AND ($2::text IS NULL OR profile_id = $2) \
-             AND ($3::text IS NULL OR operation = $3) AND ($4::text IS NULL OR at >= $4) ORDER BY at, id LIMIT $5",
-        )
-        .bind(&query.tenant)
-        .bind(&query.profile_id)
-        .bind(&query.operation)
-        .bind(&query.since)
-        .bind(i64::from(query.limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(pg)?;
+        let rows = faults::retrying(|| self.audit_rows(query)).await?;
         rows.iter()
             .map(|r| {
                 let changed: String = r.try_get(8).map_err(pg)?;
@@ -161,6 +194,22 @@ impl PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn audit_rows(&self, query: &AuditQuery) -> Result<Vec<PgRow>, StoreError> {
+        sqlx::query(
+            "SELECT id, at, tenant, caller, app, request_id, operation, profile_id, changed FROM audit_log \
+             WHERE ($1::text IS NULL OR tenant = $1) AND ($2::text IS NULL OR profile_id = $2) \
+             AND ($3::text IS NULL OR operation = $3) AND ($4::text IS NULL OR at >= $4) ORDER BY at, id LIMIT $5",
+        )
+        .bind(&query.tenant)
+        .bind(&query.profile_id)
+        .bind(&query.operation)
+        .bind(&query.since)
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(pg)
     }
 
     async fn try_write(&self, command: &WriteCommand, actor: &Actor) -> Result<WriteOutcome, StoreError> {
@@ -234,15 +283,22 @@ impl PgStore {
                 // The request stopped waiting; dropping the transaction rolls it back.
                 return Err(StoreError::Closed);
             }
-            tx.commit().await.map_err(pg)?;
+            tx.commit().await.map_err(faults::at_commit)?;
         }
         Ok(outcome)
     }
 }
 
 async fn pool(settings: &PgSettings) -> Result<PgPool, StoreError> {
-    let mut options = PgConnectOptions::from_str(&settings.url).map_err(pg)?.application_name("graphsec");
-    options = options.options([("statement_timeout", settings.query_timeout.as_millis().to_string())]);
+    let mut options = PgConnectOptions::from_str(&settings.url).map_err(pg)?;
+    // An application_name in the URL is kept: it tells an operator's (or a test's) sessions apart.
+    if options.get_application_name().is_none() {
+        options = options.application_name("graphsec");
+    }
+    options = options.options([
+        ("statement_timeout", settings.query_timeout.as_millis().to_string()),
+        ("lock_timeout", lock_timeout(settings).as_millis().to_string()),
+    ]);
     if let Some(schema) = &settings.schema {
         options = options.options([("search_path", schema.as_str())]);
     }
@@ -256,8 +312,13 @@ async fn pool(settings: &PgSettings) -> Result<PgPool, StoreError> {
 
 /// Applies the embedded migrations not yet applied, under an advisory lock so that instances
 /// starting together migrate once.
+///
+/// The session waits for locks without limit here: an instance starting beside one that is
+/// migrating waits for it on the advisory lock, and DDL waits for running transactions; the
+/// requests' `lock_timeout` would fail the start instead.
 pub async fn migrate(pool: &PgPool, schema: Option<&str>) -> Result<usize, StoreError> {
     let mut conn = pool.acquire().await.map_err(pg)?;
+    sqlx::query("SET lock_timeout = 0").execute(&mut *conn).await.map_err(pg)?;
     sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await.map_err(pg)?;
     let result = async {
         if let Some(schema) = schema {
@@ -306,6 +367,10 @@ pub async fn migrate(pool: &PgPool, schema: Option<&str>) -> Result<usize, Store
     }
     .await;
     let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await;
+    // Back to the session's own setting before the connection serves requests.
+    if sqlx::query("RESET lock_timeout").execute(&mut *conn).await.is_err() {
+        conn.close_on_drop();
+    }
     result
 }
 
@@ -352,236 +417,7 @@ fn stored(row: &sqlx::postgres::PgRow, first: usize) -> Result<StoredProfile, St
     Ok(StoredProfile { doc: row.try_get(first).map_err(pg)?, version: row.try_get(first + 1).map_err(pg)? })
 }
 
-async fn select_for_update(
-    tx: &mut Transaction<'_, Postgres>,
-    scope: &Scope,
-    id: &str,
-) -> Result<Option<(String, StoredProfile)>, StoreError> {
-    let row = match scope {
-        Scope::Tenant(tenant) => {
-            sqlx::query("SELECT tenant, wire, version FROM profiles WHERE tenant = $1 AND id = $2 FOR UPDATE")
-                .bind(tenant)
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await
-        }
-        Scope::AllTenants => {
-            sqlx::query("SELECT tenant, wire, version FROM profiles WHERE id = $1 ORDER BY tenant LIMIT 1 FOR UPDATE")
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await
-        }
-    }
-    .map_err(pg)?;
-    match row {
-        None => Ok(None),
-        Some(r) => Ok(Some((r.try_get(0).map_err(pg)?, stored(&r, 1)?))),
-    }
-}
-
-async fn insert(
-    tx: &mut Transaction<'_, Postgres>,
-    doc: &Map<String, Value>,
-    version: i64,
-) -> Result<WriteOutcome, StoreError> {
-    let columns = IndexedColumns::of(doc)?;
-    let wire = serde_json::to_string(doc)?;
-    let inserted = sqlx::query(
-        "INSERT INTO profiles (tenant, id, version, user_principal_name, display_name, risk_score, \
-         azure_subscription_id, created_date_time, last_modified_date_time, doc, wire) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11) ON CONFLICT (tenant, id) DO NOTHING",
-    )
-    .bind(columns.tenant)
-    .bind(columns.id)
-    .bind(version)
-    .bind(columns.user_principal_name)
-    .bind(columns.display_name)
-    .bind(columns.risk_score)
-    .bind(columns.azure_subscription_id)
-    .bind(columns.created_date_time)
-    .bind(columns.last_modified_date_time)
-    .bind(&wire)
-    .bind(&wire)
-    .execute(&mut **tx)
-    .await
-    .map_err(pg)?
-    .rows_affected();
-    if inserted == 0 {
-        return Ok(WriteOutcome::Conflict);
-    }
-    insert_tags(tx, &columns).await?;
-    Ok(WriteOutcome::Written(StoredProfile { doc: wire, version }))
-}
-
-async fn update_in_place(
-    tx: &mut Transaction<'_, Postgres>,
-    doc: &Map<String, Value>,
-    read_version: i64,
-) -> Result<WriteOutcome, StoreError> {
-    let columns = IndexedColumns::of(doc)?;
-    let wire = serde_json::to_string(doc)?;
-    let updated = sqlx::query(
-        "UPDATE profiles SET version = version + 1, user_principal_name = $3, display_name = $4, risk_score = $5, \
-         azure_subscription_id = $6, created_date_time = $7, last_modified_date_time = $8, doc = $9::jsonb, wire = $10 \
-         WHERE tenant = $1 AND id = $2 AND version = $11",
-    )
-    .bind(columns.tenant)
-    .bind(columns.id)
-    .bind(columns.user_principal_name)
-    .bind(columns.display_name)
-    .bind(columns.risk_score)
-    .bind(columns.azure_subscription_id)
-    .bind(columns.created_date_time)
-    .bind(columns.last_modified_date_time)
-    .bind(&wire)
-    .bind(&wire)
-    .bind(read_version)
-    .execute(&mut **tx)
-    .await
-    .map_err(pg)?
-    .rows_affected();
-    if updated != 1 {
-        // The row lock makes this unreachable; refuse rather than write over an unseen change.
-        return Ok(WriteOutcome::PreconditionFailed);
-    }
-    sqlx::query("DELETE FROM profile_tags WHERE tenant = $1 AND id = $2")
-        .bind(columns.tenant)
-        .bind(columns.id)
-        .execute(&mut **tx)
-        .await
-        .map_err(pg)?;
-    insert_tags(tx, &columns).await?;
-    Ok(WriteOutcome::Written(StoredProfile { doc: wire, version: read_version + 1 }))
-}
-
-async fn insert_tags(tx: &mut Transaction<'_, Postgres>, columns: &IndexedColumns<'_>) -> Result<(), StoreError> {
-    if columns.tags.is_empty() {
-        return Ok(());
-    }
-    let positions: Vec<i64> = (0..columns.tags.len() as i64).collect();
-    sqlx::query("INSERT INTO profile_tags (tenant, id, pos, tag) SELECT $1, $2, t.pos, t.tag FROM UNNEST($3::bigint[], $4::text[]) AS t(pos, tag)")
-        .bind(columns.tenant)
-        .bind(columns.id)
-        .bind(&positions)
-        .bind(&columns.tags)
-        .execute(&mut **tx)
-        .await
-        .map_err(pg)?;
-    Ok(())
-}
-
-/// One multi-row INSERT for the profiles and one for their tags: bulk loads run at database speed
-/// rather than at one round trip per row.
-async fn import(tx: &mut Transaction<'_, Postgres>, profiles: &[NewProfile]) -> Result<WriteOutcome, StoreError> {
-    let mut text: [Vec<Option<String>>; 10] = Default::default();
-    let mut tags_of = std::collections::HashMap::new();
-    for profile in profiles {
-        let c = IndexedColumns::of(&profile.doc)?;
-        let values = [
-            Some(c.tenant),
-            Some(c.id),
-            c.user_principal_name,
-            c.display_name,
-            c.risk_score,
-            c.azure_subscription_id,
-            c.created_date_time,
-            c.last_modified_date_time,
-        ];
-        for (column, value) in text.iter_mut().zip(values) {
-            column.push(value.map(str::to_string));
-        }
-        text[8].push(Some(profile.text.clone()));
-        text[9].push(Some(profile.text.clone()));
-        tags_of
-            .entry((c.tenant.to_string(), c.id.to_string()))
-            .or_insert_with(|| c.tags.iter().map(|t| t.to_string()).collect::<Vec<_>>());
-    }
-    let inserted: Vec<(String, String)> = sqlx::query_as(
-        "INSERT INTO profiles (tenant, id, version, user_principal_name, display_name, risk_score, \
-         azure_subscription_id, created_date_time, last_modified_date_time, doc, wire) \
-         SELECT t.tenant, t.id, 1, t.upn, t.dn, t.rs, t.sub, t.created, t.modified, t.doc::jsonb, t.wire \
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) \
-         AS t(tenant, id, upn, dn, rs, sub, created, modified, doc, wire) \
-         ON CONFLICT (tenant, id) DO NOTHING RETURNING tenant, id",
-    )
-    .bind(&text[0])
-    .bind(&text[1])
-    .bind(&text[2])
-    .bind(&text[3])
-    .bind(&text[4])
-    .bind(&text[5])
-    .bind(&text[6])
-    .bind(&text[7])
-    .bind(&text[8])
-    .bind(&text[9])
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(pg)?;
-    let (mut tenants, mut ids, mut positions, mut tags) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for key in &inserted {
-        for (pos, tag) in tags_of.get(key).into_iter().flatten().enumerate() {
-            tenants.push(key.0.clone());
-            ids.push(key.1.clone());
-            positions.push(pos as i64);
-            tags.push(tag.clone());
-        }
-    }
-    if !tags.is_empty() {
-        sqlx::query(
-            "INSERT INTO profile_tags (tenant, id, pos, tag) SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[])",
-        )
-        .bind(&tenants)
-        .bind(&ids)
-        .bind(&positions)
-        .bind(&tags)
-        .execute(&mut **tx)
-        .await
-        .map_err(pg)?;
-    }
-    let inserted_count = inserted.len() as u64;
-    Ok(WriteOutcome::Imported { inserted: inserted_count, skipped: profiles.len() as u64 - inserted_count })
-}
-
-async fn insert_audit(tx: &mut Transaction<'_, Postgres>, record: &AuditRecord) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit_log (id, at, tenant, caller, app, request_id, operation, profile_id, changed) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&record.id)
-    .bind(&record.at)
-    .bind(&record.tenant)
-    .bind(&record.caller)
-    .bind(&record.app)
-    .bind(&record.request_id)
-    .bind(&record.operation)
-    .bind(&record.profile_id)
-    .bind(serde_json::to_string(&record.changed)?)
-    .execute(&mut **tx)
-    .await
-    .map_err(pg)?;
-    Ok(())
-}
-
-async fn delete_row(tx: &mut Transaction<'_, Postgres>, tenant: &str, id: &str) -> Result<(), StoreError> {
-    for sql in
-        ["DELETE FROM profiles WHERE tenant = $1 AND id = $2", "DELETE FROM profile_tags WHERE tenant = $1 AND id = $2"]
-    {
-        sqlx::query(sql).bind(tenant).bind(id).execute(&mut **tx).await.map_err(pg)?;
-    }
-    Ok(())
-}
-
-fn is_retryable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("40001" | "40P01")),
-        _ => false,
-    }
-}
-
+/// Wraps an error as it is; `faults::retrying` decides what it means.
 fn pg(e: sqlx::Error) -> StoreError {
-    match &e {
-        // statement_timeout fired.
-        sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => StoreError::QueryTimeout(Duration::ZERO),
-        _ => StoreError::Postgres(e),
-    }
+    StoreError::Postgres(e)
 }

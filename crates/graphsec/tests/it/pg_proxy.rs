@@ -1,0 +1,169 @@
+//! A TCP proxy on 127.0.0.1 between a server and PostgreSQL: it can be stopped (listener and
+//! every connection closed) and started again on the same port, and it can cut one connection
+//! at a chosen point of a transaction.
+
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// Where the next transaction to reach that point loses its connection (then the proxy passes
+/// everything again).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cut {
+    Off,
+    /// The first statement after a BEGIN is swallowed and both sides are closed: the database
+    /// rolls the transaction back, the server sees its connection drop before COMMIT.
+    AfterBegin,
+    /// The COMMIT reaches the database, then the server's side is closed before any answer: the
+    /// write is stored, the server cannot know it.
+    AtCommit,
+}
+
+pub struct Proxy {
+    pub port: u16,
+    upstream: String,
+    cut: Arc<Mutex<Cut>>,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: String) -> Proxy {
+        let mut proxy =
+            Proxy { port: 0, upstream, cut: Arc::new(Mutex::new(Cut::Off)), tasks: Arc::default(), accept: None };
+        proxy.listen().await;
+        proxy
+    }
+
+    /// Listens again on the same port after [`Proxy::stop`].
+    pub async fn listen(&mut self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.expect("proxy binds");
+        self.port = listener.local_addr().expect("proxy address").port();
+        let (upstream, cut, tasks) = (self.upstream.clone(), self.cut.clone(), self.tasks.clone());
+        self.accept = Some(tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let task = tokio::spawn(pipe(client, upstream.clone(), cut.clone(), tasks.clone()));
+                tasks.lock().unwrap().push(task);
+            }
+        }));
+    }
+
+    /// Closes the listener and every open connection, as a database host that went away would.
+    pub async fn stop(&mut self) {
+        if let Some(accept) = self.accept.take() {
+            accept.abort();
+            let _ = accept.await;
+        }
+        let tasks: Vec<_> = self.tasks.lock().unwrap().drain(..).collect();
+        for task in tasks {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    pub fn arm(&self, cut: Cut) {
+        *self.cut.lock().unwrap() = cut;
+    }
+
+    /// Whether the armed cut has happened.
+    pub fn fired(&self) -> bool {
+        *self.cut.lock().unwrap() == Cut::Off
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(accept) = self.accept.take() {
+            accept.abort();
+        }
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+fn contains(chunk: &[u8], pattern: &[u8]) -> bool {
+    chunk.windows(pattern.len()).any(|w| w == pattern)
+}
+
+/// Takes the armed cut if this chunk is where it happens.
+fn take_cut(cut: &Mutex<Cut>, chunk: &[u8], after_begin: &mut bool) -> Option<Cut> {
+    let mut armed = cut.lock().unwrap();
+    match *armed {
+        Cut::AfterBegin if *after_begin => {
+            *armed = Cut::Off;
+            Some(Cut::AfterBegin)
+        }
+        Cut::AfterBegin => {
+            // sqlx sends BEGIN as a simple query and waits for its answer: the next chunk on this
+            // connection is the transaction's first statement.
+            *after_begin = contains(chunk, b"BEGIN\0");
+            None
+        }
+        Cut::AtCommit if contains(chunk, b"COMMIT\0") => {
+            *armed = Cut::Off;
+            Some(Cut::AtCommit)
+        }
+        _ => None,
+    }
+}
+
+async fn pipe(client: TcpStream, upstream: String, cut: Arc<Mutex<Cut>>, tasks: Arc<Mutex<Vec<JoinHandle<()>>>>) {
+    let Ok(server) = TcpStream::connect(&upstream).await else { return };
+    let (mut client_read, client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let hang_up = Arc::new(Notify::new());
+    let hung_up = hang_up.clone();
+    // Database to server; after a hang-up the database's answers are read and dropped, so the
+    // socket closes cleanly once the database is done with it.
+    let down = tokio::spawn(async move {
+        let mut to_client = Some(client_write);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = tokio::select! {
+                biased;
+                _ = hung_up.notified(), if to_client.is_some() => {
+                    to_client = None;
+                    continue;
+                }
+                read = server_read.read(&mut buf) => match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                },
+            };
+            if let Some(w) = to_client.as_mut()
+                && w.write_all(&buf[..n]).await.is_err()
+            {
+                to_client = None;
+            }
+        }
+    });
+    tasks.lock().unwrap().push(down);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut after_begin = false;
+    loop {
+        let n = match client_read.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let chunk = &buf[..n];
+        match take_cut(&cut, chunk, &mut after_begin) {
+            None => {
+                if server_write.write_all(chunk).await.is_err() {
+                    break;
+                }
+            }
+            Some(Cut::AtCommit) => {
+                let _ = server_write.write_all(chunk).await;
+                break;
+            }
+            Some(_) => break,
+        }
+    }
+    // Closes the server's side (both halves) and sends the database a FIN after what it was sent.
+    hang_up.notify_one();
+    drop(client_read);
+    let _ = server_write.shutdown().await;
+}
