@@ -110,7 +110,7 @@ pub(super) fn start_checkpointer(
 /// file, so that the restart (which copies what is left and syncs the database while writes
 /// wait) has little left to sync.
 pub(super) fn checkpoint(conn: &Connection, flush: Option<&SyncedFile>) -> Result<bool, StoreError> {
-    let (log_pages, _) = wal_checkpoint(conn, "PASSIVE")?;
+    let (log_pages, copied) = wal_checkpoint(conn, "PASSIVE")?;
     if log_pages > WAL_TRUNCATE_PAGES {
         wal_checkpoint(conn, "TRUNCATE")?;
         return Ok(false);
@@ -119,7 +119,7 @@ pub(super) fn checkpoint(conn: &Connection, flush: Option<&SyncedFile>) -> Resul
         return Ok(false);
     }
     let Some(database) = flush else {
-        return Ok(true);
+        return Ok(copied == log_pages);
     };
     let sync =
         || database.sync().map_err(|e| StoreError::Other(format!("cannot sync {}: {e}", database.path().display())));
