@@ -2,10 +2,13 @@
 
 pub mod batch;
 pub mod body;
+pub mod budget;
 pub mod chaos;
 pub mod context;
+mod envelope;
 pub mod error;
 pub mod openapi;
+pub mod page;
 pub mod prefer;
 pub mod profiles;
 pub mod query;
@@ -86,9 +89,9 @@ async fn dispatch(app: &Arc<AppState>, ctx: &RequestContext, request: Request) -
     if path == "/readyz" {
         return match app.store.ping().await {
             Ok(()) => Ok((StatusCode::OK, "ready").into_response()),
-            Err(crate::store::StoreError::Failed(reason)) => Err(GraphError::unavailable(format!(
-                "Writes cannot be stored until graphsec is restarted: {reason}"
-            ))),
+            Err(crate::store::StoreError::Failed(reason)) => {
+                Err(GraphError::unavailable(format!("Writes cannot be stored until graphsec is restarted: {reason}")))
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "readiness check failed");
                 Err(GraphError::unavailable("The database is not answering."))

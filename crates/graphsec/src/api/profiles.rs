@@ -2,11 +2,13 @@
 //! authorises, calls the store and renders; the rules live in `domain`, the SQL in `store`.
 
 use super::body;
+use super::budget::{PAGE_OVERHEAD_BYTES, ROW_OVERHEAD_BYTES, SMALL_RESPONSE_BYTES};
 use super::context::RequestContext;
 use super::error::GraphError;
+use super::page::{Page, PageBody};
 use super::prefer::Preferences;
 use super::query::{self, QueryOptions, Target};
-use super::render::{self, CollectionPage};
+use super::render;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::domain::etag::IfMatch;
@@ -108,18 +110,22 @@ pub async fn list(call: Call<'_>) -> Result<Response, GraphError> {
         true => Some(call.app.store.count(scope.clone(), request.filter.clone()).await?),
         false => None,
     };
+    // Reserved before the rows are fetched, so that requests waiting for the budget hold no rows.
+    let budget = &call.app.budget;
+    let mut reservation = budget.reserve(budget.page_estimate(limit)).await?;
     let page = call.app.store.list(scope, request).await?;
+    let row_bytes: usize = page.rows.iter().map(|r| r.doc.len() + ROW_OVERHEAD_BYTES).sum();
+    budget.observe_rows(page.rows.len(), row_bytes);
+    reservation.resize(row_bytes + PAGE_OVERHEAD_BYTES).await?;
 
     let next_link = page.next.as_ref().map(|next| {
         let position = serde_json::to_value(next).unwrap_or_default();
         next_link(&call, &options, &skiptoken::encode(key, &identity, position))
     });
-    let body = render::collection(
-        call.ctx,
-        &CollectionPage { rows: &page.rows, count, next_link, select: options.select.as_ref() },
-    )
-    .map_err(|_| GraphError::internal())?;
-    let mut response = render::odata_response(StatusCode::OK, body);
+    let body =
+        PageBody::new(call.ctx, page.rows, &Page { count, next_link, select: options.select.as_ref() }, reservation)
+            .map_err(|_| GraphError::internal())?;
+    let mut response = render::odata_response_body(StatusCode::OK, Body::new(body));
     if let Some(size) = prefs.max_page_size
         && let Ok(v) = HeaderValue::from_str(&format!("odata.maxpagesize={size}"))
     {
@@ -168,7 +174,7 @@ pub async fn get(call: Call<'_>, id: &str) -> Result<Response, GraphError> {
     call.require_read()?;
     let options = query::parse(call.query, Target::Entity)?;
     let profile = call.app.store.get(&call.principal.scope(), id).await?.ok_or_else(|| GraphError::not_found(id))?;
-    entity_response(&call, StatusCode::OK, &profile, options.select.as_ref())
+    entity_response(&call, StatusCode::OK, &profile, options.select.as_ref()).await
 }
 
 pub async fn create(call: Call<'_>, body: Body) -> Result<Response, GraphError> {
@@ -189,7 +195,7 @@ pub async fn create(call: Call<'_>, body: Body) -> Result<Response, GraphError> 
             let mut response = if prefs.return_minimal == Some(true) {
                 minimal_response(&stored, "return=minimal")
             } else {
-                entity_response(&call, StatusCode::CREATED, &stored, None)?
+                entity_response(&call, StatusCode::CREATED, &stored, None).await?
             };
             if let Ok(location) = HeaderValue::from_str(&call.item_url(&id)) {
                 response.headers_mut().insert(header::LOCATION, location);
@@ -219,7 +225,7 @@ pub async fn update(call: Call<'_>, id: &str, body: Body) -> Result<Response, Gr
             match prefs.return_minimal {
                 Some(true) => Ok(minimal_response(&stored, "return=minimal")),
                 representation => {
-                    let mut response = entity_response(&call, StatusCode::OK, &stored, None)?;
+                    let mut response = entity_response(&call, StatusCode::OK, &stored, None).await?;
                     if representation == Some(false) {
                         response
                             .headers_mut()
@@ -250,14 +256,21 @@ pub async fn delete(call: Call<'_>, id: &str) -> Result<Response, GraphError> {
     }
 }
 
-fn entity_response(
+/// A profile is small, unless dynamic properties have made it large: then it takes its size from
+/// the budget like a page.
+async fn entity_response(
     call: &Call<'_>,
     status: StatusCode,
     profile: &StoredProfile,
     select: Option<&odata::Select>,
 ) -> Result<Response, GraphError> {
     let body = render::entity(call.ctx, profile, select).map_err(|_| GraphError::internal())?;
-    let mut response = render::odata_response(status, body);
+    let mut response = if body.len() <= SMALL_RESPONSE_BYTES {
+        render::odata_response(status, body)
+    } else {
+        let mut reservation = call.app.budget.reserve(body.len()).await?;
+        render::odata_response_body(status, Body::from(reservation.attach_rest(body)))
+    };
     response.headers_mut().insert(header::ETAG, render::etag_header(profile.version));
     Ok(response)
 }

@@ -28,6 +28,7 @@ macro_rules! backend_tests {
 
 mod auth;
 mod batch;
+mod budget;
 mod cli;
 mod concurrency;
 mod crash;

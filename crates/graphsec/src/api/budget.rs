@@ -1,0 +1,256 @@
+//! The memory budget for response bodies (`--response-memory-mb`).
+//!
+//! A response that may be large reserves its size in KiB units from one semaphore before its
+//! rows are fetched, and the units travel with its bytes: every chunk handed to hyper owns the
+//! units of its own length and gives them back when hyper has written and dropped it. So the
+//! budget covers the rows held for rendering, the chunks queued in hyper's write buffer and a
+//! `$batch` envelope's items waiting for their turn, until the last byte has left.
+//!
+//! Small responses (a profile, an error, a short page) stay outside the budget: they are bounded
+//! by the connection cap, and making them queue behind large pages would slow point reads down
+//! exactly when the server is busiest.
+
+use super::error::GraphError;
+use bytes::Bytes;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+const UNIT: usize = 1024;
+/// Responses up to this size need no reservation.
+pub const SMALL_RESPONSE_BYTES: usize = 64 * 1024;
+/// Rows are assumed this large until a page has shown otherwise.
+const INITIAL_ROW_BYTES: usize = 1024;
+/// What a row costs beside its text: the `String` and version, allocator slack, its annotations.
+pub const ROW_OVERHEAD_BYTES: usize = 128;
+/// The page's head, `@odata.nextLink` and the chunk being rendered.
+pub const PAGE_OVERHEAD_BYTES: usize = 80 * 1024;
+
+/// Shared by every request of a server; cloning is cheap.
+#[derive(Clone)]
+pub struct ResponseBudget {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    semaphore: Arc<Semaphore>,
+    total_units: usize,
+    max_wait: Duration,
+    row_bytes: AtomicUsize,
+    peak_units: AtomicUsize,
+}
+
+impl ResponseBudget {
+    pub fn new(total_bytes: usize, max_wait: Duration) -> ResponseBudget {
+        let total_units = (total_bytes / UNIT).clamp(1, Semaphore::MAX_PERMITS);
+        ResponseBudget {
+            inner: Arc::new(Inner {
+                semaphore: Arc::new(Semaphore::new(total_units)),
+                total_units,
+                max_wait,
+                row_bytes: AtomicUsize::new(INITIAL_ROW_BYTES),
+                peak_units: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    pub fn total_bytes(&self) -> usize {
+        self.inner.total_units * UNIT
+    }
+
+    /// Bytes reserved right now by responses being built or sent.
+    pub fn in_use_bytes(&self) -> usize {
+        self.inner.in_use_units() * UNIT
+    }
+
+    /// The most bytes that were ever reserved at once.
+    pub fn peak_bytes(&self) -> usize {
+        self.inner.peak_units.load(Ordering::Relaxed) * UNIT
+    }
+
+    /// What a page of `limit` rows is expected to need, from the rows of recent pages.
+    pub fn page_estimate(&self, limit: usize) -> usize {
+        let row = self.inner.row_bytes.load(Ordering::Relaxed);
+        limit.saturating_mul(row).saturating_add(PAGE_OVERHEAD_BYTES)
+    }
+
+    /// Learns the row size from a fetched page: a larger one is taken at once (so the next
+    /// estimate is not short again), a smaller one only slowly (one odd page should not shrink
+    /// every estimate).
+    pub fn observe_rows(&self, rows: usize, bytes: usize) {
+        if rows < 16 {
+            return;
+        }
+        let average = bytes / rows;
+        let _ = self.inner.row_bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |current| {
+            Some(average.max(current - current / 8).max(ROW_OVERHEAD_BYTES))
+        });
+    }
+
+    /// Reserves `bytes`, waiting at most the configured time. More than the whole budget is
+    /// reserved as the whole budget: the estimate may be high, and [`Reservation::resize`] refuses
+    /// a response that really is larger once its size is known.
+    pub async fn reserve(&self, bytes: usize) -> Result<Reservation, GraphError> {
+        let mut reservation = Reservation { units: None, budget: self.clone() };
+        if bytes > SMALL_RESPONSE_BYTES {
+            let units = units(bytes).min(self.inner.total_units);
+            reservation.units = Some(self.acquire(units).await?);
+        }
+        Ok(reservation)
+    }
+
+    async fn acquire(&self, units: usize) -> Result<Units, GraphError> {
+        let count = u32::try_from(units).map_err(|_| self.too_large(units * UNIT))?;
+        let semaphore = self.inner.semaphore.clone();
+        match tokio::time::timeout(self.inner.max_wait, semaphore.acquire_many_owned(count)).await {
+            Ok(Ok(permit)) => Ok(self.wrap(permit)),
+            Ok(Err(_)) => Err(GraphError::internal()),
+            Err(_) => {
+                tracing::debug!(units, in_use = self.inner.in_use_units(), "response memory budget exhausted");
+                Err(GraphError::unavailable(
+                    "The server is busy sending other large responses; retry after the time in the Retry-After header.",
+                )
+                .with_retry_after(1))
+            }
+        }
+    }
+
+    fn try_acquire(&self, units: usize) -> Option<Units> {
+        let count = u32::try_from(units).ok()?;
+        self.inner.semaphore.clone().try_acquire_many_owned(count).ok().map(|permit| self.wrap(permit))
+    }
+
+    fn wrap(&self, permit: OwnedSemaphorePermit) -> Units {
+        let in_use = self.inner.in_use_units();
+        self.inner.peak_units.fetch_max(in_use, Ordering::Relaxed);
+        self.inner.record();
+        Units { permit: Some(permit), budget: self.inner.clone() }
+    }
+
+    fn too_large(&self, bytes: usize) -> GraphError {
+        GraphError::unavailable(format!(
+            "The response would need {} MiB, more than the server's response memory budget of {} MiB; ask for fewer rows with $top.",
+            bytes.div_ceil(1 << 20),
+            self.total_bytes() >> 20
+        ))
+        .with_retry_after(1)
+    }
+}
+
+impl Inner {
+    fn in_use_units(&self) -> usize {
+        self.total_units.saturating_sub(self.semaphore.available_permits())
+    }
+
+    fn record(&self) {
+        if crate::telemetry::enabled() {
+            metrics::gauge!("graphsec_response_memory_bytes").set((self.in_use_units() * UNIT) as f64);
+        }
+    }
+}
+
+fn units(bytes: usize) -> usize {
+    bytes.div_ceil(UNIT).max(1)
+}
+
+/// Units of the budget; they go back when this is dropped.
+struct Units {
+    permit: Option<OwnedSemaphorePermit>,
+    budget: Arc<Inner>,
+}
+
+impl Units {
+    fn held(&self) -> usize {
+        self.permit.as_ref().map_or(0, OwnedSemaphorePermit::num_permits)
+    }
+
+    fn split(&mut self, units: usize) -> Option<Units> {
+        let held = self.held();
+        let permit = self.permit.as_mut()?.split(units.min(held))?;
+        Some(Units { permit: Some(permit), budget: self.budget.clone() })
+    }
+
+    fn merge(&mut self, mut other: Units) {
+        match (&mut self.permit, other.permit.take()) {
+            (Some(mine), Some(theirs)) => mine.merge(theirs),
+            (mine @ None, theirs) => *mine = theirs,
+            (Some(_), None) => {}
+        }
+    }
+}
+
+impl Drop for Units {
+    fn drop(&mut self) {
+        let held = self.held();
+        drop(self.permit.take());
+        if held > 0 && crate::telemetry::enabled() {
+            self.budget.record();
+        }
+    }
+}
+
+/// The budget a response holds (possibly none, for a small one).
+pub struct Reservation {
+    units: Option<Units>,
+    budget: ResponseBudget,
+}
+
+impl Reservation {
+    /// Sets the reservation to the response's real size, known once its rows are fetched. A
+    /// shortfall is taken without waiting if it can be; otherwise everything held goes back
+    /// before the whole size is waited for, so that requests holding part of the budget never
+    /// wait on each other for the rest.
+    pub async fn resize(&mut self, bytes: usize) -> Result<(), GraphError> {
+        if bytes <= SMALL_RESPONSE_BYTES {
+            self.units = None;
+            return Ok(());
+        }
+        let wanted = units(bytes);
+        if wanted > self.budget.inner.total_units {
+            self.units = None;
+            return Err(self.budget.too_large(bytes));
+        }
+        let held = self.units.as_ref().map_or(0, Units::held);
+        if wanted <= held {
+            if let Some(units) = &mut self.units {
+                drop(units.split(held - wanted));
+            }
+            return Ok(());
+        }
+        if let Some(extra) = self.budget.try_acquire(wanted - held) {
+            match &mut self.units {
+                Some(units) => units.merge(extra),
+                None => self.units = Some(extra),
+            }
+            return Ok(());
+        }
+        self.units = None;
+        self.units = Some(self.budget.acquire(wanted).await?);
+        Ok(())
+    }
+
+    /// Wraps `data` into bytes that carry up to its length of this reservation, so that hyper
+    /// gives those units back when it has written and dropped them.
+    pub fn attach<T: AsRef<[u8]> + Send + 'static>(&mut self, data: T) -> Bytes {
+        let len = data.as_ref().len();
+        let units = self.units.as_mut().and_then(|u| u.split(len / UNIT));
+        Bytes::from_owner(Owned { data, _units: units })
+    }
+
+    /// Wraps `data` into bytes that carry all that is left of this reservation.
+    pub fn attach_rest<T: AsRef<[u8]> + Send + 'static>(&mut self, data: T) -> Bytes {
+        Bytes::from_owner(Owned { data, _units: self.units.take() })
+    }
+}
+
+struct Owned<T> {
+    data: T,
+    _units: Option<Units>,
+}
+
+impl<T: AsRef<[u8]>> AsRef<[u8]> for Owned<T> {
+    fn as_ref(&self) -> &[u8] {
+        self.data.as_ref()
+    }
+}
