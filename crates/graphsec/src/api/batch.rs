@@ -34,7 +34,7 @@ pub async fn run(app: &Arc<AppState>, outer: &HeaderMap, body: Body) -> Result<R
     let items = parse(&bytes, outer.get(header::HOST).and_then(|h| h.to_str().ok()))?;
     // The parsed items (bodies, headers) live until the last answer is sent; the items' answers
     // take their own reservations as they run.
-    let reservation = app.budget.reserve(bytes.len() * 2).await?;
+    let reservation = app.budget.reserve_exact(bytes.len() * 2).await?;
     drop(bytes);
     let order = execution_order(&items);
     let deadline = tokio::time::Instant::now() + app.request_timeout;

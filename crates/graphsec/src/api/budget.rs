@@ -43,7 +43,8 @@ struct Inner {
 
 impl ResponseBudget {
     pub fn new(total_bytes: usize, max_wait: Duration) -> ResponseBudget {
-        let total_units = (total_bytes / UNIT).clamp(1, Semaphore::MAX_PERMITS);
+        // Permits are taken in one `acquire_many` of a u32.
+        let total_units = (total_bytes / UNIT).clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
         ResponseBudget {
             inner: Arc::new(Inner {
                 semaphore: Arc::new(Semaphore::new(total_units)),
@@ -100,6 +101,15 @@ impl ResponseBudget {
         Ok(reservation)
     }
 
+    /// Reserves exactly `bytes`, a size already known: more than the whole budget is refused at
+    /// once.
+    pub async fn reserve_exact(&self, bytes: usize) -> Result<Reservation, GraphError> {
+        if bytes > SMALL_RESPONSE_BYTES && units(bytes) > self.inner.total_units {
+            return Err(self.too_large(bytes));
+        }
+        self.reserve(bytes).await
+    }
+
     async fn acquire(&self, units: usize) -> Result<Units, GraphError> {
         let count = u32::try_from(units).map_err(|_| self.too_large(units * UNIT))?;
         let semaphore = self.inner.semaphore.clone();
@@ -130,7 +140,7 @@ impl ResponseBudget {
 
     fn too_large(&self, bytes: usize) -> GraphError {
         GraphError::unavailable(format!(
-            "The response would need {} MiB, more than the server's response memory budget of {} MiB; ask for fewer rows with $top.",
+            "The response would need {} MiB, more than the server's response memory budget of {} MiB; ask for fewer rows ($top) or properties ($select).",
             bytes.div_ceil(1 << 20),
             self.total_bytes() >> 20
         ))

@@ -174,7 +174,7 @@ pub async fn get(call: Call<'_>, id: &str) -> Result<Response, GraphError> {
     call.require_read()?;
     let options = query::parse(call.query, Target::Entity)?;
     let profile = call.app.store.get(&call.principal.scope(), id).await?.ok_or_else(|| GraphError::not_found(id))?;
-    entity_response(&call, StatusCode::OK, &profile, options.select.as_ref()).await
+    entity_response(&call, StatusCode::OK, &profile, options.select.as_ref(), true).await
 }
 
 pub async fn create(call: Call<'_>, body: Body) -> Result<Response, GraphError> {
@@ -195,7 +195,7 @@ pub async fn create(call: Call<'_>, body: Body) -> Result<Response, GraphError> 
             let mut response = if prefs.return_minimal == Some(true) {
                 minimal_response(&stored, "return=minimal")
             } else {
-                entity_response(&call, StatusCode::CREATED, &stored, None).await?
+                entity_response(&call, StatusCode::CREATED, &stored, None, false).await?
             };
             if let Ok(location) = HeaderValue::from_str(&call.item_url(&id)) {
                 response.headers_mut().insert(header::LOCATION, location);
@@ -225,7 +225,7 @@ pub async fn update(call: Call<'_>, id: &str, body: Body) -> Result<Response, Gr
             match prefs.return_minimal {
                 Some(true) => Ok(minimal_response(&stored, "return=minimal")),
                 representation => {
-                    let mut response = entity_response(&call, StatusCode::OK, &stored, None).await?;
+                    let mut response = entity_response(&call, StatusCode::OK, &stored, None, false).await?;
                     if representation == Some(false) {
                         response
                             .headers_mut()
@@ -256,19 +256,21 @@ pub async fn delete(call: Call<'_>, id: &str) -> Result<Response, GraphError> {
     }
 }
 
-/// A profile is small, unless dynamic properties have made it large: then it takes its size from
-/// the budget like a page.
+/// A profile is small, unless dynamic properties have made it large: then a read takes its size
+/// from the budget like a page. The answer to a write does not: refusing it would hide that the
+/// write has been made.
 async fn entity_response(
     call: &Call<'_>,
     status: StatusCode,
     profile: &StoredProfile,
     select: Option<&odata::Select>,
+    budgeted: bool,
 ) -> Result<Response, GraphError> {
     let body = render::entity(call.ctx, profile, select).map_err(|_| GraphError::internal())?;
-    let mut response = if body.len() <= SMALL_RESPONSE_BYTES {
+    let mut response = if !budgeted || body.len() <= SMALL_RESPONSE_BYTES {
         render::odata_response(status, body)
     } else {
-        let mut reservation = call.app.budget.reserve(body.len()).await?;
+        let mut reservation = call.app.budget.reserve_exact(body.len()).await?;
         render::odata_response_body(status, Body::from(reservation.attach_rest(body)))
     };
     response.headers_mut().insert(header::ETAG, render::etag_header(profile.version));

@@ -23,6 +23,7 @@ async fn start(backend: Backend, budget_mb: u32) -> (Fixture, TestServer) {
     let mut config = fixture.config(AuthChoice::Local);
     config.response_memory_mb = budget_mb;
     config.response_memory_wait = 1;
+    config.max_body_bytes = 4 << 20;
     let server = TestServer::start_config(config).await;
     (fixture, server)
 }
@@ -93,6 +94,15 @@ async fn a_page_larger_than_the_budget_is_refused_at_once_and_light_requests_go_
     assert_eq!(page["value"].as_array().unwrap().len(), 300, "a page of ~650 KB fits in 1 MiB");
     let count = server.request(Method::GET, &format!("{COLLECTION}/$count"), &token).send().await.unwrap();
     assert_eq!(count.text().await.unwrap(), "600");
+
+    // A profile of 1.5 MB: writing it is answered with it (refusing that answer would hide that
+    // the write was made); reading it back does not fit in the budget.
+    let created = server.create(&token, json!({"id": "huge", "blob": "b".repeat(1_500_000)})).await;
+    assert_eq!(created["blob"].as_str().unwrap().len(), 1_500_000);
+    let response = server.request(Method::GET, &item("huge"), &token).send().await.unwrap();
+    expect_error(response, 503, "serviceNotAvailable").await;
+    let response = server.request(Method::GET, &format!("{}?$select=id", item("huge")), &token).send().await.unwrap();
+    assert_eq!(response.status(), 200, "$select makes it small");
     assert_budget_returned(&server).await;
     assert!(server.budget.peak_bytes() <= server.budget.total_bytes());
 }
