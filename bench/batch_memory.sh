@@ -105,8 +105,8 @@ cleanup() {
         stop_pid "$pid"
     done
     if [[ $code -ne 0 ]]; then
-        cp "$WORK"/*.log "$(dirname "$OUTPUT")/" 2>/dev/null || true
-        echo "batch_memory.sh: failed (exit $code); server logs copied to $(dirname "$OUTPUT")/" >&2
+        cp "$WORK/server.log" "${OUTPUT%.md}-server.log" 2>/dev/null || true
+        echo "batch_memory.sh: failed (exit $code); the server's log is in ${OUTPUT%.md}-server.log" >&2
     fi
     rm -rf "$WORK"
 }
@@ -230,7 +230,8 @@ measure() {
     wrk_result "$label" get "$WORK/get.out"
     log "$label: peak RSS $((hwm / 1024)) MiB, RSS after the load $((rss / 1024)) MiB"
 
-    # One batch on the idle server: every item must be a full page.
+    # One more batch once the load has stopped: every item must be a full page. A server may still
+    # be working through batches whose clients went away when wrk stopped; the time says so.
     python3 - "$ORIGIN" "$ITEMS" "$TOP" > "$WORK/check.json" <<'PY'
 import json, sys, time, urllib.request
 origin, items, top = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -239,12 +240,15 @@ body = json.dumps({"requests": [{"id": str(i), "method": "GET",
 request = urllib.request.Request(origin + "/beta/$batch", data=body.encode(), method="POST",
                                  headers={"Content-Type": "application/json"})
 started = time.monotonic()
-with urllib.request.urlopen(request, timeout=120) as response:
-    data = response.read()
-seconds = time.monotonic() - started
-answer = json.loads(data)
-full = sum(1 for r in answer["responses"] if r["status"] == 200 and len(r["body"]["value"]) == top)
-print(json.dumps({"bytes": len(data), "seconds": round(seconds, 3), "full_items": full}))
+try:
+    with urllib.request.urlopen(request, timeout=300) as response:
+        data = response.read()
+    answer = json.loads(data)
+    full = sum(1 for r in answer["responses"] if r["status"] == 200 and len(r["body"]["value"]) == top)
+    print(json.dumps({"bytes": len(data), "seconds": round(time.monotonic() - started, 3), "full_items": full}))
+except Exception as e:
+    print(json.dumps({"bytes": 0, "seconds": round(time.monotonic() - started, 3), "full_items": 0,
+                      "error": repr(e)[:200]}))
 PY
     record "$(python3 - "$label" "$clients" "$idle" "$hwm" "$rss" "$WORK/check.json" <<'PY'
 import json, sys
@@ -252,7 +256,8 @@ label, clients, idle, hwm, rss, check = sys.argv[1:7]
 c = json.load(open(check))
 print(json.dumps({"kind": "server", "server": label, "clients": int(clients), "idle_rss_mb": int(idle) / 1024,
                   "peak_rss_mb": int(hwm) / 1024, "after_rss_mb": int(rss) / 1024,
-                  "check_bytes": c["bytes"], "check_seconds": c["seconds"], "check_full_items": c["full_items"]}))
+                  "check_bytes": c["bytes"], "check_seconds": c["seconds"], "check_full_items": c["full_items"],
+                  "check_error": c.get("error")}))
 PY
 )"
     stop_pid "$pid"
@@ -270,7 +275,8 @@ else
     DEFAULT_MB=$("$GRAPHSEC" serve --help | awk '/--response-memory-mb/ {on = 1} on && /\[default:/ {gsub(/[^0-9]/, ""); print; exit}')
     BUDGET_SHOWN="default budget${DEFAULT_MB:+ ($DEFAULT_MB MiB)}"
 fi
-AFTER_LABEL="after ($COMMIT$([[ $DIRTY == true ]] && echo +)), $BUDGET_SHOWN"
+AFTER_LABEL="after ($COMMIT), $BUDGET_SHOWN"
+if [[ $DIRTY == true ]]; then AFTER_LABEL="after ($COMMIT, uncommitted changes), $BUDGET_SHOWN"; fi
 measure "$AFTER_LABEL" "$CLIENTS" "$GRAPHSEC" "${EXTRA[@]}"
 if [[ -n $ALSO_CLIENTS ]]; then
     measure "$AFTER_LABEL, $ALSO_CLIENTS clients" "$ALSO_CLIENTS" "$GRAPHSEC" "${EXTRA[@]}"

@@ -67,9 +67,12 @@ def main():
           f"| {fmt(mb_per, 1)} | {fmt(alone.get('p99_ms'), 2)} | {fmt(g.get('rps'))} | {fmt(g.get('p50_ms'), 2)} "
           f"| **{fmt(g.get('p99_ms'), 2)}** | {fmt(g.get('max_ms'), 1)} | {errors(b)} / {errors(g)} |")
     w("")
-    w("Check batch after the load (idle server):")
+    w("Check batch right after the load:")
     w("")
     for s in servers:
+        if s.get("check_error"):
+            w(f"- {s['server']}: failed after {s['check_seconds']:.2f} s: `{s['check_error']}`.")
+            continue
         w(f"- {s['server']}: {s['check_full_items']} of {meta['items']} items full pages, "
           f"{s['check_bytes'] / 1e6:.1f} MB in {s['check_seconds']:.2f} s.")
     w("")
