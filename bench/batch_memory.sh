@@ -31,6 +31,7 @@ BUDGET_MB=""
 BEFORE_BIN=""
 BEFORE_REV=""
 ALSO_CLIENTS=""
+ALSO_BUDGET_MB=""
 BUILD=1
 ARGS="$*"
 
@@ -44,6 +45,7 @@ usage: bench/batch_memory.sh [options]
   --items N            requests per batch (default 20); --top N their page size (default 1000)
   --budget-mb MB       --response-memory-mb for this tree's server (default: the server's default)
   --also-clients C     measure this tree's server once more with C batch connections (overload)
+  --also-budget-mb MB  ... and with --response-memory-mb MB in that second run
   --before-bin FILE    also measure this graphsec binary (e.g. a build of the code before a change)
   --before-rev REV     also measure git revision REV, built with cargo in
                        ${TMPDIR:-/tmp}/graphsec-before-<commit> (kept for the next run)
@@ -61,6 +63,7 @@ while [[ $# -gt 0 ]]; do
         --top) TOP=$2; shift ;;
         --budget-mb) BUDGET_MB=$2; shift ;;
         --also-clients) ALSO_CLIENTS=$2; shift ;;
+        --also-budget-mb) ALSO_BUDGET_MB=$2; shift ;;
         --before-bin) BEFORE_BIN=$2; shift ;;
         --before-rev) BEFORE_REV=$2; shift ;;
         --no-build) BUILD=0 ;;
@@ -279,7 +282,11 @@ AFTER_LABEL="after ($COMMIT), $BUDGET_SHOWN"
 if [[ $DIRTY == true ]]; then AFTER_LABEL="after ($COMMIT, uncommitted changes), $BUDGET_SHOWN"; fi
 measure "$AFTER_LABEL" "$CLIENTS" "$GRAPHSEC" "${EXTRA[@]}"
 if [[ -n $ALSO_CLIENTS ]]; then
-    measure "$AFTER_LABEL, $ALSO_CLIENTS clients" "$ALSO_CLIENTS" "$GRAPHSEC" "${EXTRA[@]}"
+    if [[ -n $ALSO_BUDGET_MB ]]; then
+        EXTRA=(--response-memory-mb "$ALSO_BUDGET_MB")
+        AFTER_LABEL="after ($COMMIT), --response-memory-mb $ALSO_BUDGET_MB"
+    fi
+    measure "$AFTER_LABEL" "$ALSO_CLIENTS" "$GRAPHSEC" "${EXTRA[@]}"
 fi
 
 cp "$RESULTS" "${OUTPUT%.md}.jsonl"
