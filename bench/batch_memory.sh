@@ -265,6 +265,8 @@ PY
 )"
     stop_pid "$pid"
     if alive "$pid"; then die "$label did not stop"; fi
+    # The next server starts once the machine has taken back this one's memory and CPU.
+    sleep 5
 }
 
 if [[ -n $BEFORE_BIN ]]; then

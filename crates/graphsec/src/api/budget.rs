@@ -24,8 +24,9 @@ pub const SMALL_RESPONSE_BYTES: usize = 64 * 1024;
 const INITIAL_ROW_BYTES: usize = 1024;
 /// What a row costs beside its text: the `String` and version, allocator slack, its annotations.
 pub const ROW_OVERHEAD_BYTES: usize = 128;
-/// The page's head, `@odata.nextLink` and the chunk being rendered.
-pub const PAGE_OVERHEAD_BYTES: usize = 80 * 1024;
+/// A page's head and `@odata.nextLink`, and the row by which a chunk may outgrow its rows' share
+/// (the chunks themselves are paid for by the rows they are rendered from, which are dropped).
+pub const PAGE_OVERHEAD_BYTES: usize = 8 * 1024;
 
 /// Shared by every request of a server; cloning is cheap.
 #[derive(Clone)]
