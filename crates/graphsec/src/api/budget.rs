@@ -71,10 +71,11 @@ impl ResponseBudget {
         self.inner.peak_units.load(Ordering::Relaxed) * UNIT
     }
 
-    /// What a page of `limit` rows is expected to need, from the rows of recent pages.
+    /// What a page of `limit` rows is expected to need, from the rows of recent pages, with a
+    /// quarter more for rows larger than those: the surplus goes back as soon as the rows are in.
     pub fn page_estimate(&self, limit: usize) -> usize {
         let row = self.inner.row_bytes.load(Ordering::Relaxed);
-        limit.saturating_mul(row).saturating_add(PAGE_OVERHEAD_BYTES)
+        limit.saturating_mul(row + row / 4).saturating_add(PAGE_OVERHEAD_BYTES)
     }
 
     /// Learns the row size from a fetched page: a larger one is taken at once (so the next
@@ -91,8 +92,8 @@ impl ResponseBudget {
     }
 
     /// Reserves `bytes`, waiting at most the configured time. More than the whole budget is
-    /// reserved as the whole budget: the estimate may be high, and [`Reservation::resize`] refuses
-    /// a response that really is larger once its size is known.
+    /// reserved as the whole budget: the estimate may be high, and [`Reservation::try_resize`]
+    /// refuses a response that really is larger once its size is known.
     pub async fn reserve(&self, bytes: usize) -> Result<Reservation, GraphError> {
         let mut reservation = Reservation { units: None, budget: self.clone() };
         if bytes > SMALL_RESPONSE_BYTES {
@@ -119,12 +120,17 @@ impl ResponseBudget {
             Ok(Err(_)) => Err(GraphError::internal()),
             Err(_) => {
                 tracing::debug!(units, in_use = self.inner.in_use_units(), "response memory budget exhausted");
-                Err(GraphError::unavailable(
-                    "The server is busy sending other large responses; retry after the time in the Retry-After header.",
-                )
-                .with_retry_after(1))
+                Err(self.busy())
             }
         }
+    }
+
+    /// The answer when the budget has no room for a response.
+    pub fn busy(&self) -> GraphError {
+        GraphError::unavailable(
+            "The server is busy sending other large responses; retry after the time in the Retry-After header.",
+        )
+        .with_retry_after(1)
     }
 
     fn try_acquire(&self, units: usize) -> Option<Units> {
@@ -208,14 +214,14 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    /// Sets the reservation to the response's real size, known once its rows are fetched. A
-    /// shortfall is taken without waiting if it can be; otherwise everything held goes back
-    /// before the whole size is waited for, so that requests holding part of the budget never
-    /// wait on each other for the rest.
-    pub async fn resize(&mut self, bytes: usize) -> Result<(), GraphError> {
+    /// Sets the reservation to the response's real size, known once its rows are fetched, without
+    /// waiting: false when the shortfall is not free right now. Then nothing is held any more, and
+    /// the caller drops its rows and waits for the whole size with [`ResponseBudget::reserve_exact`]
+    /// (holding neither rows nor part of the budget while it waits).
+    pub fn try_resize(&mut self, bytes: usize) -> Result<bool, GraphError> {
         if bytes <= SMALL_RESPONSE_BYTES {
             self.units = None;
-            return Ok(());
+            return Ok(true);
         }
         let wanted = units(bytes);
         if wanted > self.budget.inner.total_units {
@@ -227,18 +233,17 @@ impl Reservation {
             if let Some(units) = &mut self.units {
                 drop(units.split(held - wanted));
             }
-            return Ok(());
+            return Ok(true);
         }
-        if let Some(extra) = self.budget.try_acquire(wanted - held) {
-            match &mut self.units {
-                Some(units) => units.merge(extra),
-                None => self.units = Some(extra),
-            }
-            return Ok(());
+        let Some(extra) = self.budget.try_acquire(wanted - held) else {
+            self.units = None;
+            return Ok(false);
+        };
+        match &mut self.units {
+            Some(units) => units.merge(extra),
+            None => self.units = Some(extra),
         }
-        self.units = None;
-        self.units = Some(self.budget.acquire(wanted).await?);
-        Ok(())
+        Ok(true)
     }
 
     /// Wraps `data` into bytes that carry up to its length of this reservation, so that hyper
@@ -263,5 +268,74 @@ struct Owned<T> {
 impl<T: AsRef<[u8]>> AsRef<[u8]> for Owned<T> {
     fn as_ref(&self) -> &[u8] {
         self.data.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KIB: usize = 1024;
+
+    fn budget(kib: usize) -> ResponseBudget {
+        ResponseBudget::new(kib * KIB, Duration::from_millis(50))
+    }
+
+    #[tokio::test]
+    async fn small_answers_take_nothing_and_estimates_over_the_budget_take_all_of_it() {
+        let budget = budget(1024);
+        let small = budget.reserve(SMALL_RESPONSE_BYTES).await.unwrap();
+        assert_eq!(budget.in_use_bytes(), 0);
+        let all = budget.reserve(10 << 20).await.unwrap();
+        assert_eq!(budget.in_use_bytes(), 1024 * KIB);
+        drop((small, all));
+        assert_eq!(budget.in_use_bytes(), 0);
+        let refused = budget.reserve_exact(1025 * KIB).await.err().unwrap();
+        assert_eq!((refused.status.as_u16(), refused.retry_after), (503, Some(1)));
+    }
+
+    #[tokio::test]
+    async fn a_reservation_never_waits_for_more_while_it_holds_part() {
+        let budget = budget(1024);
+        let mut page = budget.reserve(400 * KIB).await.unwrap();
+        let other = budget.reserve(500 * KIB).await.unwrap();
+        assert!(page.try_resize(300 * KIB).unwrap(), "shrinking always fits");
+        assert_eq!(budget.in_use_bytes(), 800 * KIB);
+        assert!(page.try_resize(500 * KIB).unwrap(), "the 200 KiB more are free");
+        assert!(!page.try_resize(600 * KIB).unwrap(), "the 100 KiB more are not");
+        assert_eq!(budget.in_use_bytes(), 500 * KIB, "and it gave back all it held");
+        assert!(page.try_resize(2048 * KIB).is_err(), "more than the whole budget is refused");
+        let started = std::time::Instant::now();
+        assert!(budget.reserve_exact(600 * KIB).await.is_err(), "the wait is bounded");
+        assert!(started.elapsed() < Duration::from_secs(1));
+        drop(other);
+        assert!(budget.reserve_exact(600 * KIB).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn units_travel_with_the_bytes_they_pay_for() {
+        let budget = budget(1024);
+        let mut page = budget.reserve(300 * KIB).await.unwrap();
+        let first = page.attach(vec![0u8; 100 * KIB]);
+        let rest = page.attach_rest(vec![0u8; 10]);
+        drop(page);
+        assert_eq!(budget.in_use_bytes(), 300 * KIB, "the chunks hold it all");
+        drop(first);
+        assert_eq!(budget.in_use_bytes(), 200 * KIB);
+        drop(rest);
+        assert_eq!(budget.in_use_bytes(), 0);
+        assert_eq!(budget.peak_bytes(), 300 * KIB);
+    }
+
+    #[test]
+    fn the_row_estimate_rises_at_once_and_falls_slowly() {
+        let budget = budget(1024);
+        assert_eq!(budget.page_estimate(100), 100 * 1280 + PAGE_OVERHEAD_BYTES);
+        budget.observe_rows(100, 100 * 4096);
+        assert_eq!(budget.page_estimate(100), 100 * 5120 + PAGE_OVERHEAD_BYTES);
+        budget.observe_rows(100, 100 * 512);
+        assert_eq!(budget.page_estimate(1), 4480 + PAGE_OVERHEAD_BYTES, "an eighth lower");
+        budget.observe_rows(3, 3 * 100_000);
+        assert_eq!(budget.page_estimate(1), 4480 + PAGE_OVERHEAD_BYTES, "a few rows say nothing");
     }
 }

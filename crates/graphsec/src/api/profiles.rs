@@ -111,12 +111,26 @@ pub async fn list(call: Call<'_>) -> Result<Response, GraphError> {
         false => None,
     };
     // Reserved before the rows are fetched, so that requests waiting for the budget hold no rows.
+    // Rows larger than estimated are dropped, if the rest is not free at once, and fetched again
+    // once their whole size is reserved: a request never waits while holding rows.
     let budget = &call.app.budget;
     let mut reservation = budget.reserve(budget.page_estimate(limit)).await?;
-    let page = call.app.store.list(scope, request).await?;
-    let row_bytes: usize = page.rows.iter().map(|r| r.doc.len() + ROW_OVERHEAD_BYTES).sum();
-    budget.observe_rows(page.rows.len(), row_bytes);
-    reservation.resize(row_bytes + PAGE_OVERHEAD_BYTES).await?;
+    let mut fetches = 0;
+    let page = loop {
+        fetches += 1;
+        let page = call.app.store.list(scope.clone(), request.clone()).await?;
+        let bytes = page.rows.iter().map(|r| r.doc.len() + ROW_OVERHEAD_BYTES).sum::<usize>() + PAGE_OVERHEAD_BYTES;
+        budget.observe_rows(page.rows.len(), bytes);
+        if reservation.try_resize(bytes)? {
+            break page;
+        }
+        drop(page);
+        if fetches == 2 {
+            // The rows grew again between the two reads: the budget is too busy for this page.
+            return Err(budget.busy());
+        }
+        reservation = budget.reserve_exact(bytes).await?;
+    };
 
     let next_link = page.next.as_ref().map(|next| {
         let position = serde_json::to_value(next).unwrap_or_default();
