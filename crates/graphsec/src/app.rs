@@ -35,6 +35,8 @@ pub struct AppState {
     /// hyper refuses far larger heads itself (431); this is the exact limit.
     pub max_header_bytes: usize,
     pub chaos: Option<crate::api::chaos::Chaos>,
+    /// Memory for response bodies being built or sent.
+    pub budget: crate::api::budget::ResponseBudget,
 }
 
 /// A bound, not yet running server.
@@ -91,6 +93,10 @@ impl Server {
             max_url_bytes: config.max_url_bytes,
             max_header_bytes: config.max_header_bytes as usize,
             chaos: chaos(config),
+            budget: crate::api::budget::ResponseBudget::new(
+                (config.response_memory_mb as usize) << 20,
+                std::time::Duration::from_secs(config.response_memory_wait),
+            ),
         });
         let limits = crate::server::ConnectionLimits {
             header_read_timeout: std::time::Duration::from_secs(config.header_read_timeout),
@@ -119,6 +125,11 @@ impl Server {
     /// The store the server runs on (tests reach its fault hooks through it).
     pub fn store(&self) -> &Store {
         &self.state.store
+    }
+
+    /// The response memory budget (tests read how much of it is in use).
+    pub fn budget(&self) -> &crate::api::budget::ResponseBudget {
+        &self.state.budget
     }
 
     pub fn metrics_addr(&self) -> Option<SocketAddr> {

@@ -202,6 +202,15 @@ pub struct ServeConfig {
     /// Server page size of list responses (a client's `$top` or `odata.maxpagesize` may change it).
     #[arg(long, env = "GRAPHSEC_PAGE_SIZE", default_value_t = 100, value_parser = parse_page_size)]
     pub page_size: usize,
+    /// Memory for response bodies being built or sent, in MiB: large list pages and `$batch`
+    /// answers take their size from it until their last byte is sent. One that does not fit waits
+    /// for room (up to --response-memory-wait), then is answered 503 with Retry-After; so is one
+    /// larger than the whole budget, at once. Answers under 64 KiB do not count.
+    #[arg(long, env = "GRAPHSEC_RESPONSE_MEMORY_MB", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub response_memory_mb: u32,
+    /// Longest a large response waits for response memory before it is answered 503, e.g. `5s`.
+    #[arg(long, env = "GRAPHSEC_RESPONSE_MEMORY_WAIT", default_value = "5s", value_parser = parse_duration_seconds)]
+    pub response_memory_wait: u64,
     /// Largest accepted request body in bytes, after gzip inflation.
     #[arg(long, env = "GRAPHSEC_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,

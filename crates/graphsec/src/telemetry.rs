@@ -3,8 +3,8 @@
 //!
 //! Recorded: `graphsec_requests_total` and `graphsec_request_duration_seconds` by operation and
 //! status, `graphsec_store_duration_seconds` by operation, `graphsec_writer_queue_depth`,
-//! `graphsec_group_commit_size`, `graphsec_throttled_total`. Without `--metrics-listen` no recorder
-//! is installed and every recording is a no-op.
+//! `graphsec_group_commit_size`, `graphsec_throttled_total`, `graphsec_response_memory_bytes`.
+//! Without `--metrics-listen` no recorder is installed and every recording is a no-op.
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;

@@ -2,10 +2,13 @@
 
 pub mod batch;
 pub mod body;
+pub mod budget;
 pub mod chaos;
 pub mod context;
+mod envelope;
 pub mod error;
 pub mod openapi;
+pub mod page;
 pub mod prefer;
 pub mod profiles;
 pub mod query;

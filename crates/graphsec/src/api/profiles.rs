@@ -2,11 +2,13 @@
 //! authorises, calls the store and renders; the rules live in `domain`, the SQL in `store`.
 
 use super::body;
+use super::budget::{PAGE_OVERHEAD_BYTES, ROW_OVERHEAD_BYTES, SMALL_RESPONSE_BYTES};
 use super::context::RequestContext;
 use super::error::GraphError;
+use super::page::{Page, PageBody};
 use super::prefer::Preferences;
 use super::query::{self, QueryOptions, Target};
-use super::render::{self, CollectionPage};
+use super::render;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::domain::etag::IfMatch;
@@ -109,18 +111,36 @@ pub async fn list(call: Call<'_>) -> Result<Response, GraphError> {
         true => Some(call.app.store.count(scope.clone(), request.filter.clone()).await?),
         false => None,
     };
-    let page = call.app.store.list(scope, request).await?;
+    // Reserved before the rows are fetched, so that requests waiting for the budget hold no rows.
+    // Rows larger than estimated are dropped, if the rest is not free at once, and fetched again
+    // once their whole size is reserved: a request never waits while holding rows.
+    let budget = &call.app.budget;
+    let mut reservation = budget.reserve(budget.page_estimate(limit)).await?;
+    let mut fetches = 0;
+    let page = loop {
+        fetches += 1;
+        let page = call.app.store.list(scope.clone(), request.clone()).await?;
+        let bytes = page.rows.iter().map(|r| r.doc.len() + ROW_OVERHEAD_BYTES).sum::<usize>() + PAGE_OVERHEAD_BYTES;
+        budget.observe_rows(page.rows.len(), bytes);
+        if reservation.try_resize(bytes)? {
+            break page;
+        }
+        drop(page);
+        if fetches == 2 {
+            // The rows grew again between the two reads: the budget is too busy for this page.
+            return Err(budget.busy());
+        }
+        reservation = budget.reserve_exact(bytes).await?;
+    };
 
     let next_link = page.next.as_ref().map(|next| {
         let position = serde_json::to_value(next).unwrap_or_default();
         next_link(&call, &options, &skiptoken::encode(key, &identity, position))
     });
-    let body = render::collection(
-        call.ctx,
-        &CollectionPage { rows: &page.rows, count, next_link, select: options.select.as_ref() },
-    )
-    .map_err(|_| GraphError::internal())?;
-    let mut response = render::odata_response(StatusCode::OK, body);
+    let body =
+        PageBody::new(call.ctx, page.rows, &Page { count, next_link, select: options.select.as_ref() }, reservation)
+            .map_err(|_| GraphError::internal())?;
+    let mut response = render::odata_response_body(StatusCode::OK, Body::new(body));
     if let Some(size) = prefs.max_page_size
         && let Ok(v) = HeaderValue::from_str(&format!("odata.maxpagesize={size}"))
     {
@@ -169,7 +189,7 @@ pub async fn get(call: Call<'_>, id: &str) -> Result<Response, GraphError> {
     call.require_read()?;
     let options = query::parse(call.query, Target::Entity)?;
     let profile = call.app.store.get(&call.principal.scope(), id).await?.ok_or_else(|| GraphError::not_found(id))?;
-    entity_response(&call, StatusCode::OK, &profile, options.select.as_ref())
+    entity_response(&call, StatusCode::OK, &profile, options.select.as_ref(), true).await
 }
 
 pub async fn create(call: Call<'_>, body: Body) -> Result<Response, GraphError> {
@@ -190,7 +210,7 @@ pub async fn create(call: Call<'_>, body: Body) -> Result<Response, GraphError> 
             let mut response = if prefs.return_minimal == Some(true) {
                 minimal_response(&stored, "return=minimal")
             } else {
-                entity_response(&call, StatusCode::CREATED, &stored, None)?
+                entity_response(&call, StatusCode::CREATED, &stored, None, false).await?
             };
             if let Ok(location) = HeaderValue::from_str(&call.item_url(&id)) {
                 response.headers_mut().insert(header::LOCATION, location);
@@ -220,7 +240,7 @@ pub async fn update(call: Call<'_>, id: &str, body: Body) -> Result<Response, Gr
             match prefs.return_minimal {
                 Some(true) => Ok(minimal_response(&stored, "return=minimal")),
                 representation => {
-                    let mut response = entity_response(&call, StatusCode::OK, &stored, None)?;
+                    let mut response = entity_response(&call, StatusCode::OK, &stored, None, false).await?;
                     if representation == Some(false) {
                         response
                             .headers_mut()
@@ -251,14 +271,23 @@ pub async fn delete(call: Call<'_>, id: &str) -> Result<Response, GraphError> {
     }
 }
 
-fn entity_response(
+/// A profile is small, unless dynamic properties have made it large: then a read takes its size
+/// from the budget like a page. The answer to a write does not: refusing it would hide that the
+/// write has been made.
+async fn entity_response(
     call: &Call<'_>,
     status: StatusCode,
     profile: &StoredProfile,
     select: Option<&odata::Select>,
+    budgeted: bool,
 ) -> Result<Response, GraphError> {
     let body = render::entity(call.ctx, profile, select).map_err(|_| GraphError::internal())?;
-    let mut response = render::odata_response(status, body);
+    let mut response = if !budgeted || body.len() <= SMALL_RESPONSE_BYTES {
+        render::odata_response(status, body)
+    } else {
+        let mut reservation = call.app.budget.reserve_exact(body.len()).await?;
+        render::odata_response_body(status, Body::from(reservation.attach_rest(body)))
+    };
     response.headers_mut().insert(header::ETAG, render::etag_header(profile.version));
     Ok(response)
 }

@@ -4,7 +4,8 @@
 use super::context::RequestContext;
 use crate::domain::etag;
 use crate::store::StoredProfile;
-use axum::response::{IntoResponse, Response};
+use axum::body::Body;
+use axum::response::Response;
 use http::{HeaderValue, StatusCode, header};
 use serde_json::Value;
 use std::fmt::Write;
@@ -13,16 +14,29 @@ pub const ODATA_JSON: &str =
     "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 const ENTITY_TYPE: &str = "#microsoft.graph.userSecurityProfile";
 
+/// Marks a response whose body is JSON exactly as serde_json writes it (compact, members in
+/// order, canonical escapes), which a `$batch` envelope can therefore embed as it is instead of
+/// parsing and re-serialising it.
+#[derive(Debug, Clone, Copy)]
+pub struct CanonicalJson;
+
 pub fn odata_response(status: StatusCode, body: String) -> Response {
-    let mut response = (status, body).into_response();
+    odata_response_body(status, Body::from(body))
+}
+
+/// `body` must be canonical JSON (see [`CanonicalJson`]).
+pub fn odata_response_body(status: StatusCode, body: Body) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ODATA_JSON));
     headers.insert("OData-Version", HeaderValue::from_static("4.0"));
+    response.extensions_mut().insert(CanonicalJson);
     response
 }
 
 /// `$select=*` is the same as no `$select`.
-fn partial(select: Option<&odata::Select>) -> Option<&odata::Select> {
+pub(super) fn partial(select: Option<&odata::Select>) -> Option<&odata::Select> {
     select.filter(|s| !s.is_all())
 }
 
@@ -36,14 +50,18 @@ pub fn context_url(ctx: &RequestContext, select: Option<&odata::Select>) -> Stri
     url
 }
 
+/// The annotations that open every entity.
+pub(super) fn write_annotations(out: &mut String, version: i64) {
+    let _ = write!(out, "\"@odata.type\":\"{ENTITY_TYPE}\",\"@odata.etag\":{}", Value::from(etag::format(version)));
+}
+
 /// Writes one entity's members (annotations first) into `out`, which ends just after `{`.
-fn write_members(
+pub(super) fn write_members(
     out: &mut String,
     profile: &StoredProfile,
     select: Option<&odata::Select>,
 ) -> Result<(), serde_json::Error> {
-    let _ =
-        write!(out, "\"@odata.type\":\"{ENTITY_TYPE}\",\"@odata.etag\":{}", Value::from(etag::format(profile.version)));
+    write_annotations(out, profile.version);
     match partial(select) {
         None => {
             // The stored text is a non-empty JSON object: `{...}`.
@@ -71,35 +89,6 @@ pub fn entity(
     let mut out = String::with_capacity(profile.doc.len() + 256);
     let _ = write!(out, "{{\"@odata.context\":{},", Value::from(format!("{}/$entity", context_url(ctx, select))));
     write_members(&mut out, profile, select)?;
-    Ok(out)
-}
-
-pub struct CollectionPage<'a> {
-    pub rows: &'a [StoredProfile],
-    pub count: Option<i64>,
-    pub next_link: Option<String>,
-    pub select: Option<&'a odata::Select>,
-}
-
-pub fn collection(ctx: &RequestContext, page: &CollectionPage<'_>) -> Result<String, serde_json::Error> {
-    let size: usize = page.rows.iter().map(|r| r.doc.len() + 96).sum();
-    let mut out = String::with_capacity(size + 512);
-    let _ = write!(out, "{{\"@odata.context\":{}", Value::from(context_url(ctx, page.select)));
-    if let Some(count) = page.count {
-        let _ = write!(out, ",\"@odata.count\":{count}");
-    }
-    if let Some(link) = &page.next_link {
-        let _ = write!(out, ",\"@odata.nextLink\":{}", Value::from(link.as_str()));
-    }
-    out.push_str(",\"value\":[");
-    for (i, row) in page.rows.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push('{');
-        write_members(&mut out, row, page.select)?;
-    }
-    out.push_str("]}");
     Ok(out)
 }
 

@@ -238,6 +238,7 @@ pub struct StoredProfile {
 }
 
 /// A bounded, ordered read of the collection.
+#[derive(Clone)]
 pub struct ListRequest {
     pub filter: Option<odata::Filter>,
     pub order: odata::OrderBy,

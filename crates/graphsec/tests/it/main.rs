@@ -26,6 +26,7 @@ macro_rules! backend_tests {
 mod audit;
 mod auth;
 mod batch;
+mod budget;
 mod cli;
 mod concurrency;
 mod crash;

@@ -80,6 +80,8 @@ impl Fixture {
             rate_limit_burst: None,
             page_size: 100,
             max_body_bytes: 1024 * 1024,
+            response_memory_mb: 256,
+            response_memory_wait: 5,
             default_tenant: TENANT_A.into(),
         }
     }
@@ -125,6 +127,7 @@ pub struct TestServer {
     task: Option<JoinHandle<anyhow::Result<()>>>,
     pub client: reqwest::Client,
     pub store: graphsec::store::Store,
+    pub budget: graphsec::api::budget::ResponseBudget,
     /// Owned when the server made its own; declared last so it goes after the server stopped.
     fixture: Option<Fixture>,
 }
@@ -145,6 +148,7 @@ impl TestServer {
         let server = graphsec::app::Server::bind(&config).await.expect("server binds");
         let addr = server.local_addr().expect("address");
         let store = server.store().clone();
+        let budget = server.budget().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = rx.await;
@@ -156,6 +160,7 @@ impl TestServer {
             task: Some(task),
             client: reqwest::Client::builder().no_gzip().build().expect("client"),
             store,
+            budget,
             fixture: None,
         }
     }
