@@ -282,9 +282,9 @@ pub(super) async fn run_item(
         let item_ctx = item_context(&app, &outer, &item.headers);
         with_ids(GraphError::failed_dependency().render(&item_ctx), &item_ctx)
     } else {
-        match tokio::time::timeout_at(deadline, execute(&app, &outer, &item)).await {
-            Ok(response) => response,
-            Err(_) => {
+        match super::within_deadline(deadline, execute(&app, &outer, &item)).await {
+            Some(response) => response,
+            None => {
                 let item_ctx = item_context(&app, &outer, &item.headers);
                 with_ids(GraphError::request_timeout(app.request_timeout).render(&item_ctx), &item_ctx)
             }

@@ -40,15 +40,8 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let gate = Arc::new(WriteGate::default());
-    let work = WRITE_GATE.scope(gate.clone(), dispatch(&app, &ctx, request).instrument(span.clone()));
-    tokio::pin!(work);
-    let outcome = match tokio::time::timeout(app.request_timeout, &mut work).await {
-        Ok(outcome) => Some(outcome),
-        Err(_) if gate.abandon() => None,
-        // A write of this request is being committed: its outcome is what the client is told.
-        Err(_) => Some(work.await),
-    };
+    let deadline = tokio::time::Instant::now() + app.request_timeout;
+    let outcome = within_deadline(deadline, dispatch(&app, &ctx, request).instrument(span.clone())).await;
     let mut response = match outcome {
         Some(Ok(response)) => response,
         Some(Err(error)) => error.render(&ctx),
@@ -78,14 +71,31 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
 }
 
 tokio::task_local! {
-    /// The gate of the request being handled; `$batch` items run in their batch's task, so
-    /// they share it.
+    /// The write gate of the request (or `$batch` item) being handled.
     static WRITE_GATE: Arc<WriteGate>;
 }
 
-/// The gate of the request this task is handling, if any.
+/// The write gate of the request this task is handling, if any.
 pub(crate) fn current_write_gate() -> Option<Arc<WriteGate>> {
     WRITE_GATE.try_with(Arc::clone).ok()
+}
+
+/// Runs the handling of one request (or `$batch` item) with a write gate of its own, until
+/// `deadline`: `None` when the time ran out before any of its writes was taken up (none of them
+/// will be made). Once one was, the handling runs to its end, so that the client is told the
+/// outcome of what was written.
+pub(crate) async fn within_deadline<T>(
+    deadline: tokio::time::Instant,
+    handling: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    let gate = Arc::new(WriteGate::default());
+    let handling = WRITE_GATE.scope(gate.clone(), handling);
+    tokio::pin!(handling);
+    match tokio::time::timeout_at(deadline, &mut handling).await {
+        Ok(outcome) => Some(outcome),
+        Err(_) if gate.abandon() => None,
+        Err(_) => Some(handling.await),
+    }
 }
 
 fn add_request_ids(headers: &mut http::HeaderMap, ctx: &RequestContext) {

@@ -241,5 +241,18 @@ async fn a_write_whose_request_timed_out_is_not_committed_afterwards() {
     assert_eq!(taken_up.await.unwrap().unwrap().status(), 201, "answered with what was committed, after its timeout");
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_creates_as_told(&server, &token, &[("taken-up".into(), 201), ("queued".into(), 503)]).await;
+
+    // A $batch item has the batch's deadline and a gate of its own.
+    faults(&server).arm(Step::Begin, Fault::Stall(std::time::Duration::from_millis(2500)), 0, 1);
+    let blocker = tokio::spawn(post("blocker"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let batch = json!({"requests": [{"id": "1", "method": "POST", "url": "/security/userSecurityProfiles",
+        "headers": {"Content-Type": "application/json"}, "body": {"id": "batched"}}]});
+    let answer: serde_json::Value =
+        server.request(Method::POST, "/beta/$batch", &token).json(&batch).send().await.unwrap().json().await.unwrap();
+    assert_eq!(answer["responses"][0]["status"], 503, "{answer}");
+    assert_eq!(blocker.await.unwrap().unwrap().status(), 201);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_creates_as_told(&server, &token, &[("blocker".into(), 201), ("batched".into(), 503)]).await;
     server.stop().await;
 }
