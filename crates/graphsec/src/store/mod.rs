@@ -1,6 +1,7 @@
 //! Persistence of profiles. Handlers talk to [`Store`]; SQLite (embedded, the default) and
 //! PostgreSQL (shared by several instances) implement it side by side.
 
+mod audit;
 pub mod gate;
 pub mod postgres;
 mod row_cache;
@@ -10,6 +11,8 @@ use crate::domain::etag::IfMatch;
 use crate::domain::profile::{ProfileInput, ValidationError};
 use serde_json::{Map, Value};
 
+pub use audit::{AuditQuery, AuditRecord};
+pub(crate) use audit::{created_members, update_audit};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 use std::sync::Arc;
@@ -429,11 +432,6 @@ pub(crate) fn plan_update(
     Ok(UpdatePlan::Write { previous, doc, tenant, changed })
 }
 
-/// The audit row of an update that was written.
-pub(crate) fn update_audit(actor: &Actor, tenant: &str, id: &str, changed: Vec<String>) -> AuditRecord {
-    AuditRecord::new(actor, "update", tenant, id, changed)
-}
-
 /// The members copied into indexed columns, derived from a canonical document.
 #[derive(PartialEq, Eq)]
 pub(crate) struct IndexedColumns<'a> {
@@ -489,78 +487,4 @@ impl Actor {
     pub fn take_up(&self) -> bool {
         self.gate.as_ref().is_none_or(|gate| gate.take_up())
     }
-}
-
-/// One audit-trail row.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditRecord {
-    pub id: String,
-    pub at: String,
-    pub tenant: String,
-    pub caller: String,
-    pub app: String,
-    pub request_id: String,
-    pub operation: String,
-    pub profile_id: String,
-    pub changed: Vec<String>,
-}
-
-/// Most bytes of member names one audit row lists; past it the list ends with a note of how many
-/// more there were, so that no request can make an audit row large.
-const MAX_AUDIT_CHANGED_BYTES: usize = 64 * 1024;
-
-/// `changed`, cut at [`MAX_AUDIT_CHANGED_BYTES`]. The note cannot be mistaken for a member: names
-/// have no spaces.
-fn capped(mut changed: Vec<String>) -> Vec<String> {
-    let mut bytes = 0;
-    let Some(cut) = changed.iter().position(|name| {
-        bytes += name.len() + 3;
-        bytes > MAX_AUDIT_CHANGED_BYTES
-    }) else {
-        return changed;
-    };
-    let more = changed.len() - cut;
-    changed.truncate(cut);
-    changed.push(format!("... and {more} more members (list cut at {MAX_AUDIT_CHANGED_BYTES} bytes)"));
-    changed
-}
-
-impl AuditRecord {
-    pub(crate) fn new(
-        actor: &Actor,
-        operation: &str,
-        tenant: &str,
-        profile_id: &str,
-        changed: Vec<String>,
-    ) -> AuditRecord {
-        let changed = capped(changed);
-        AuditRecord {
-            id: uuid::Uuid::new_v4().to_string(),
-            at: crate::domain::datetime::now(),
-            tenant: tenant.to_string(),
-            caller: actor.caller.clone(),
-            app: actor.app.clone(),
-            request_id: actor.request_id.clone(),
-            operation: operation.to_string(),
-            profile_id: profile_id.to_string(),
-            changed,
-        }
-    }
-}
-
-/// Filters of `graphsec audit`.
-#[derive(Debug, Clone, Default)]
-pub struct AuditQuery {
-    pub tenant: Option<String>,
-    pub profile_id: Option<String>,
-    pub operation: Option<String>,
-    /// Wire-form timestamp: entries at or after it.
-    pub since: Option<String>,
-    pub limit: u32,
-}
-
-/// The properties a create set: every member that is not null.
-pub(crate) fn created_members(doc: &Map<String, Value>) -> Vec<String> {
-    doc.iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k.clone()).collect()
 }
