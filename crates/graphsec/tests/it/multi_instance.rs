@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 struct Instances {
     fixture: Fixture,
-    children: Vec<std::process::Child>,
+    children: Vec<Running>,
     bases: Vec<String>,
 }
 

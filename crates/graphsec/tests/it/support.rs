@@ -250,15 +250,40 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
+/// A server process that is killed when the test lets go of it, however the test ends.
+pub struct Running(std::process::Child);
+
+impl std::ops::Deref for Running {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts the real `graphsec serve` binary on 127.0.0.1:`port` with extra arguments.
-pub fn start_binary(port: u16, args: &[&str]) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_graphsec"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--log-level", "warn"])
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start graphsec")
+pub fn start_binary(port: u16, args: &[&str]) -> Running {
+    Running(
+        std::process::Command::new(env!("CARGO_BIN_EXE_graphsec"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--log-level", "warn"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start graphsec"),
+    )
 }
 
 /// Waits until `GET /healthz` answers 200.
