@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod external;
+mod jwks;
 pub mod local;
 
 use crate::store::Scope;
