@@ -6,8 +6,6 @@ use crate::config::{AuthChoice, ServeConfig, StorageArgs};
 use crate::store::postgres::PgSettings;
 use crate::store::{PgStore, SqliteStore, Store};
 use anyhow::Context;
-use axum::Router;
-use axum::response::IntoResponse;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -152,15 +150,7 @@ impl Server {
             })
         };
         let retention = audit_retention(self.state.store.clone(), self.audit_retention);
-        let router = Router::new()
-            .fallback(crate::api::handle)
-            .with_state(self.state)
-            .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
-                tracing::error!("a request handler panicked");
-                let body = serde_json::json!({"error": {"code": "generalException", "message": "An internal server error occurred.", "innerError": {}}});
-                (http::StatusCode::INTERNAL_SERVER_ERROR, [(http::header::CONTENT_TYPE, "application/json")], body.to_string())
-                    .into_response()
-            }));
+        let router = crate::api::router(self.state);
         let (stop, stopped) = tokio::sync::watch::channel(());
         let metrics = self.metrics.map(|(listener, handle)| {
             let mut stopped = stopped.clone();

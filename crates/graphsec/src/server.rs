@@ -2,6 +2,7 @@
 //! (header read timeout), bounded header sizes, and a graceful shutdown that lets in-flight
 //! requests finish.
 
+use crate::api::error::GraphError;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -53,7 +54,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             tracing::warn!(%peer, max = limits.max_connections, "connection refused: too many open connections");
-            tokio::spawn(refuse_overloaded(stream));
+            tokio::spawn(refuse_overloaded(stream, tls.is_some()));
             continue;
         };
         let service = TowerToHyperService::new(router.clone());
@@ -81,11 +82,13 @@ pub async fn serve(
 }
 
 /// Over the connection cap: one short Graph error, then close.
-async fn refuse_overloaded<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
-    let body = r#"{"error":{"code":"serviceNotAvailable","message":"The server has too many open connections; retry shortly.","innerError":{}}}"#;
+async fn refuse_overloaded<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, tls: bool) {
+    let ctx = crate::api::context::RequestContext::new(&http::HeaderMap::new(), tls);
+    let body = GraphError::unavailable("The server has too many open connections; retry shortly.").body(&ctx);
     let response = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nrequest-id: {id}\r\nclient-request-id: {id}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len(),
+        id = ctx.request_id,
     );
     let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(response.as_bytes())).await;
     let _ = stream.shutdown().await;

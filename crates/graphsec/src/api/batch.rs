@@ -5,9 +5,13 @@
 use super::context::RequestContext;
 use super::envelope::Envelope;
 use super::error::GraphError;
+use super::extract::{Authenticated, JsonBody};
+use super::observe::{OuterDeadline, add_request_ids};
 use super::render::CanonicalJson;
 use crate::app::AppState;
+use axum::Router;
 use axum::body::Body;
+use axum::extract::{Extension, State};
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -16,6 +20,7 @@ use http_body_util::BodyExt;
 use hyper::body::Body as _;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
+use tower::ServiceExt;
 
 pub const MAX_REQUESTS: usize = 20;
 
@@ -29,16 +34,25 @@ pub(super) struct Item {
     pub(super) depends_on: Vec<usize>,
 }
 
-pub async fn run(app: &Arc<AppState>, outer: &HeaderMap, body: Body) -> Result<Response, GraphError> {
-    let bytes = super::body::read_json(outer, body, app.max_body_bytes).await?;
-    let items = parse(&bytes, outer.get(header::HOST).and_then(|h| h.to_str().ok()))?;
+/// The service a batch's items run through: the whole API but `$batch`.
+#[derive(Clone)]
+pub struct ItemService(pub Router);
+
+pub async fn run(
+    State(app): State<Arc<AppState>>,
+    Extension(ItemService(items)): Extension<ItemService>,
+    _: Authenticated,
+    outer: HeaderMap,
+    JsonBody(bytes): JsonBody,
+) -> Result<Response, GraphError> {
+    let parsed = parse(&bytes, outer.get(header::HOST).and_then(|h| h.to_str().ok()))?;
     // The parsed items (bodies, headers) live until the last answer is sent; the items' answers
     // take their own reservations as they run.
     let reservation = app.budget.reserve_exact(bytes.len() * 2).await?;
     drop(bytes);
-    let order = execution_order(&items);
+    let order = execution_order(&parsed);
     let deadline = tokio::time::Instant::now() + app.request_timeout;
-    let envelope = Envelope::new(app.clone(), outer.clone(), items, order, deadline, reservation);
+    let envelope = Envelope::new(app.clone(), items, outer, parsed, order, deadline, reservation);
     Ok(super::render::odata_response_body(StatusCode::OK, Body::new(envelope)))
 }
 
@@ -213,37 +227,29 @@ fn execution_order(items: &[Item]) -> Vec<usize> {
     order
 }
 
-/// The outer request's Authorization and Host apply to every item that does not set its own.
-async fn execute(app: &Arc<AppState>, outer: &HeaderMap, item: &Item) -> Response {
+/// The item as a request of its own. The outer request's Authorization applies to every item
+/// that does not carry its own, and its Host to all of them (the answers' links point at the
+/// server that was asked). The item must also finish within the batch's `deadline`.
+fn item_request(outer: &HeaderMap, item: &Item, deadline: tokio::time::Instant) -> Option<Request<Body>> {
     let mut request = Request::builder().method(item.method.clone()).uri(item.url.as_str());
-    if let Some(headers) = request.headers_mut() {
-        *headers = item.headers.clone();
-        for name in [header::AUTHORIZATION, header::HOST] {
-            if !headers.contains_key(&name)
-                && let Some(value) = outer.get(&name)
-            {
-                headers.insert(name, value.clone());
-            }
-        }
+    let headers = request.headers_mut()?;
+    *headers = item.headers.clone();
+    if !headers.contains_key(header::AUTHORIZATION)
+        && let Some(value) = outer.get(header::AUTHORIZATION)
+    {
+        headers.insert(header::AUTHORIZATION, value.clone());
+    }
+    if let Some(host) = outer.get(header::HOST) {
+        headers.insert(header::HOST, host.clone());
     }
     let body = item.body.clone().map(Body::from).unwrap_or_else(Body::empty);
-    let item_ctx = item_context(app, outer, &item.headers);
-    match request.body(body) {
-        Ok(request) => {
-            let response = match Box::pin(super::dispatch(app, &item_ctx, request)).await {
-                Ok(response) => response,
-                Err(error) => error.render(&item_ctx),
-            };
-            with_ids(response, &item_ctx)
-        }
-        Err(_) => with_ids(
-            GraphError::bad_request("The request could not be built from the batch item.").render(&item_ctx),
-            &item_ctx,
-        ),
-    }
+    let mut request = request.body(body).ok()?;
+    request.extensions_mut().insert(OuterDeadline(deadline));
+    Some(request)
 }
 
-/// Each item gets its own request-id; its client-request-id is its own header's, if any.
+/// The ids of an answer the item service did not give: its own request-id, and its own
+/// header's client-request-id, if any.
 fn item_context(app: &AppState, outer: &HeaderMap, item_headers: &HeaderMap) -> RequestContext {
     let mut headers = item_headers.clone();
     if let Some(host) = outer.get(header::HOST) {
@@ -252,8 +258,11 @@ fn item_context(app: &AppState, outer: &HeaderMap, item_headers: &HeaderMap) -> 
     RequestContext::new(&headers, app.tls)
 }
 
-fn with_ids(mut response: Response, ctx: &RequestContext) -> Response {
-    super::add_request_ids(response.headers_mut(), ctx);
+/// `error` as the answer to an item that was not run.
+fn answer_unrun(app: &AppState, outer: &HeaderMap, item_headers: &HeaderMap, error: GraphError) -> Response {
+    let ctx = item_context(app, outer, item_headers);
+    let mut response = error.render(&ctx);
+    add_request_ids(response.headers_mut(), &ctx);
     response
 }
 
@@ -270,25 +279,29 @@ pub(super) enum Part {
     Whole(String),
 }
 
-/// Runs one item (or answers 424 for it) within the batch's deadline.
+/// Runs one item through the item service, or answers 424 for it.
 pub(super) async fn run_item(
     app: Arc<AppState>,
+    items: Router,
     outer: Arc<HeaderMap>,
     item: Item,
     failed_dependency: bool,
     deadline: tokio::time::Instant,
 ) -> Finished {
-    let response = if failed_dependency {
-        let item_ctx = item_context(&app, &outer, &item.headers);
-        with_ids(GraphError::failed_dependency().render(&item_ctx), &item_ctx)
-    } else {
-        match super::within_deadline(deadline, execute(&app, &outer, &item)).await {
-            Some(response) => response,
-            None => {
-                let item_ctx = item_context(&app, &outer, &item.headers);
-                with_ids(GraphError::request_timeout(app.request_timeout).render(&item_ctx), &item_ctx)
-            }
-        }
+    let response = match failed_dependency {
+        true => answer_unrun(&app, &outer, &item.headers, GraphError::failed_dependency()),
+        false => match item_request(&outer, &item, deadline) {
+            Some(request) => match items.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            },
+            None => answer_unrun(
+                &app,
+                &outer,
+                &item.headers,
+                GraphError::bad_request("The request could not be built from the batch item."),
+            ),
+        },
     };
     match embeddable(&response) {
         true => streamed(&item.id, response),
@@ -296,17 +309,20 @@ pub(super) async fn run_item(
     }
 }
 
-/// The answer of an item whose handler panicked.
+/// The answer of an item whose handling panicked outside the item service's own guard.
 pub(super) fn panicked(app: &AppState, outer: &HeaderMap, id: &str) -> Finished {
     tracing::error!(id, "a batch item's handler panicked");
-    let item_ctx = item_context(app, outer, &HeaderMap::new());
-    streamed(id, with_ids(GraphError::internal().render(&item_ctx), &item_ctx))
+    streamed(id, answer_unrun(app, outer, &HeaderMap::new(), GraphError::internal()))
 }
 
 fn head(id: &str, response: &Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let mut headers = Map::new();
     for (name, value) in response.headers() {
+        // The item's length is that of its JSON in the envelope, not of its own bytes.
+        if name == header::CONTENT_LENGTH {
+            continue;
+        }
         if let Ok(text) = value.to_str() {
             headers.insert(name.as_str().to_string(), Value::String(text.to_string()));
         }
@@ -391,7 +407,8 @@ mod tests {
             super::super::render::entity(&ctx, &profile, None).unwrap(),
         );
         entity.headers_mut().insert(header::ETAG, HeaderValue::from_static("W/\"3\""));
-        let error = with_ids(GraphError::not_found("x\"y").render(&ctx), &ctx);
+        let mut error = GraphError::not_found("x\"y").render(&ctx);
+        add_request_ids(error.headers_mut(), &ctx);
         for (id, response) in [("1", entity), ("e", error)] {
             let (a, b) = twice(response).await;
             assert_eq!(embedded(id, a).await, reserialised(id, b).await);

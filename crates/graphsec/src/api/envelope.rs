@@ -8,6 +8,7 @@
 use super::batch::{self, Finished, Item, Part};
 use super::budget::Reservation;
 use crate::app::AppState;
+use axum::Router;
 use axum::body::Body;
 use bytes::Bytes;
 use http::HeaderMap;
@@ -21,6 +22,8 @@ use tracing::Instrument;
 
 pub(super) struct Envelope {
     app: Arc<AppState>,
+    /// What the items run through.
+    service: Router,
     outer: Arc<HeaderMap>,
     deadline: tokio::time::Instant,
     /// The batch request's span, so that what its items log carries its request-id.
@@ -61,6 +64,7 @@ impl Drop for Running {
 impl Envelope {
     pub(super) fn new(
         app: Arc<AppState>,
+        service: Router,
         outer: HeaderMap,
         items: Vec<Item>,
         order: Vec<usize>,
@@ -70,6 +74,7 @@ impl Envelope {
         let n = items.len();
         Envelope {
             app,
+            service,
             outer: Arc::new(outer),
             deadline,
             span: tracing::Span::current(),
@@ -98,7 +103,14 @@ impl Envelope {
             return false;
         };
         let failed_dependency = self.depends_on[index].iter().any(|d| self.statuses[*d].is_none_or(|s| s >= 400));
-        let run = batch::run_item(self.app.clone(), self.outer.clone(), item, failed_dependency, self.deadline);
+        let run = batch::run_item(
+            self.app.clone(),
+            self.service.clone(),
+            self.outer.clone(),
+            item,
+            failed_dependency,
+            self.deadline,
+        );
         self.running = Some(Running { index, task: tokio::spawn(run.instrument(self.span.clone())) });
         true
     }

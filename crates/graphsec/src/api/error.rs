@@ -1,6 +1,7 @@
 //! Every error leaves the server as Graph's error JSON (SPEC section 4).
 
 use super::context::RequestContext;
+use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 
@@ -155,8 +156,8 @@ impl GraphError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "serviceNotAvailable", message)
     }
 
-    /// Renders the Graph error body; the request-id headers are added by the request layer.
-    pub fn render(&self, ctx: &RequestContext) -> Response {
+    /// Graph's error JSON for this error, as seen by the request `ctx`.
+    pub fn body(&self, ctx: &RequestContext) -> String {
         let mut inner = serde_json::Map::new();
         if let Some(code) = self.inner_code {
             inner.insert("code".into(), code.into());
@@ -164,24 +165,46 @@ impl GraphError {
         inner.insert("date".into(), crate::domain::datetime::now()[..19].to_string().into());
         inner.insert("request-id".into(), ctx.request_id.clone().into());
         inner.insert("client-request-id".into(), ctx.client_request_id.clone().into());
-        let body = serde_json::json!({
+        serde_json::json!({
             "error": { "code": self.code, "message": self.message, "innerError": inner }
-        });
-        let mut response =
-            (self.status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+        })
+        .to_string()
+    }
+
+    /// The status line and headers of this error, with its body left to [`GraphError::render`].
+    fn head(&self) -> Response {
+        let mut response = (self.status, [(header::CONTENT_TYPE, "application/json")]).into_response();
         if let Some(allow) = self.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
             response.headers_mut().insert(header::ALLOW, allow);
         }
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        response.extensions_mut().insert(super::render::CanonicalJson);
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"graphsec\", error=\"invalid_token\""),
             );
         }
+        response
+    }
+
+    /// The whole error response; the request-id headers are added by the request layer.
+    pub fn render(&self, ctx: &RequestContext) -> Response {
+        let mut response = self.head();
+        response.headers_mut().remove(header::CONTENT_LENGTH);
+        *response.body_mut() = Body::from(self.body(ctx));
+        response.extensions_mut().insert(super::render::CanonicalJson);
+        response
+    }
+}
+
+/// A handler or extractor answers with the error; the request layer
+/// ([`super::observe`]), which knows the request's ids, renders its body.
+impl IntoResponse for GraphError {
+    fn into_response(self) -> Response {
+        let mut response = self.head();
+        response.extensions_mut().insert(self);
         response
     }
 }

@@ -1,7 +1,7 @@
 //! Maps a request path to a resource. Segments match case-insensitively (Graph does); ids are
 //! percent-decoded and case-sensitive.
 
-use percent_encoding::percent_decode_str;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -25,7 +25,32 @@ impl Route {
             Route::Item(_) => &[Method::GET, Method::PATCH, Method::DELETE],
         }
     }
+
+    /// The one spelling of the resource's path that the route table knows.
+    pub fn canonical_path(&self) -> String {
+        match self {
+            Route::ServiceDocument => SERVICE_ROOT.into(),
+            Route::Metadata => METADATA.into(),
+            Route::Batch => BATCH.into(),
+            Route::Security => SECURITY.into(),
+            Route::Collection => COLLECTION_PATH.into(),
+            Route::Count => COUNT.into(),
+            Route::Item(id) => format!("{COLLECTION_PATH}/{}", utf8_percent_encode(id, ID_ESCAPES)),
+        }
+    }
 }
+
+pub const SERVICE_ROOT: &str = "/beta";
+pub const METADATA: &str = "/beta/$metadata";
+pub const BATCH: &str = "/beta/$batch";
+pub const SECURITY: &str = "/beta/security";
+pub const COLLECTION_PATH: &str = "/beta/security/userSecurityProfiles";
+pub const COUNT: &str = "/beta/security/userSecurityProfiles/$count";
+/// The route table's pattern for one profile; `id` is percent-encoded in the path.
+pub const ITEM: &str = "/beta/security/userSecurityProfiles/{id}";
+
+/// Everything but unreserved characters, so that any id is one path segment.
+const ID_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// A path that names no resource: 400 "Resource not found for the segment '...'".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +158,22 @@ mod tests {
         assert_eq!(ok("/beta/"), Route::ServiceDocument);
         assert_eq!(ok("/beta/$metadata"), Route::Metadata);
         assert_eq!(ok("/beta/$batch"), Route::Batch);
+    }
+
+    #[test]
+    fn canonical_paths_parse_back_to_their_route() {
+        for route in [
+            Route::ServiceDocument,
+            Route::Metadata,
+            Route::Batch,
+            Route::Security,
+            Route::Collection,
+            Route::Count,
+            Route::Item("a/b c'%$?#é".into()),
+        ] {
+            let path = route.canonical_path();
+            assert_eq!(ok(&path), route, "{path}");
+        }
     }
 
     #[test]

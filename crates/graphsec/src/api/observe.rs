@@ -1,0 +1,101 @@
+//! The outermost layer of every request, `$batch` items included: it gives the request its ids
+//! and log span, bounds it in time, renders a [`GraphError`] into Graph's error body, and records
+//! the answer in the log and the metrics.
+
+use super::context::RequestContext;
+use super::error::GraphError;
+use crate::app::AppState;
+use crate::store::gate::WriteGate;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use http::HeaderValue;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument;
+
+/// A deadline a request must also meet: a `$batch` item's is its batch's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OuterDeadline(pub tokio::time::Instant);
+
+pub(crate) async fn observe(State(app): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
+    let ctx = RequestContext::new(request.headers(), app.tls);
+    let span = tracing::info_span!("request", request_id = %ctx.request_id);
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let mut deadline = tokio::time::Instant::now() + app.request_timeout;
+    if let Some(OuterDeadline(outer)) = request.extensions().get::<OuterDeadline>() {
+        deadline = deadline.min(*outer);
+    }
+    request.extensions_mut().insert(ctx.clone());
+    let mut response = match within_deadline(deadline, next.run(request).instrument(span.clone())).await {
+        Some(response) => response,
+        None => {
+            span.in_scope(|| tracing::warn!(timeout = ?app.request_timeout, "request timed out"));
+            GraphError::request_timeout(app.request_timeout).render(&ctx)
+        }
+    };
+    if let Some(error) = response.extensions_mut().remove::<GraphError>() {
+        response = error.render(&ctx);
+    }
+    add_request_ids(response.headers_mut(), &ctx);
+    record(&method, &path, &response, started, &span);
+    response
+}
+
+fn record(method: &http::Method, path: &str, response: &Response, started: Instant, span: &tracing::Span) {
+    if crate::telemetry::enabled() {
+        let operation = crate::telemetry::operation(method, path);
+        let status = response.status().as_str().to_string();
+        metrics::counter!("graphsec_requests_total", "operation" => operation, "status" => status.clone()).increment(1);
+        metrics::histogram!("graphsec_request_duration_seconds", "operation" => operation, "status" => status)
+            .record(started.elapsed().as_secs_f64());
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            %method,
+            path = %path,
+            status = response.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "handled"
+        );
+    });
+}
+
+tokio::task_local! {
+    /// The write gate of the request (or `$batch` item) being handled.
+    static WRITE_GATE: Arc<WriteGate>;
+}
+
+/// The write gate of the request this task is handling, if any.
+pub(crate) fn current_write_gate() -> Option<Arc<WriteGate>> {
+    WRITE_GATE.try_with(Arc::clone).ok()
+}
+
+/// Runs the handling of one request (or `$batch` item) with a write gate of its own, until
+/// `deadline`: `None` when the time ran out before any of its writes was taken up (none of them
+/// will be made). Once one was, the handling runs to its end, so that the client is told the
+/// outcome of what was written.
+pub(crate) async fn within_deadline<T>(
+    deadline: tokio::time::Instant,
+    handling: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    let gate = Arc::new(WriteGate::default());
+    let handling = WRITE_GATE.scope(gate.clone(), handling);
+    tokio::pin!(handling);
+    match tokio::time::timeout_at(deadline, &mut handling).await {
+        Ok(outcome) => Some(outcome),
+        Err(_) if gate.abandon() => None,
+        Err(_) => Some(handling.await),
+    }
+}
+
+pub(crate) fn add_request_ids(headers: &mut http::HeaderMap, ctx: &RequestContext) {
+    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        headers.insert("request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&ctx.client_request_id) {
+        headers.insert("client-request-id", v);
+    }
+}
