@@ -130,8 +130,9 @@ impl Server {
         &self.state.budget
     }
 
-    pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics.as_ref().and_then(|(listener, _)| listener.local_addr().ok())
+    /// The API over this server's state, to be called in-process.
+    pub fn router(&self) -> axum::Router {
+        crate::api::router(self.state.clone())
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests and flushes the store.

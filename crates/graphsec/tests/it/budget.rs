@@ -1,6 +1,7 @@
 //! The response memory budget (`--response-memory-mb`): large answers take their size from it
 //! until they are sent, wait a bounded time for room, and are refused with 503 and Retry-After
 //! when it is short; small answers never wait for it.
+//! The answers are read as they stream over a real socket: the budget is about bytes in flight.
 
 use crate::support::*;
 use graphsec::config::AuthChoice;
@@ -45,7 +46,7 @@ async fn seed(server: &TestServer, token: &str, n: usize) {
 }
 
 async fn batch(server: &TestServer, token: &str, body: Value) -> (u16, Value) {
-    let response = server.request(Method::POST, "/beta/$batch", token).json(&body).send().await.unwrap();
+    let response = server.over_socket(Method::POST, "/beta/$batch", token).json(&body).send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
 }
@@ -79,7 +80,7 @@ async fn a_page_larger_than_the_budget_is_refused_at_once_and_light_requests_go_
     seed(&server, &token, 600).await;
 
     let started = Instant::now();
-    let response = server.request(Method::GET, &list(1000), &token).send().await.unwrap();
+    let response = server.over_socket(Method::GET, &list(1000), &token).send().await.unwrap();
     assert!(response.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
     let body = expect_error(response, 503, "serviceNotAvailable").await;
     assert!(body["error"]["message"].as_str().unwrap().contains("$top"), "{body}");
@@ -92,16 +93,17 @@ async fn a_page_larger_than_the_budget_is_refused_at_once_and_light_requests_go_
     assert_eq!(page["value"].as_array().unwrap().len(), 5);
     let page = server.get_json(&list(300), &token).await;
     assert_eq!(page["value"].as_array().unwrap().len(), 300, "a page of ~650 KB fits in 1 MiB");
-    let count = server.request(Method::GET, &format!("{COLLECTION}/$count"), &token).send().await.unwrap();
+    let count = server.over_socket(Method::GET, &format!("{COLLECTION}/$count"), &token).send().await.unwrap();
     assert_eq!(count.text().await.unwrap(), "600");
 
     // A profile of 1.5 MB: writing it is answered with it (refusing that answer would hide that
     // the write was made); reading it back does not fit in the budget.
     let created = server.create(&token, json!({"id": "huge", "blob": "b".repeat(1_500_000)})).await;
     assert_eq!(created["blob"].as_str().unwrap().len(), 1_500_000);
-    let response = server.request(Method::GET, &item("huge"), &token).send().await.unwrap();
+    let response = server.over_socket(Method::GET, &item("huge"), &token).send().await.unwrap();
     expect_error(response, 503, "serviceNotAvailable").await;
-    let response = server.request(Method::GET, &format!("{}?$select=id", item("huge")), &token).send().await.unwrap();
+    let response =
+        server.over_socket(Method::GET, &format!("{}?$select=id", item("huge")), &token).send().await.unwrap();
     assert_eq!(response.status(), 200, "$select makes it small");
     assert_budget_returned(&server).await;
     assert!(server.budget.peak_bytes() <= server.budget.total_bytes());
@@ -191,7 +193,7 @@ async fn concurrent_heavy_requests_share_the_budget_and_give_it_all_back(backend
                 }
                 statuses(&body).iter().filter(|s| **s == 200).count()
             } else {
-                let response = server.request(Method::GET, &list(300), &token).send().await.unwrap();
+                let response = server.over_socket(Method::GET, &list(300), &token).send().await.unwrap();
                 match response.status().as_u16() {
                     200 => {
                         let page: Value = response.json().await.unwrap();
@@ -228,7 +230,7 @@ async fn a_client_that_goes_away_gives_its_budget_back() {
     let requests: Vec<Value> =
         (0..20).map(|n| json!({"id": n.to_string(), "method": "GET", "url": item_list(600)})).collect();
     let mut response = server
-        .request(Method::POST, "/beta/$batch", &token)
+        .over_socket(Method::POST, "/beta/$batch", &token)
         .json(&json!({ "requests": requests }))
         .send()
         .await

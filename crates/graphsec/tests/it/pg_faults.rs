@@ -7,7 +7,7 @@ use crate::pg_proxy::{Cut, Proxy};
 use crate::support::*;
 use graphsec::config::{AuthChoice, ServeConfig};
 use graphsec::store::AuditQuery;
-use reqwest::{Method, RequestBuilder, Response};
+use reqwest::{Method, Response};
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 use std::time::{Duration, Instant};
@@ -87,7 +87,7 @@ async fn wait_running(admin: &mut PgConnection, app: &str, query_like: &str, n: 
 /// Sends `request` while cancelling (`pg_cancel_backend`) this test's server's running statements
 /// that match `query_like` every 50 ms: a cancel that reaches a session between two protocol
 /// messages is ignored by PostgreSQL, so one is not enough.
-async fn send_cancelling(request: RequestBuilder, admin: &mut PgConnection, app: &str, query_like: &str) -> Response {
+async fn send_cancelling(request: TestRequest, admin: &mut PgConnection, app: &str, query_like: &str) -> Response {
     let send = request.send();
     tokio::pin!(send);
     loop {
@@ -116,7 +116,7 @@ async fn expect_unavailable(response: Response, what: &str) {
     assert!(retry_after.is_some_and(|s| s.parse::<u64>().is_ok()), "{what}: 503 without Retry-After");
 }
 
-async fn expect_status(request: RequestBuilder, status: u16, what: &str) -> Response {
+async fn expect_status(request: TestRequest, status: u16, what: &str) -> Response {
     let response = request.send().await.unwrap();
     if response.status().as_u16() != status {
         panic!("{what}: expected {status}, got {} {}", response.status(), response.text().await.unwrap());
@@ -128,15 +128,15 @@ fn etag(response: &Response) -> String {
     response.headers()["etag"].to_str().unwrap().to_string()
 }
 
-fn patch(server: &TestServer, token: &str, id: &str, name: &str) -> RequestBuilder {
+fn patch(server: &TestServer, token: &str, id: &str, name: &str) -> TestRequest {
     server.request(Method::PATCH, &item(id), token).json(&json!({"displayName": name}))
 }
 
-fn post(server: &TestServer, token: &str, id: &str) -> RequestBuilder {
+fn post(server: &TestServer, token: &str, id: &str) -> TestRequest {
     server.request(Method::POST, COLLECTION, token).json(&json!({"id": id}))
 }
 
-fn filtered(server: &TestServer, token: &str) -> RequestBuilder {
+fn filtered(server: &TestServer, token: &str) -> TestRequest {
     server.request(Method::GET, &format!("{COLLECTION}?$filter=startswith(id,'p')"), token)
 }
 
@@ -155,7 +155,7 @@ async fn terminated_backends_are_retried_on_a_fresh_connection() {
             patch(&server, &token, "p1", &format!("round {round}")),
             filtered(&server, &token),
             server.request(Method::GET, &format!("{COLLECTION}/$count"), &token),
-            server.client.get(server.url("/readyz")),
+            server.unauthenticated(Method::GET, "/readyz"),
         ];
         for (i, request) in requests.into_iter().enumerate() {
             assert!(terminate(&mut killer, &app).await > 0, "no session of the server to terminate");
@@ -238,7 +238,7 @@ async fn terminating_backends_every_200ms_answers_only_2xx_or_503_with_retry_aft
     }
     assert!(terminator.await.unwrap() > 10, "too few sessions were terminated to prove anything");
     assert!(succeeded > 20, "only {succeeded} requests succeeded");
-    expect_status(server.client.get(server.url("/readyz")), 200, "readyz after the storm").await;
+    expect_status(server.unauthenticated(Method::GET, "/readyz"), 200, "readyz after the storm").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,7 +259,7 @@ async fn a_held_table_lock_answers_503_promptly_and_readiness_follows() {
         patch(&server, &token, "p1", "locked").send(),
         post(&server, &token, "p2").send(),
         filtered(&server, &token).send(),
-        server.client.get(server.url("/readyz")).send(),
+        server.unauthenticated(Method::GET, "/readyz").send(),
     );
     // The lock waits 2 s (lock_timeout), not the 12 s the lock is held for nor the request timeout.
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
@@ -274,7 +274,7 @@ async fn a_held_table_lock_answers_503_promptly_and_readiness_follows() {
     expect_status(patch(&server, &token, "p1", "free"), 200, "PATCH after the lock").await;
     expect_status(post(&server, &token, "p2"), 201, "POST after the lock").await;
     expect_status(filtered(&server, &token), 200, "list after the lock").await;
-    expect_status(server.client.get(server.url("/readyz")), 200, "readyz after the lock").await;
+    expect_status(server.unauthenticated(Method::GET, "/readyz"), 200, "readyz after the lock").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,7 +356,7 @@ async fn losing_the_database_answers_503_until_it_is_back() {
         patch(&server, &token, "p1", "offline").send(),
         post(&server, &token, "p2").send(),
         filtered(&server, &token).send(),
-        server.client.get(server.url("/readyz")).send(),
+        server.unauthenticated(Method::GET, "/readyz").send(),
     );
     // At most the retry's wait for a connection (2 s) after the first try's.
     assert!(started.elapsed() < Duration::from_secs(8), "took {:?}", started.elapsed());
@@ -371,7 +371,7 @@ async fn losing_the_database_answers_503_until_it_is_back() {
     expect_status(patch(&server, &token, "p1", "online"), 200, "PATCH once back").await;
     expect_status(post(&server, &token, "p2"), 201, "POST once back").await;
     expect_status(filtered(&server, &token), 200, "list once back").await;
-    expect_status(server.client.get(server.url("/readyz")), 200, "readyz once back").await;
+    expect_status(server.unauthenticated(Method::GET, "/readyz"), 200, "readyz once back").await;
 }
 
 async fn audit_rows(server: &TestServer, id: &str, operation: &str) -> usize {

@@ -126,6 +126,8 @@ pub struct TestServer {
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     pub client: reqwest::Client,
+    /// The server's API, called in-process by [`TestServer::request`].
+    pub router: axum::Router,
     pub store: graphsec::store::Store,
     pub budget: graphsec::api::budget::ResponseBudget,
     /// Owned when the server made its own; declared last so it goes after the server stopped.
@@ -149,6 +151,7 @@ impl TestServer {
         let addr = server.local_addr().expect("address");
         let store = server.store().clone();
         let budget = server.budget().clone();
+        let router = server.router();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = rx.await;
@@ -159,6 +162,7 @@ impl TestServer {
             shutdown: Some(tx),
             task: Some(task),
             client: reqwest::Client::builder().no_gzip().build().expect("client"),
+            router,
             store,
             budget,
             fixture: None,
@@ -189,7 +193,18 @@ impl TestServer {
         format!("{}{}", self.base, path)
     }
 
-    pub fn request(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
+    /// A request to the API, answered in-process by the server's router.
+    pub fn request(&self, method: Method, path: &str, token: &str) -> TestRequest {
+        TestRequest { builder: self.over_socket(method, path, token), router: Some(self.router.clone()) }
+    }
+
+    /// A request without a token, answered in-process.
+    pub fn unauthenticated(&self, method: Method, path: &str) -> TestRequest {
+        TestRequest { builder: self.client.request(method, self.url(path)), router: Some(self.router.clone()) }
+    }
+
+    /// A request over a real connection to the server's socket.
+    pub fn over_socket(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
         self.client.request(method, self.url(path)).bearer_auth(token)
     }
 
@@ -203,6 +218,62 @@ impl TestServer {
         assert_eq!(response.status(), 201, "create failed: {}", response.text().await.unwrap_or_default());
         response.json().await.expect("json")
     }
+}
+
+/// A request built like reqwest's and sent either in-process to a router or over the socket.
+pub struct TestRequest {
+    builder: RequestBuilder,
+    router: Option<axum::Router>,
+}
+
+impl TestRequest {
+    pub fn header<K, V>(self, key: K, value: V) -> TestRequest
+    where
+        reqwest::header::HeaderName: TryFrom<K>,
+        <reqwest::header::HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+        reqwest::header::HeaderValue: TryFrom<V>,
+        <reqwest::header::HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
+        TestRequest { builder: self.builder.header(key, value), ..self }
+    }
+
+    pub fn json<T: serde::Serialize + ?Sized>(self, json: &T) -> TestRequest {
+        TestRequest { builder: self.builder.json(json), ..self }
+    }
+
+    pub fn body<T: Into<reqwest::Body>>(self, body: T) -> TestRequest {
+        TestRequest { builder: self.builder.body(body), ..self }
+    }
+
+    pub async fn send(self) -> reqwest::Result<Response> {
+        let Some(router) = self.router else {
+            return self.builder.send().await;
+        };
+        let request = self.builder.build()?;
+        Ok(in_process(router, request).await)
+    }
+}
+
+/// What a client would send over the wire: an origin-form target with a Host header, and the
+/// answer's bytes read whole.
+async fn in_process(router: axum::Router, request: reqwest::Request) -> Response {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let url = request.url().clone();
+    let request: http::Request<reqwest::Body> = request.try_into().expect("an http request");
+    let (mut parts, body) = request.into_parts();
+    let target = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_string(),
+    };
+    parts.uri = target.parse().expect("origin-form target");
+    let host = format!("{}:{}", url.host_str().unwrap_or("localhost"), url.port().unwrap_or(80));
+    parts.headers.entry(http::header::HOST).or_insert(host.parse().expect("host"));
+    let bytes = body.as_bytes().map(<[u8]>::to_vec).unwrap_or_default();
+    let response = router.oneshot(http::Request::from_parts(parts, axum::body::Body::from(bytes))).await;
+    let (parts, body) = response.expect("the router answers").into_parts();
+    let bytes = body.collect().await.expect("the answer's body").to_bytes();
+    Response::from(http::Response::from_parts(parts, bytes))
 }
 
 impl Drop for TestServer {
