@@ -510,9 +510,7 @@ CREATE TEMP TABLE profile_tags (tenant TEXT COLLATE "C" NOT NULL, id TEXT COLLAT
             }
             script.push_str("ROLLBACK;\n");
             let mut psql = Command::new("psql");
-            if let Ok(url) = std::env::var("GRAPHSEC_TEST_POSTGRES") {
-                psql.arg(url);
-            }
+            psql.arg(std::env::var("GRAPHSEC_TEST_POSTGRES").expect("GRAPHSEC_TEST_POSTGRES names the server"));
             let out = psql
                 .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", "-"])
                 .stdin(std::process::Stdio::piped())

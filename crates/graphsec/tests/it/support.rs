@@ -33,9 +33,18 @@ pub struct Fixture {
     schema: Option<String>,
 }
 
+/// The PostgreSQL server a PostgreSQL test must use: one that is not named fails the test (it
+/// runs only when the build saw a server named, or under CI).
+pub fn required_postgres_url() -> String {
+    postgres_url().expect("GRAPHSEC_TEST_POSTGRES must name the PostgreSQL server for this test")
+}
+
 impl Fixture {
     pub fn new(backend: Backend) -> Fixture {
-        let schema = (backend == Backend::Postgres).then(|| format!("gs_test_{}", uuid::Uuid::new_v4().simple()));
+        let schema = (backend == Backend::Postgres).then(|| {
+            required_postgres_url();
+            format!("gs_test_{}", uuid::Uuid::new_v4().simple())
+        });
         Fixture { temp: tempfile::tempdir().expect("temp dir"), schema }
     }
 
