@@ -42,5 +42,6 @@ mod odata;
 mod pg_faults;
 mod pg_proxy;
 mod power_loss;
+mod snapshots;
 mod support;
 mod throttling;

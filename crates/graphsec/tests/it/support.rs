@@ -379,3 +379,11 @@ pub async fn wait_ready(client: &reqwest::Client, base: &str) {
     }
     panic!("graphsec at {base} did not become ready");
 }
+
+/// The fault hooks of the SQLite store a server runs on.
+pub fn sqlite_faults(server: &TestServer) -> &graphsec::store::sqlite::faults::Faults {
+    match &server.store {
+        graphsec::store::Store::Sqlite(store) => store.faults(),
+        graphsec::store::Store::Postgres(_) => panic!("fault injection is for the SQLite store"),
+    }
+}
