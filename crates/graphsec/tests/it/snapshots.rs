@@ -106,11 +106,11 @@ impl Answer {
     }
 }
 
-/// Sends `ask` to the server and reads the whole answer. This is the one place that knows how a
-/// request reaches the server: calling the router in-process instead must send the same `Host`.
+/// Sends `ask` to the server's router in-process and reads the whole answer. This is the one
+/// place that knows how a request reaches the server.
 pub async fn exchange(server: &TestServer, ask: Ask) -> Answer {
     let request = ask.summary();
-    let mut builder = server.client.request(ask.method.clone(), server.url(&ask.path)).header("host", HOST);
+    let mut builder = server.unauthenticated(ask.method.clone(), &ask.path).header("host", HOST);
     for (name, value) in &ask.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
