@@ -1,4 +1,4 @@
-//! JSON batching (`POST /beta/$batch`, SPEC section 7): up to 20 requests, each routed,
+//! JSON batching (`POST /beta/$batch`, docs/batching.md): up to 20 requests, each routed,
 //! authorised and throttled as if it had come alone, with `dependsOn` ordering and 424 for
 //! requests whose dependency failed.
 

@@ -1,4 +1,4 @@
-//! Opt-in chaos (SPEC section 8), like Microsoft's Dev Proxy: a share of API requests is answered
+//! Opt-in chaos (docs/limits.md §6), like Microsoft's Dev Proxy: a share of API requests is answered
 //! with a Graph-style 429, 500, 503 or 504 instead of being served, and requests can be delayed,
 //! so clients can prove their retry logic.
 

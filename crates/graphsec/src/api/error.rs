@@ -1,4 +1,4 @@
-//! Every error leaves the server as Graph's error JSON (SPEC section 4).
+//! Every error leaves the server as Graph's error JSON (docs/errors.md §1).
 
 use super::context::RequestContext;
 use axum::body::Body;

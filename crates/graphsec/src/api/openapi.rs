@@ -169,7 +169,7 @@ fn operation(route: &Route, method: &str) -> Value {
     op
 }
 
-/// The error statuses each operation can really answer (SPEC section 4).
+/// The error statuses each operation can really answer (docs/errors.md §2).
 fn errors(route: &Route, method: &str) -> Vec<(&'static str, &'static str)> {
     let mut list = vec![
         ("400", "Bad request: malformed body, bad query option, unknown segment."),
@@ -209,7 +209,7 @@ fn header_doc(description: &str) -> Value {
     json!({"description": description, "schema": {"type": "string"}})
 }
 
-/// Every response carries these (SPEC section 4).
+/// Every response carries these (docs/errors.md §4).
 fn ids_headers() -> Map<String, Value> {
     let mut headers = Map::new();
     headers.insert("request-id".into(), header_doc("A fresh GUID for this request."));

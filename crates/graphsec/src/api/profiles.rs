@@ -1,4 +1,4 @@
-//! The operations on `/beta/security/userSecurityProfiles` (SPEC section 2). Each handler takes
+//! The operations on `/beta/security/userSecurityProfiles` (docs/wire-format.md §4). Each handler takes
 //! what its extractors checked, calls the store and renders; the rules live in `domain`, the SQL
 //! in `store`.
 

@@ -1,4 +1,4 @@
-//! System query options from the query string (SPEC section 3): `$`-prefixed, `%24`-encoded or
+//! System query options from the query string (docs/query-options.md §1): `$`-prefixed, `%24`-encoded or
 //! (on beta) bare names, each parsed by the odata crate.
 
 use super::error::GraphError;

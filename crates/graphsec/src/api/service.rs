@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use std::sync::Arc;
 
-/// CSDL for the types of SPEC section 1, the `security` singleton and its capabilities.
+/// CSDL for the types of docs/wire-format.md §2, the `security` singleton and its capabilities.
 const METADATA: &str = include_str!("metadata.xml");
 
 pub async fn service_document(ctx: RequestContext) -> Response {

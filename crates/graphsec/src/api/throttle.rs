@@ -1,4 +1,4 @@
-//! Per-tenant, per-application token buckets (SPEC section 8): a flood from one caller is answered
+//! Per-tenant, per-application token buckets (docs/limits.md §5): a flood from one caller is answered
 //! 429 while everyone else keeps being served.
 
 use super::error::GraphError;

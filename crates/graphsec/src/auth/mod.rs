@@ -1,4 +1,4 @@
-//! Who is calling: bearer-token verification, permissions and the caller's tenant (SPEC section 6).
+//! Who is calling: bearer-token verification, permissions and the caller's tenant (docs/auth-and-tenancy.md).
 
 pub mod cache;
 pub mod external;

@@ -1,4 +1,4 @@
-//! SPEC section 6: tokens, permissions and tenant isolation through every operation.
+//! docs/auth-and-tenancy.md: tokens, permissions and tenant isolation through every operation.
 
 use crate::support::*;
 use reqwest::Method;

@@ -1,4 +1,4 @@
-//! SPEC section 7: JSON batching.
+//! docs/batching.md: JSON batching.
 
 use crate::support::*;
 use base64::Engine;

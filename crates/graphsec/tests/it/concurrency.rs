@@ -1,4 +1,4 @@
-//! SPEC section 5: versions, conditional updates under contention, no lost writes.
+//! docs/concurrency.md: versions, conditional updates under contention, no lost writes.
 
 use crate::support::*;
 use reqwest::Method;

@@ -1,4 +1,4 @@
-//! Every 4xx of SPEC section 4: the right status, Graph's error JSON, and nothing changed.
+//! Every 4xx of docs/errors.md §2: the right status, Graph's error JSON, and nothing changed.
 
 use crate::support::*;
 use reqwest::Method;

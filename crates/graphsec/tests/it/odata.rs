@@ -1,4 +1,4 @@
-//! SPEC section 3 through the HTTP API: $filter, $orderby, $select, $count, bad and hostile options.
+//! docs/query-options.md through the HTTP API: $filter, $orderby, $select, $count, bad and hostile options.
 
 use crate::support::*;
 use reqwest::Method;

@@ -1,4 +1,4 @@
-//! SPEC section 8: a flood from one tenant is throttled while another tenant keeps being served.
+//! docs/limits.md §5–§6: a flood from one tenant is throttled while another tenant keeps being served.
 
 use crate::support::*;
 use graphsec::config::AuthChoice;
