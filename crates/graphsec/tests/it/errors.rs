@@ -281,3 +281,39 @@ async fn an_unused_request_body_does_not_cut_off_the_answer() {
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "GET");
 }
+
+/// The route table and the `Allow` list come from different places; they must agree for every
+/// resource and method.
+#[tokio::test]
+async fn every_resource_answers_exactly_the_methods_it_allows() {
+    use graphsec::api::route::Route;
+    let (server, token) = setup(Backend::Sqlite).await;
+    let routes = [
+        ("/beta", Route::ServiceDocument),
+        ("/beta/$metadata", Route::Metadata),
+        ("/beta/$batch", Route::Batch),
+        ("/beta/security", Route::Security),
+        (COLLECTION, Route::Collection),
+        ("/beta/security/userSecurityProfiles/$count", Route::Count),
+        ("/beta/security/userSecurityProfiles/p", Route::Item("p".into())),
+    ];
+    let methods =
+        [Method::GET, Method::HEAD, Method::POST, Method::PATCH, Method::PUT, Method::OPTIONS, Method::DELETE];
+    for (path, route) in routes {
+        let allowed = route.methods();
+        let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+        for method in &methods {
+            let response = server.request(method.clone(), path, &token).json(&json!({})).send().await.unwrap();
+            if allowed.contains(method) {
+                assert_ne!(response.status(), 405, "{method} {path}");
+                continue;
+            }
+            assert_eq!(response.headers()["allow"], allow.as_str(), "{method} {path}");
+            if *method != Method::HEAD {
+                expect_error(response, 405, "BadRequest").await;
+            } else {
+                assert_eq!(response.status(), 405, "{method} {path}");
+            }
+        }
+    }
+}
