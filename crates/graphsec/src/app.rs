@@ -57,22 +57,7 @@ impl Server {
             None => Some(crate::data_dir::DirLock::acquire(&config.storage.data_dir)?),
         };
         let store = open_store(&config.storage, !config.no_migrate).await?;
-        let auth = match config.auth {
-            AuthChoice::Local => {
-                let external = match config.external_issuers.is_empty() {
-                    true => None,
-                    false => Some(ExternalVerifier::new(config.external_issuers.clone()).await?),
-                };
-                AuthMode::Local { key: LocalKey::load_or_create(&config.storage.data_dir)?, external }
-            }
-            AuthChoice::Off => {
-                tracing::warn!(
-                    "AUTHENTICATION IS OFF (--auth off): anyone who can reach {} can read and change every tenant's profiles. Use this only as a local emulator.",
-                    config.listen
-                );
-                AuthMode::Off
-            }
-        };
+        let auth = auth_mode(config).await?;
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
             _ => None,
@@ -102,17 +87,7 @@ impl Server {
             max_header_bytes: config.max_header_bytes as usize,
             shutdown_grace: std::time::Duration::from_secs(30),
         };
-        let metrics = match &config.metrics_listen {
-            Some(address) => {
-                let handle = crate::telemetry::install()?;
-                let listener = TcpListener::bind(address)
-                    .await
-                    .with_context(|| format!("cannot listen for metrics on {address}"))?;
-                tracing::info!(listen = %listener.local_addr()?, "metrics at GET /metrics");
-                Some((listener, handle))
-            }
-            None => None,
-        };
+        let metrics = metrics_listener(config).await?;
         Ok(Server { listener, state, tls, limits, metrics, lock, audit_retention: config.audit_retention })
     }
 
@@ -177,6 +152,39 @@ impl Server {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+async fn auth_mode(config: &ServeConfig) -> anyhow::Result<AuthMode> {
+    match config.auth {
+        AuthChoice::Local => {
+            let external = match config.external_issuers.is_empty() {
+                true => None,
+                false => Some(ExternalVerifier::new(config.external_issuers.clone()).await?),
+            };
+            Ok(AuthMode::Local { key: LocalKey::load_or_create(&config.storage.data_dir)?, external })
+        }
+        AuthChoice::Off => {
+            tracing::warn!(
+                "AUTHENTICATION IS OFF (--auth off): anyone who can reach {} can read and change every tenant's profiles. Use this only as a local emulator.",
+                config.listen
+            );
+            Ok(AuthMode::Off)
+        }
+    }
+}
+
+/// The metrics listener and the recorder it serves, when `--metrics-listen` asks for them.
+async fn metrics_listener(
+    config: &ServeConfig,
+) -> anyhow::Result<Option<(TcpListener, metrics_exporter_prometheus::PrometheusHandle)>> {
+    let Some(address) = &config.metrics_listen else {
+        return Ok(None);
+    };
+    let handle = crate::telemetry::install()?;
+    let listener =
+        TcpListener::bind(address).await.with_context(|| format!("cannot listen for metrics on {address}"))?;
+    tracing::info!(listen = %listener.local_addr()?, "metrics at GET /metrics");
+    Ok(Some((listener, handle)))
 }
 
 /// Deletes audit entries older than `retention_seconds` (none when 0), checking at least once a

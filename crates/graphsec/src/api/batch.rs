@@ -56,8 +56,11 @@ pub async fn run(
     Ok(super::render::odata_response_body(StatusCode::OK, Body::new(envelope)))
 }
 
+fn invalid(message: String) -> GraphError {
+    GraphError::bad_request(message).with_inner("invalidBatchRequest")
+}
+
 fn parse(bytes: &[u8], own_host: Option<&str>) -> Result<Vec<Item>, GraphError> {
-    let invalid = |message: String| GraphError::bad_request(message).with_inner("invalidBatchRequest");
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| invalid(format!("The batch is not valid JSON: {e}")))?;
     let requests = value
@@ -67,68 +70,72 @@ fn parse(bytes: &[u8], own_host: Option<&str>) -> Result<Vec<Item>, GraphError> 
     if requests.is_empty() || requests.len() > MAX_REQUESTS {
         return Err(invalid(format!("A batch holds 1 to {MAX_REQUESTS} requests; this one has {}.", requests.len())));
     }
-    let mut ids: Vec<String> = Vec::with_capacity(requests.len());
-    let mut raw_depends: Vec<Vec<String>> = Vec::with_capacity(requests.len());
-    let mut items = Vec::with_capacity(requests.len());
+    let mut items: Vec<Item> = Vec::with_capacity(requests.len());
+    let mut depends_on_ids = Vec::with_capacity(requests.len());
     for (n, request) in requests.iter().enumerate() {
-        let field = |name: &str| request.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
-        let id = field("id").ok_or_else(|| invalid(format!("Request {n} has no 'id'.")))?.to_string();
-        if ids.iter().any(|other| other.eq_ignore_ascii_case(&id)) {
-            return Err(invalid(format!("The id '{id}' is used by more than one request.")));
-        }
-        let method = field("method")
-            .and_then(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
-            .ok_or_else(|| invalid(format!("Request '{id}' has no valid 'method'.")))?;
-        let url = field("url").ok_or_else(|| invalid(format!("Request '{id}' has no 'url'.")))?;
-        let url = relative_url(url, own_host)
-            .ok_or_else(|| invalid(format!("Request '{id}' has an invalid url '{url}'.")))?;
-        if url
-            .split(['?', '/'])
-            .any(|segment| segment.eq_ignore_ascii_case("$batch") || segment.eq_ignore_ascii_case("%24batch"))
-        {
-            return Err(invalid(format!("Request '{id}': a batch cannot contain another batch.")));
-        }
-        let headers = item_headers(request.get("headers"), &id).map_err(invalid)?;
-        let body = match request.get("body") {
-            None | Some(Value::Null) => None,
-            Some(body) => {
-                if !headers.contains_key(header::CONTENT_TYPE) {
-                    return Err(invalid(format!("Request '{id}' has a body but no Content-Type header.")));
-                }
-                Some(match body {
-                    Value::String(encoded) => STANDARD
-                        .decode(encoded)
-                        .map_err(|_| invalid(format!("Request '{id}': a string body must be base64.")))?,
-                    other => other.to_string().into_bytes(),
-                })
-            }
-        };
-        let depends = match request.get("dependsOn") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(list)) => list
-                .iter()
-                .map(|d| d.as_str().map(str::to_string))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| invalid(format!("Request '{id}': dependsOn must list request ids.")))?,
-            Some(_) => return Err(invalid(format!("Request '{id}': dependsOn must be an array."))),
-        };
-        ids.push(id.clone());
-        raw_depends.push(depends);
-        items.push(Item { id, method, url, headers, body, depends_on: Vec::new() });
+        let (item, depends) = parse_item(n, request, own_host, &items)?;
+        items.push(item);
+        depends_on_ids.push(depends);
     }
-    for (item, depends) in items.iter_mut().zip(raw_depends) {
+    for (i, depends) in depends_on_ids.into_iter().enumerate() {
         for dependency in depends {
-            let index = ids
-                .iter()
-                .position(|other| other.eq_ignore_ascii_case(&dependency))
-                .ok_or_else(|| invalid(format!("Request '{}' depends on unknown request '{dependency}'.", item.id)))?;
-            item.depends_on.push(index);
+            let index = items.iter().position(|other| other.id.eq_ignore_ascii_case(&dependency)).ok_or_else(|| {
+                invalid(format!("Request '{}' depends on unknown request '{dependency}'.", items[i].id))
+            })?;
+            items[i].depends_on.push(index);
         }
     }
     if has_cycle(&items) {
         return Err(invalid("The dependsOn references form a cycle.".into()));
     }
     Ok(items)
+}
+
+/// The `n`th request of a batch, following `earlier`, and the ids it depends on.
+fn parse_item(
+    n: usize,
+    request: &Value,
+    own_host: Option<&str>,
+    earlier: &[Item],
+) -> Result<(Item, Vec<String>), GraphError> {
+    let field = |name: &str| request.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let id = field("id").ok_or_else(|| invalid(format!("Request {n} has no 'id'.")))?.to_string();
+    if earlier.iter().any(|other| other.id.eq_ignore_ascii_case(&id)) {
+        return Err(invalid(format!("The id '{id}' is used by more than one request.")));
+    }
+    let method = field("method")
+        .and_then(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
+        .ok_or_else(|| invalid(format!("Request '{id}' has no valid 'method'.")))?;
+    let url = field("url").ok_or_else(|| invalid(format!("Request '{id}' has no 'url'.")))?;
+    let url =
+        relative_url(url, own_host).ok_or_else(|| invalid(format!("Request '{id}' has an invalid url '{url}'.")))?;
+    if url
+        .split(['?', '/'])
+        .any(|segment| segment.eq_ignore_ascii_case("$batch") || segment.eq_ignore_ascii_case("%24batch"))
+    {
+        return Err(invalid(format!("Request '{id}': a batch cannot contain another batch.")));
+    }
+    let headers = item_headers(request.get("headers"), &id).map_err(invalid)?;
+    let body = match request.get("body") {
+        None | Some(Value::Null) => None,
+        Some(_) if !headers.contains_key(header::CONTENT_TYPE) => {
+            return Err(invalid(format!("Request '{id}' has a body but no Content-Type header.")));
+        }
+        Some(Value::String(encoded)) => Some(
+            STANDARD.decode(encoded).map_err(|_| invalid(format!("Request '{id}': a string body must be base64.")))?,
+        ),
+        Some(other) => Some(other.to_string().into_bytes()),
+    };
+    let depends = match request.get("dependsOn") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|d| d.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| invalid(format!("Request '{id}': dependsOn must list request ids.")))?,
+        Some(_) => return Err(invalid(format!("Request '{id}': dependsOn must be an array."))),
+    };
+    Ok((Item { id, method, url, headers, body, depends_on: Vec::new() }, depends))
 }
 
 /// `security/x` or `/security/x` relative to `/beta`, or an absolute URL of this very server's

@@ -12,7 +12,7 @@ use axum::Router;
 use axum::body::Body;
 use bytes::Bytes;
 use http::HeaderMap;
-use hyper::body::Frame;
+use hyper::body::{Body as _, Frame};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -125,41 +125,99 @@ fn flush(text: &mut String) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
     if text.is_empty() { Poll::Pending } else { data(Bytes::from(std::mem::take(text))) }
 }
 
+type Polled = Poll<Option<Result<Frame<Bytes>, axum::Error>>>;
+
+/// What one step of the envelope's loop decided.
+enum Step {
+    Return(Polled),
+    Continue,
+}
+
+impl Envelope {
+    /// Passes on the next chunk of the answer being written, or closes it when it ends.
+    fn poll_streaming(&mut self, cx: &mut Context<'_>) -> Step {
+        let Some(mut body) = self.streaming.take() else {
+            return Step::Continue;
+        };
+        let polled = Pin::new(&mut body).poll_frame(cx);
+        if !matches!(polled, Poll::Ready(None)) {
+            self.streaming = Some(body);
+        }
+        match polled {
+            Poll::Pending => Step::Return(flush(&mut self.text)),
+            Poll::Ready(Some(Ok(frame))) => {
+                // Our answers have no trailers.
+                let Ok(bytes) = frame.into_data() else { return Step::Continue };
+                if bytes.is_empty() {
+                    return Step::Continue;
+                }
+                // An item's chunk is never copied into the envelope's text: it carries its
+                // reservation, and hyper sends it as it is.
+                if self.text.is_empty() {
+                    return Step::Return(data(bytes));
+                }
+                self.held = Some(bytes);
+                Step::Return(flush(&mut self.text))
+            }
+            Poll::Ready(Some(Err(e))) => Step::Return(Poll::Ready(Some(Err(e)))),
+            Poll::Ready(None) => {
+                self.text.push('}');
+                self.next_out += 1;
+                Step::Continue
+            }
+        }
+    }
+
+    /// Starts writing the answer whose turn it is.
+    fn begin(&mut self, part: Part) {
+        if self.next_out > 0 {
+            self.text.push(',');
+        }
+        match part {
+            Part::Whole(item) => {
+                self.text.push_str(&item);
+                self.next_out += 1;
+            }
+            Part::Streamed { head, body } => {
+                self.text.push_str(&head);
+                self.streaming = Some(body);
+            }
+        }
+    }
+
+    /// Waits for the running item and keeps its answer until its turn.
+    fn poll_running(&mut self, cx: &mut Context<'_>) -> Step {
+        let Some(running) = &mut self.running else {
+            return Step::Continue;
+        };
+        let result = match Pin::new(&mut running.task).poll(cx) {
+            Poll::Pending => return Step::Return(flush(&mut self.text)),
+            Poll::Ready(result) => result,
+        };
+        let index = running.index;
+        self.running = None;
+        let finished = result.unwrap_or_else(|_| batch::panicked(&self.app, &self.outer, &self.ids[index]));
+        self.statuses[index] = Some(finished.status);
+        self.finished[index] = Some(finished.part);
+        Step::Continue
+    }
+}
+
 impl hyper::body::Body for Envelope {
     type Data = Bytes;
     type Error = axum::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Polled {
         let this = self.get_mut();
         loop {
             if let Some(bytes) = this.held.take() {
                 return data(bytes);
             }
-            if let Some(body) = &mut this.streaming {
-                match Pin::new(body).poll_frame(cx) {
-                    Poll::Pending => return flush(&mut this.text),
-                    Poll::Ready(Some(Ok(frame))) => {
-                        // Our answers have no trailers.
-                        let Ok(bytes) = frame.into_data() else { continue };
-                        if bytes.is_empty() {
-                            continue;
-                        }
-                        // An item's chunk is never copied into the envelope's text: it carries
-                        // its reservation, and hyper sends it as it is.
-                        if this.text.is_empty() {
-                            return data(bytes);
-                        }
-                        this.held = Some(bytes);
-                        return flush(&mut this.text);
-                    }
-                    Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
-                    Poll::Ready(None) => {
-                        this.streaming = None;
-                        this.text.push('}');
-                        this.next_out += 1;
-                        continue;
-                    }
+            if this.streaming.is_some() {
+                if let Step::Return(polled) = this.poll_streaming(cx) {
+                    return polled;
                 }
+                continue;
             }
             if this.next_out == this.finished.len() {
                 if this.done {
@@ -170,31 +228,13 @@ impl hyper::body::Body for Envelope {
                 return flush(&mut this.text);
             }
             if let Some(part) = this.finished[this.next_out].take() {
-                if this.next_out > 0 {
-                    this.text.push(',');
-                }
-                match part {
-                    Part::Whole(item) => {
-                        this.text.push_str(&item);
-                        this.next_out += 1;
-                    }
-                    Part::Streamed { head, body } => {
-                        this.text.push_str(&head);
-                        this.streaming = Some(body);
-                    }
-                }
+                this.begin(part);
                 continue;
             }
-            if let Some(running) = &mut this.running {
-                let result = match Pin::new(&mut running.task).poll(cx) {
-                    Poll::Pending => return flush(&mut this.text),
-                    Poll::Ready(result) => result,
-                };
-                let index = running.index;
-                this.running = None;
-                let finished = result.unwrap_or_else(|_| batch::panicked(&this.app, &this.outer, &this.ids[index]));
-                this.statuses[index] = Some(finished.status);
-                this.finished[index] = Some(finished.part);
+            if this.running.is_some() {
+                if let Step::Return(polled) = this.poll_running(cx) {
+                    return polled;
+                }
                 continue;
             }
             if !this.start_next() {

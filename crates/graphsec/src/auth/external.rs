@@ -88,49 +88,64 @@ impl std::fmt::Debug for ExternalVerifier {
     }
 }
 
+/// The client key sets are fetched with: bounded in time, at most 3 redirects, and never from
+/// https:// down to http://.
+fn jwks_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(FETCH_TIMEOUT)
+        .connect_timeout(FETCH_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let downgrade =
+                attempt.previous().iter().any(|u| u.scheme() == "https") && attempt.url().scheme() != "https";
+            if attempt.previous().len() > 3 || downgrade { attempt.stop() } else { attempt.follow() }
+        }))
+        .user_agent(concat!("graphsec/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot create the HTTP client for JWKS: {e}"))
+}
+
+/// Refuses an issuer configuration that cannot work, and builds the checks its tokens must pass.
+fn check_config(config: &IssuerConfig) -> anyhow::Result<Validation> {
+    if config.issuer.is_empty() {
+        anyhow::bail!("an external issuer must not be empty");
+    }
+    let audiences: Vec<&String> = config.audiences.iter().filter(|a| !a.is_empty()).collect();
+    if audiences.is_empty() {
+        anyhow::bail!("external issuer {} needs at least one audience", config.issuer);
+    }
+    if let KeySource::JwksUrl(url) = &config.source {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            anyhow::bail!("the JWKS URL of issuer {} must be http:// or https://: {url}", config.issuer);
+        }
+        if url.starts_with("http://") {
+            tracing::warn!(issuer = %config.issuer, %url, "JWKS is fetched over plain HTTP; use https:// outside tests");
+        }
+    }
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_issuer(&[&config.issuer]);
+    validation.set_audience(&audiences);
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    validation.validate_aud = true;
+    validation.leeway = LEEWAY_SECONDS;
+    validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+    Ok(validation)
+}
+
 impl ExternalVerifier {
     /// Loads every issuer's keys once (files read, URLs fetched); any failure is an error naming
     /// the issuer and its key source. URL sources are then refreshed by a background task.
     pub async fn new(issuers: Vec<IssuerConfig>) -> anyhow::Result<ExternalVerifier> {
-        let http = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .connect_timeout(FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                // At most 3 redirects, and never from https:// down to http://.
-                let downgrade =
-                    attempt.previous().iter().any(|u| u.scheme() == "https") && attempt.url().scheme() != "https";
-                if attempt.previous().len() > 3 || downgrade { attempt.stop() } else { attempt.follow() }
-            }))
-            .user_agent(concat!("graphsec/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| anyhow::anyhow!("cannot create the HTTP client for JWKS: {e}"))?;
+        let http = jwks_client()?;
         let cache = Arc::new(Mutex::new(TokenCache::new(TOKEN_CACHE_CAPACITY, LEEWAY_SECONDS)));
         let mut seen = HashSet::new();
         let mut loaded = Vec::with_capacity(issuers.len());
         let mut refresh_tasks = Vec::new();
         for config in issuers {
-            if config.issuer.is_empty() {
-                anyhow::bail!("an external issuer must not be empty");
-            }
             if !seen.insert(config.issuer.clone()) {
                 anyhow::bail!("external issuer {} is configured twice", config.issuer);
             }
-            let audiences: Vec<&String> = config.audiences.iter().filter(|a| !a.is_empty()).collect();
-            if audiences.is_empty() {
-                anyhow::bail!("external issuer {} needs at least one audience", config.issuer);
-            }
-            if let KeySource::JwksUrl(url) = &config.source {
-                if !(url.starts_with("https://") || url.starts_with("http://")) {
-                    anyhow::bail!("the JWKS URL of issuer {} must be http:// or https://: {url}", config.issuer);
-                }
-                if url.starts_with("http://") {
-                    tracing::warn!(
-                        issuer = %config.issuer,
-                        %url,
-                        "JWKS is fetched over plain HTTP; use https:// outside tests"
-                    );
-                }
-            }
+            let validation = check_config(&config)?;
             let fetched = load_keys(&config.source, &http).await.map_err(|e| {
                 anyhow::anyhow!(
                     "cannot load the signing keys of issuer {} from {}: {e:#}",
@@ -144,14 +159,6 @@ impl ExternalVerifier {
                 keys = fetched.keys.len(),
                 "loaded external issuer keys"
             );
-            let mut validation = Validation::new(Algorithm::RS256);
-            validation.set_issuer(&[&config.issuer]);
-            validation.set_audience(&audiences);
-            validation.validate_exp = true;
-            validation.validate_nbf = true;
-            validation.validate_aud = true;
-            validation.leeway = LEEWAY_SECONDS;
-            validation.set_required_spec_claims(&["exp", "iss", "aud"]);
             let is_url = matches!(config.source, KeySource::JwksUrl(_));
             let issuer = Arc::new(Issuer {
                 config,
