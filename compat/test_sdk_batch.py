@@ -82,8 +82,8 @@ def test_batch_with_depends_on(sdk, tenant, arun):
 
     assert isinstance(result, BatchResponseContent)
     assert result.get_response_status_codes() == {"create": 201, "update": 200, "read": 200, "list": 200}
-    assert result.get_response_by_id("create").headers["location"].endswith("/security/userSecurityProfiles/b1")
-    assert result.get_response_by_id("read").headers["etag"] == 'W/"2"'
+    assert result.get_response_by_id("create").headers["Location"].endswith("/security/userSecurityProfiles/b1")
+    assert result.get_response_by_id("read").headers["ETag"] == 'W/"2"'
     sent = json.loads(last_batch(sdk).request_body)
     assert [r["url"] for r in sent["requests"]][:1] == ["/security/userSecurityProfiles"]
     assert [r.get("dependsOn") for r in sent["requests"]] == [None, ["create"], ["update"], ["read"]]

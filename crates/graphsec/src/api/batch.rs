@@ -331,10 +331,30 @@ fn head(id: &str, response: &Response) -> (u16, Value) {
             continue;
         }
         if let Ok(text) = value.to_str() {
-            headers.insert(name.as_str().to_string(), Value::String(text.to_string()));
+            headers.insert(graph_header_name(name), Value::String(text.to_string()));
         }
     }
     (status, json!({ "id": id, "status": status, "headers": headers }))
+}
+
+/// A header's name as Graph spells it in a batch item: the SDKs look the names up as JSON keys,
+/// case and all (`Content-Type`, `ETag`, `OData-Version`). Graph's own `request-id` and
+/// `client-request-id` are lower case.
+fn graph_header_name(name: &HeaderName) -> String {
+    match name.as_str() {
+        "etag" => "ETag".into(),
+        "odata-version" => "OData-Version".into(),
+        "www-authenticate" => "WWW-Authenticate".into(),
+        "request-id" | "client-request-id" => name.as_str().into(),
+        other => other
+            .split('-')
+            .map(|word| {
+                let mut chars = word.chars();
+                chars.next().map(|first| first.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join("-"),
+    }
 }
 
 /// Our own JSON answers are embedded as they are: parsing and re-serialising them, as a
@@ -375,6 +395,24 @@ async fn whole(id: &str, response: Response) -> Finished {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn item_header_names_are_spelled_as_graph_spells_them() {
+        for (name, graph) in [
+            ("content-type", "Content-Type"),
+            ("location", "Location"),
+            ("etag", "ETag"),
+            ("retry-after", "Retry-After"),
+            ("odata-version", "OData-Version"),
+            ("preference-applied", "Preference-Applied"),
+            ("www-authenticate", "WWW-Authenticate"),
+            ("allow", "Allow"),
+            ("request-id", "request-id"),
+            ("client-request-id", "client-request-id"),
+        ] {
+            assert_eq!(graph_header_name(&HeaderName::from_static(name)), graph);
+        }
+    }
 
     async fn embedded(id: &str, response: Response) -> String {
         assert!(embeddable(&response));

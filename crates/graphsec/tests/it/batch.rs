@@ -53,7 +53,7 @@ async fn a_batch_runs_every_operation_in_dependency_order(backend: Backend) {
     assert_eq!(ids, ["4", "1", "2", "3", "5", "6"], "responses keep request order");
     assert_eq!(by_id(&body, "1")["status"], 201);
     assert_eq!(by_id(&body, "1")["body"]["displayName"], "one");
-    assert!(by_id(&body, "1")["headers"]["location"].as_str().unwrap().ends_with("/userSecurityProfiles/batched"));
+    assert!(by_id(&body, "1")["headers"]["Location"].as_str().unwrap().ends_with("/userSecurityProfiles/batched"));
     assert_eq!(by_id(&body, "2")["status"], 200);
     assert_eq!(by_id(&body, "2")["body"]["displayName"], "two");
     assert_eq!(by_id(&body, "2")["headers"]["client-request-id"], "item-2");
@@ -190,6 +190,6 @@ async fn items_are_throttled_one_by_one(backend: Backend) {
         body["responses"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 3, "{statuses:?}");
     let throttled = body["responses"].as_array().unwrap().iter().find(|r| r["status"] == 429).unwrap();
-    assert!(throttled["headers"]["retry-after"].as_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(throttled["headers"]["Retry-After"].as_str().unwrap().parse::<u64>().unwrap() >= 1);
     assert_eq!(throttled["body"]["error"]["code"], "TooManyRequests");
 }

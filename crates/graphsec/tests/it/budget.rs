@@ -142,7 +142,7 @@ async fn batch_items_take_the_budget_one_by_one(backend: Backend) {
     assert_eq!(status, 200);
     assert_eq!(statuses(&body), [503, 424, 200, 200, 200]);
     let big = &body["responses"][0];
-    assert!(big["headers"]["retry-after"].as_str().unwrap().parse::<u64>().unwrap() >= 1, "{big}");
+    assert!(big["headers"]["Retry-After"].as_str().unwrap().parse::<u64>().unwrap() >= 1, "{big}");
     assert_eq!(big["body"]["error"]["code"], "serviceNotAvailable");
     assert_eq!(body["responses"][2]["body"]["id"], "p0007");
     assert_eq!(body["responses"][4]["body"], "NjAw", "600, base64");
@@ -187,7 +187,7 @@ async fn concurrent_heavy_requests_share_the_budget_and_give_it_all_back(backend
                 for answer in body["responses"].as_array().unwrap() {
                     match answer["status"].as_u64().unwrap() {
                         200 => assert_eq!(answer["body"]["value"].as_array().unwrap().len(), 300),
-                        503 => assert!(answer["headers"]["retry-after"].is_string()),
+                        503 => assert!(answer["headers"]["Retry-After"].is_string()),
                         other => panic!("item answered {other}"),
                     }
                 }
