@@ -49,7 +49,7 @@ usage: bench/batch_memory.sh [options]
   --before-bin FILE    also measure this graphsec binary (e.g. a build of the code before a change)
   --before-rev REV     also measure git revision REV, built with cargo in
                        ${TMPDIR:-/tmp}/graphsec-before-<commit> (kept for the next run)
-  --no-build           use target/release/graphsec as it is
+  --no-build           use target/dist/graphsec as it is
   --output FILE        where to write the report (default bench/results/batch-memory.md)
 EOF
 }
@@ -130,24 +130,27 @@ need python3 "apt-get install python3"
 need wrk "apt-get install wrk"
 
 if [[ $BUILD == 1 ]]; then
-    log "building graphsec (release)"
-    (cd "$ROOT" && CARGO_TARGET_DIR="$ROOT/target" cargo build --release -q -p graphsec) \
-        || die "cargo build --release -p graphsec failed"
+    log "building graphsec (dist profile)"
+    (cd "$ROOT" && CARGO_TARGET_DIR="$ROOT/target" cargo build --profile dist -q -p graphsec) \
+        || die "cargo build --profile dist -p graphsec failed"
 fi
-GRAPHSEC=$ROOT/target/release/graphsec
+GRAPHSEC=$ROOT/target/dist/graphsec
 [[ -x $GRAPHSEC ]] || die "$GRAPHSEC missing (run without --no-build)"
 
 if [[ -n $BEFORE_REV ]]; then
     REV=$(git -C "$ROOT" rev-parse --verify "$BEFORE_REV^{commit}") || die "unknown revision $BEFORE_REV"
     BEFORE_DIR=${TMPDIR:-/tmp}/graphsec-before-$REV
-    if [[ ! -x $BEFORE_DIR/target/release/graphsec ]]; then
-        log "building graphsec at ${REV:0:7} (release) in $BEFORE_DIR"
+    # Revisions from before the dist profile built their optimised binary as release.
+    PROFILE=dist
+    git -C "$ROOT" show "$REV:Cargo.toml" | grep -q '^\[profile.dist\]' || PROFILE=release
+    if [[ ! -x $BEFORE_DIR/target/$PROFILE/graphsec ]]; then
+        log "building graphsec at ${REV:0:7} ($PROFILE profile) in $BEFORE_DIR"
         mkdir -p "$BEFORE_DIR"
         git -C "$ROOT" archive "$REV" | tar -x -C "$BEFORE_DIR"
-        (cd "$BEFORE_DIR" && CARGO_TARGET_DIR="$BEFORE_DIR/target" cargo build --release -q -p graphsec) \
+        (cd "$BEFORE_DIR" && CARGO_TARGET_DIR="$BEFORE_DIR/target" cargo build --profile $PROFILE -q -p graphsec) \
             || die "building $BEFORE_REV failed"
     fi
-    BEFORE_BIN=$BEFORE_DIR/target/release/graphsec
+    BEFORE_BIN=$BEFORE_DIR/target/$PROFILE/graphsec
     BEFORE_LABEL="before (${REV:0:7})"
 elif [[ -n $BEFORE_BIN ]]; then
     [[ -x $BEFORE_BIN ]] || die "$BEFORE_BIN is not an executable"

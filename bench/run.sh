@@ -258,16 +258,16 @@ else
 fi
 
 if [[ $BUILD == 1 ]]; then
-    log "building graphsec (release)"
-    (cd "$ROOT" && CARGO_TARGET_DIR="$ROOT/target" cargo build --release -q -p graphsec) \
-        || die "cargo build --release -p graphsec failed"
+    log "building graphsec (dist profile)"
+    (cd "$ROOT" && CARGO_TARGET_DIR="$ROOT/target" cargo build --profile dist -q -p graphsec) \
+        || die "cargo build --profile dist -p graphsec failed"
     if [[ $RUN_BASELINE == 1 ]]; then
         log "building the baseline (release)"
         (cd "$BENCH_DIR/baseline" && CARGO_TARGET_DIR="$BENCH_DIR/baseline/target" \
             cargo build --release -q) || die "building bench/baseline failed"
     fi
 fi
-GRAPHSEC=$ROOT/target/release/graphsec
+GRAPHSEC=$ROOT/target/dist/graphsec
 BASELINE=$BENCH_DIR/baseline/target/release/bench-baseline
 [[ -x $GRAPHSEC ]] || die "$GRAPHSEC missing (run without --no-build)"
 [[ $RUN_BASELINE == 0 || -x $BASELINE ]] || die "$BASELINE missing (run without --no-build)"

@@ -21,8 +21,8 @@ stop_server() {
 }
 trap 'stop_server; rm -rf "$WORK"' EXIT
 
-if [[ $BUILD == 1 ]]; then (cd "$ROOT" && cargo build --release -q -p graphsec); fi
-GRAPHSEC=$ROOT/target/release/graphsec
+if [[ $BUILD == 1 ]]; then (cd "$ROOT" && cargo build --profile dist -q -p graphsec); fi
+GRAPHSEC=$ROOT/target/dist/graphsec
 DATA=$WORK/data
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URL=http://127.0.0.1:$PORT
