@@ -52,18 +52,18 @@ pub struct Server {
 
 impl Server {
     pub async fn bind(config: &ServeConfig) -> anyhow::Result<Server> {
+        // Nothing is created in the data directory before the address is known to be free.
+        let listener = listen("--listen", &config.listen).await?;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+            _ => None,
+        };
         let lock = match config.storage.database_url {
             Some(_) => None,
             None => Some(crate::data_dir::DirLock::acquire(&config.storage.data_dir)?),
         };
         let store = open_store(&config.storage, !config.no_migrate).await?;
         let auth = auth_mode(config).await?;
-        let tls = match (&config.tls_cert, &config.tls_key) {
-            (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
-            _ => None,
-        };
-        let listener =
-            TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let state = Arc::new(AppState {
             store,
             auth,
@@ -154,6 +154,22 @@ impl Server {
     }
 }
 
+/// Binds the `address` (`HOST:PORT`) given with `flag`, or says what to do about it.
+async fn listen(flag: &str, address: &str) -> anyhow::Result<TcpListener> {
+    if address.parse::<u16>().is_ok() {
+        anyhow::bail!("{flag} takes HOST:PORT, e.g. {flag} 127.0.0.1:{address}");
+    }
+    TcpListener::bind(address).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "cannot listen on {address}: another process is using it; stop it or choose another address with {flag} HOST:PORT"
+        ),
+        std::io::ErrorKind::PermissionDenied => anyhow::anyhow!(
+            "cannot listen on {address}: permission denied (ports below 1024 need privileges); choose another with {flag} HOST:PORT"
+        ),
+        _ => anyhow::anyhow!("cannot listen on {address}: {e}; {flag} takes HOST:PORT, e.g. 127.0.0.1:8080"),
+    })
+}
+
 async fn auth_mode(config: &ServeConfig) -> anyhow::Result<AuthMode> {
     match config.auth {
         AuthChoice::Local => {
@@ -181,8 +197,7 @@ async fn metrics_listener(
         return Ok(None);
     };
     let handle = crate::telemetry::install()?;
-    let listener =
-        TcpListener::bind(address).await.with_context(|| format!("cannot listen for metrics on {address}"))?;
+    let listener = listen("--metrics-listen", address).await?;
     tracing::info!(listen = %listener.local_addr()?, "metrics at GET /metrics");
     Ok(Some((listener, handle)))
 }
@@ -243,14 +258,22 @@ pub async fn open_store(args: &StorageArgs, migrate_on_start: bool) -> anyhow::R
             Ok(Store::Postgres(Arc::new(store)))
         }
         None => {
-            std::fs::create_dir_all(&args.data_dir)
-                .with_context(|| format!("cannot create the data directory {}", args.data_dir.display()))?;
-            let path = args.data_dir.join("graphsec.sqlite3");
+            crate::data_dir::create(&args.data_dir)?;
+            let path = args.data_dir.join(crate::data_dir::SQLITE_FILE);
             let store = SqliteStore::open(&path, args.durability, std::time::Duration::from_secs(args.query_timeout))
                 .with_context(|| format!("cannot open the database {}", path.display()))?;
             Ok(Store::Sqlite(store))
         }
     }
+}
+
+/// Opens the store of a data directory `graphsec serve` made (or the PostgreSQL database), for
+/// the commands that must not create one.
+pub async fn open_existing_store(args: &StorageArgs) -> anyhow::Result<Store> {
+    if args.database_url.is_none() {
+        crate::data_dir::require(&args.data_dir, crate::data_dir::SQLITE_FILE)?;
+    }
+    open_store(args, true).await
 }
 
 pub fn pg_settings(args: &StorageArgs, url: &str) -> PgSettings {

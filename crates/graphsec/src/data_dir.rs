@@ -1,5 +1,6 @@
-//! The data directory's lock: one `graphsec serve` at a time on an SQLite data directory. Other
-//! commands (`import`, `audit`, `token`) do not take it and work beside a running server.
+//! The data directory: only `graphsec serve` creates one, and holds its lock (one server at a time
+//! on an SQLite data directory). Other commands (`import`, `audit`, `token`) need one that exists,
+//! do not take the lock, and work beside a running server.
 
 use anyhow::Context;
 use std::fs::{File, OpenOptions, TryLockError};
@@ -7,6 +8,8 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 const LOCK_FILE: &str = "graphsec.lock";
+/// The SQLite database in a data directory.
+pub const SQLITE_FILE: &str = "graphsec.sqlite3";
 
 /// Held for as long as the server runs; the operating system releases it when the process ends,
 /// however it ends.
@@ -18,7 +21,7 @@ impl DirLock {
     /// Takes the lock, creating the directory if needed. Fails, naming the running server's
     /// pid, when another server holds it.
     pub fn acquire(dir: &Path) -> anyhow::Result<DirLock> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        create(dir)?;
         let path = dir.join(LOCK_FILE);
         let mut file = OpenOptions::new()
             .read(true)
@@ -51,4 +54,32 @@ impl DirLock {
         }
         Ok(DirLock { _file: file })
     }
+}
+
+/// Creates the data directory (and its parents) if it does not exist yet.
+pub fn create(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        anyhow::bail!("--data-dir {} is a file, not a directory", dir.display());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the data directory {}", dir.display()))
+}
+
+/// Checks that `dir` is a data directory `graphsec serve` made, holding `file`.
+pub fn require(dir: &Path, file: &str) -> anyhow::Result<()> {
+    let hint = || {
+        format!(
+            "pass the --data-dir of the server, or create a data directory with `graphsec serve --data-dir {}`",
+            dir.display()
+        )
+    };
+    if !dir.exists() {
+        anyhow::bail!("there is no data directory {}: {}", dir.display(), hint());
+    }
+    if !dir.is_dir() {
+        anyhow::bail!("--data-dir {} is a file, not a directory", dir.display());
+    }
+    if !dir.join(file).exists() {
+        anyhow::bail!("{} is not a graphsec data directory (it has no {file}): {}", dir.display(), hint());
+    }
+    Ok(())
 }

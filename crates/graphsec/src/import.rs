@@ -23,7 +23,7 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<ImportReport> {
     // A bulk load is not acknowledged batch by batch: its batches are not synced one by one, and
     // closing the store syncs them all before success is reported.
     let storage = crate::config::StorageArgs { durability: Durability::Normal, ..args.storage.clone() };
-    let store = crate::app::open_store(&storage, true).await?;
+    let store = crate::app::open_existing_store(&storage).await?;
     let started = std::time::Instant::now();
     let batch_size = args.batch.max(1);
     // Batches are committed one after the other by one task, in file order (the first line with

@@ -50,8 +50,9 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let started = std::time::Instant::now();
         let server = graphsec::app::Server::bind(&config).await?;
+        let scheme = if config.tls_cert.is_some() { "https" } else { "http" };
         tracing::info!(
-            listen = %server.local_addr()?,
+            url = %format!("{scheme}://{}/beta", server.local_addr()?),
             store = if config.storage.database_url.is_some() { "postgres" } else { "sqlite" },
             data_dir = %config.storage.data_dir.display(),
             auth = ?config.auth,
@@ -63,7 +64,7 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
 }
 
 fn token(args: TokenArgs) -> anyhow::Result<()> {
-    let key = LocalKey::load_or_create(&args.data_dir)?;
+    let key = LocalKey::load(&args.data_dir)?;
     let token = key.mint(&TokenRequest {
         tenant: args.tenant,
         permissions: args.scopes.split_whitespace().map(String::from).collect(),
@@ -112,7 +113,7 @@ fn audit(args: AuditArgs) -> anyhow::Result<()> {
     if let Some(AuditAction::Prune(prune)) = args.action {
         let before = graphsec::domain::datetime::normalize(&prune.before).map_err(anyhow::Error::msg)?;
         return runtime()?.block_on(async {
-            let store = graphsec::app::open_store(&prune.storage, true).await?;
+            let store = graphsec::app::open_existing_store(&prune.storage).await?;
             let deleted = store.prune_audit(&before).await;
             store.close().await?;
             println!("deleted {} audit entries written before {before}", deleted?);
@@ -122,7 +123,7 @@ fn audit(args: AuditArgs) -> anyhow::Result<()> {
     let since =
         args.since.as_deref().map(graphsec::domain::datetime::normalize).transpose().map_err(anyhow::Error::msg)?;
     runtime()?.block_on(async {
-        let store = graphsec::app::open_store(&args.storage, true).await?;
+        let store = graphsec::app::open_existing_store(&args.storage).await?;
         let query = graphsec::store::AuditQuery {
             tenant: args.tenant,
             profile_id: args.profile_id,

@@ -65,6 +65,10 @@ pub async fn serve(
                 None => {
                     let _ = watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await;
                 }
+                Some(_) if speaks_plain_http(&stream, timeout).await => {
+                    tracing::debug!(%peer, "plain HTTP sent to the HTTPS port");
+                    refuse_plain_http(stream).await;
+                }
                 Some(acceptor) => match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                     Ok(Ok(stream)) => {
                         let _ = watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await;
@@ -79,6 +83,24 @@ pub async fn serve(
     if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await.is_err() {
         tracing::warn!("in-flight requests did not finish within the shutdown grace period");
     }
+}
+
+/// Whether a client on the HTTPS port began with a plain HTTP request line instead of a TLS
+/// handshake (whose first byte is 0x16).
+async fn speaks_plain_http(stream: &tokio::net::TcpStream, within: Duration) -> bool {
+    let mut first = [0u8; 1];
+    matches!(tokio::time::timeout(within, stream.peek(&mut first)).await, Ok(Ok(1)) if first[0].is_ascii_uppercase())
+}
+
+/// Tells a plain HTTP client, in plain HTTP, to use https://, then closes.
+async fn refuse_plain_http(mut stream: tokio::net::TcpStream) {
+    let body = "This port speaks HTTPS: use https:// instead of http://.\n";
+    let response = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(response.as_bytes())).await;
+    let _ = stream.shutdown().await;
 }
 
 /// Over the connection cap: one short Graph error, then close.

@@ -31,8 +31,14 @@ pub struct LocalKey {
 
 impl LocalKey {
     /// Loads the key from the data directory, creating it (mode 0600) on first use.
+    /// The key of a data directory `graphsec serve` made.
+    pub fn load(data_dir: &Path) -> anyhow::Result<LocalKey> {
+        crate::data_dir::require(data_dir, KEY_FILE)?;
+        Self::load_or_create(data_dir)
+    }
+
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<LocalKey> {
-        std::fs::create_dir_all(data_dir)?;
+        crate::data_dir::create(data_dir)?;
         let path = data_dir.join(KEY_FILE);
         let secret = match std::fs::read(&path) {
             Ok(bytes) => bytes,

@@ -26,6 +26,7 @@ async fn import_loads_ndjson_with_post_validation_and_skips_existing_ids() {
         .join("\n"),
     )
     .unwrap();
+    assert!(graphsec(&["migrate", "--data-dir", &dir]).status.success(), "migrate creates the database");
     let output = graphsec(&["import", "--data-dir", &dir, "--tenant", TENANT_A, file.to_str().unwrap()]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -132,6 +133,8 @@ async fn audit_prune_deletes_the_entries_before_a_time() {
 fn token_cert_and_help_tell_the_truth() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display().to_string();
+    // The key a server made in its data directory.
+    graphsec::auth::local::LocalKey::load_or_create(dir.path()).unwrap();
     let output = graphsec(&["token", "--data-dir", &d, "--tenant", "t1", "--app", "--ttl", "5m"]);
     assert!(output.status.success());
     let token = String::from_utf8(output.stdout).unwrap();
@@ -157,5 +160,54 @@ fn token_cert_and_help_tell_the_truth() {
     // Migrating SQLite is a no-op that succeeds; migrating again too.
     for _ in 0..2 {
         assert!(graphsec(&["migrate", "--data-dir", &d]).status.success());
+    }
+}
+
+/// Only `serve` makes a data directory: the other commands refuse one that is not there (or not
+/// one), say which, and what to do, and create nothing.
+#[test]
+fn commands_refuse_a_data_directory_serve_did_not_make() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    for data_dir in [&missing, &empty, &file] {
+        let d = data_dir.display().to_string();
+        for args in [
+            vec!["token", "--data-dir", &d, "--tenant", "t1"],
+            vec!["audit", "--data-dir", &d],
+            vec!["audit", "prune", "--data-dir", &d, "--before", "2026-01-01T00:00:00Z"],
+            vec!["import", "--data-dir", &d, file.to_str().unwrap()],
+        ] {
+            let output = graphsec(&args);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(!output.status.success(), "{args:?} succeeded");
+            assert!(stderr.contains(&d), "{args:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "one message: {stderr}");
+            if data_dir != &file {
+                assert!(stderr.contains(&format!("graphsec serve --data-dir {d}")), "{args:?}: {stderr}");
+            }
+        }
+    }
+    assert!(!missing.exists(), "nothing was created");
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0, "nothing was created");
+}
+
+/// A busy port or an address without a host is refused before the data directory is touched.
+#[test]
+fn serve_checks_its_address_before_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let d = data_dir.display().to_string();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().to_string();
+    for (listen, says) in [(busy.as_str(), "--listen HOST:PORT"), ("9000", "--listen 127.0.0.1:9000")] {
+        let output = graphsec(&["serve", "--data-dir", &d, "--listen", listen]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(!data_dir.exists(), "the data directory was created before the address was checked");
     }
 }

@@ -98,6 +98,8 @@ async fn https_with_a_development_certificate() {
     assert_eq!(response.status(), 201);
     let body: serde_json::Value = response.json().await.unwrap();
     assert!(body["@odata.context"].as_str().unwrap().starts_with(&format!("https://localhost:{port}/beta/")));
-    // Plain HTTP to the TLS port is not served.
-    assert!(reqwest::get(format!("http://localhost:{port}/healthz")).await.map(|r| r.status() != 200).unwrap_or(true));
+    // Plain HTTP to the TLS port is not served, and the client is told why.
+    let plain = reqwest::get(format!("http://localhost:{port}/healthz")).await.unwrap();
+    assert_eq!(plain.status(), 400);
+    assert!(plain.text().await.unwrap().contains("use https://"));
 }
