@@ -330,6 +330,19 @@ fn components() -> Value {
 mod tests {
     use super::*;
 
+    /// The whole document, pinned in `testdata/openapi.json`; delete the file and run the test
+    /// to pin the current document again.
+    #[test]
+    fn the_document_is_pinned() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api/testdata/openapi.json");
+        let actual = serde_json::to_string_pretty(&document()).unwrap() + "\n";
+        let Ok(pinned) = std::fs::read_to_string(&path) else {
+            std::fs::write(&path, &actual).unwrap();
+            panic!("pinned the current document in {}; run again", path.display());
+        };
+        assert!(pinned == actual, "the document differs from {}:\n{actual}", path.display());
+    }
+
     #[test]
     fn documents_every_declared_property_and_every_routed_method() {
         let doc = document();

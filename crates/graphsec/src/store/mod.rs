@@ -488,3 +488,6 @@ impl Actor {
         self.gate.as_ref().is_none_or(|gate| gate.take_up())
     }
 }
+
+#[cfg(test)]
+mod list_sql_tests;
