@@ -28,8 +28,6 @@ use route::Route;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// CSDL for the types of SPEC section 1, the `security` singleton and its capabilities.
-const METADATA: &str = include_str!("metadata.xml");
 use tracing::Instrument;
 
 /// Every request enters here: it gets a request-id, a log span, Graph error rendering and the
@@ -161,7 +159,7 @@ async fn dispatch(app: &Arc<AppState>, ctx: &RequestContext, request: Request) -
     }
 
     if route == Route::Metadata {
-        let mut response = (StatusCode::OK, METADATA).into_response();
+        let mut response = (StatusCode::OK, crate::domain::members::csdl()).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml;charset=utf-8"));
         response.headers_mut().insert("OData-Version", HeaderValue::from_static("4.0"));
         return Ok(response);

@@ -78,7 +78,8 @@ pub async fn list(call: Call<'_>) -> Result<Response, GraphError> {
     let options = query::parse(call.query, Target::Collection)?;
     let prefs = Preferences::from_headers(call.headers);
     let scope = call.principal.scope();
-    let order = options.orderby.clone().unwrap_or_else(odata::OrderBy::default_order);
+    let order =
+        options.orderby.clone().unwrap_or_else(|| odata::OrderBy::default_order(crate::domain::members::schema()));
     let filter_text = options.filter.as_ref().map(odata::Filter::canonical).unwrap_or_default();
     let scope_text = scope_identity(&scope);
     let identity = skiptoken::QueryIdentity { scope: &scope_text, filter: &filter_text, order: &order.canonical() };

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::{ListRequest, Scope, count_sql, list_sql};
+use crate::domain::members;
 use odata::{Dialect, SqlBuilder};
 use serde_json::json;
 
@@ -29,18 +30,19 @@ const FILTERS: &[&str] = &[
     "not startswith(toupper(displayName), 'A')",
 ];
 
-const ORDERS: &[&str] = &["", "displayName desc", "vendorInformation/vendor asc, createdDateTime desc", "Extra", "id desc"];
+const ORDERS: &[&str] =
+    &["", "displayName desc", "vendorInformation/vendor asc, createdDateTime desc", "Extra", "id desc"];
 
 fn parse_filter(text: &str) -> odata::Filter {
-    odata::parse_filter(text).unwrap()
+    odata::parse_filter(text, members::schema()).unwrap()
 }
 
 fn parse_orderby(text: &str) -> odata::OrderBy {
-    odata::parse_orderby(text).unwrap()
+    odata::parse_orderby(text, members::schema()).unwrap()
 }
 
 fn default_order() -> odata::OrderBy {
-    odata::OrderBy::default_order()
+    odata::OrderBy::default_order(members::schema())
 }
 
 fn show(out: &mut String, title: &str, b: SqlBuilder) {
@@ -55,26 +57,25 @@ fn pinned_text() -> String {
     for dialect in [Dialect::Sqlite, Dialect::Postgres] {
         for text in FILTERS {
             let filter = parse_filter(text);
-            let request = ListRequest {
-                filter: Some(filter.clone()),
-                order: default_order(),
-                after: None,
-                skip: 0,
-                limit: 10,
-            };
+            let request =
+                ListRequest { filter: Some(filter.clone()), order: default_order(), after: None, skip: 0, limit: 10 };
             let scope = Scope::Tenant("t1".into());
-            show(&mut out, &format!("{dialect:?} list {text}"), list_sql(dialect, "p.doc, p.version", &scope, &request));
+            show(
+                &mut out,
+                &format!("{dialect:?} list {text}"),
+                list_sql(dialect, "p.doc, p.version", &scope, &request),
+            );
             show(&mut out, &format!("{dialect:?} count {text}"), count_sql(dialect, &Scope::AllTenants, Some(&filter)));
         }
         for text in ORDERS {
-            let order = if text.is_empty() {
-                default_order()
-            } else {
-                parse_orderby(text)
-            };
+            let order = if text.is_empty() { default_order() } else { parse_orderby(text) };
             let after = Some(order.sort_key(&doc));
             let request = ListRequest { filter: None, order, after, skip: 3, limit: 5 };
-            show(&mut out, &format!("{dialect:?} order {text}"), list_sql(dialect, "p.doc", &Scope::AllTenants, &request));
+            show(
+                &mut out,
+                &format!("{dialect:?} order {text}"),
+                list_sql(dialect, "p.doc", &Scope::AllTenants, &request),
+            );
         }
     }
     out
