@@ -275,13 +275,14 @@ fn write_expr(e: &Expr, out: &mut String, nested: bool) {
         }
         Expr::Not(inner) => {
             out.push_str("not ");
-            match **inner {
-                Expr::Cmp { .. } | Expr::In { .. } => {
-                    out.push('(');
-                    write_expr(inner, out, false);
-                    out.push(')');
-                }
-                _ => write_expr(inner, out, true),
+            // A comparison is parenthesised: `not a eq b` would read as `(not a) eq b`.
+            let comparison = matches!(**inner, Expr::Cmp { .. } | Expr::In { .. });
+            if comparison {
+                out.push('(');
+            }
+            write_expr(inner, out, !comparison);
+            if comparison {
+                out.push(')');
             }
         }
         Expr::Cmp { op, left, right } => {
@@ -293,14 +294,8 @@ fn write_expr(e: &Expr, out: &mut String, nested: bool) {
         }
         Expr::In { operand, items } => {
             write_operand(operand, out);
-            out.push_str(" in (");
-            for (i, l) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_literal(l, out);
-            }
-            out.push(')');
+            let items: Vec<String> = items.iter().map(literal_text).collect();
+            out.push_str(&format!(" in ({})", items.join(", ")));
         }
         Expr::StrFn { func, left, right } => {
             out.push_str(func.name());
@@ -351,6 +346,12 @@ fn write_operand(o: &Operand, out: &mut String) {
             out.push_str("/$count");
         }
     }
+}
+
+fn literal_text(l: &Literal) -> String {
+    let mut out = String::new();
+    write_literal(l, &mut out);
+    out
 }
 
 fn write_literal(l: &Literal, out: &mut String) {

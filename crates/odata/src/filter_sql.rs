@@ -72,16 +72,17 @@ fn render_elements(coll: Coll, id: usize, lookup: bool, s: &Storage, b: &mut Sql
     let doc = s.document;
     match (coll, b.dialect()) {
         (Coll::Strings(name), dialect) => match s.element_table(name) {
-            Some(t) if dialect == Dialect::Postgres || lookup || t.json_array.is_none() => {
-                let join: Vec<String> = t.key.iter().map(|k| format!("t{id}.{k} = {p}.{k}")).collect();
-                b.push_sql(&format!("{} t{id} WHERE {}", t.table, join.join(" AND ")));
-                true
-            }
-            Some(t) => {
-                let array = t.json_array.unwrap_or_default();
-                b.push_sql(&format!("(SELECT value AS {} FROM json_each({p}.{array})) AS t{id}", t.value));
-                false
-            }
+            Some(t) => match t.json_array {
+                Some(array) if dialect == Dialect::Sqlite && !lookup => {
+                    b.push_sql(&format!("(SELECT value AS {} FROM json_each({p}.{array})) AS t{id}", t.value));
+                    false
+                }
+                _ => {
+                    let join: Vec<String> = t.key.iter().map(|k| format!("t{id}.{k} = {p}.{k}")).collect();
+                    b.push_sql(&format!("{} t{id} WHERE {}", t.table, join.join(" AND ")));
+                    true
+                }
+            },
             None => {
                 b.push_sql("(");
                 push_document_strings(name, false, s, b);
@@ -144,24 +145,29 @@ fn is_null(o: &Operand) -> bool {
     matches!(o, Operand::Lit(Literal::Null))
 }
 
+/// `l op r` (or its negation) where `l` or `r` is the literal null.
+fn render_null_cmp(op: CmpOp, l: &Operand, r: &Operand, neg: bool, s: &Storage, b: &mut SqlBuilder) {
+    let holds_when_null = match op {
+        CmpOp::Eq => Some(true),
+        CmpOp::Ne => Some(false),
+        _ => None,
+    };
+    let other = if is_null(l) { r } else { l };
+    match holds_when_null {
+        Some(eq) if !is_null(other) => {
+            b.push_sql("(");
+            render_operand(other, s, b);
+            b.push_sql(if eq != neg { " IS NULL)" } else { " IS NOT NULL)" });
+        }
+        // null eq null holds; null ne null and every ordering with null do not.
+        Some(eq) => b.push_sql(if eq != neg { "1 = 1" } else { "1 = 0" }),
+        None => b.push_sql(if neg { "1 = 1" } else { "1 = 0" }),
+    }
+}
+
 fn render_cmp(op: CmpOp, l: &Operand, r: &Operand, neg: bool, s: &Storage, b: &mut SqlBuilder) {
     if is_null(l) || is_null(r) {
-        let holds_when_null = match op {
-            CmpOp::Eq => Some(true),
-            CmpOp::Ne => Some(false),
-            _ => None,
-        };
-        let other = if is_null(l) { r } else { l };
-        match holds_when_null {
-            Some(eq) if !is_null(other) => {
-                b.push_sql("(");
-                render_operand(other, s, b);
-                b.push_sql(if eq != neg { " IS NULL)" } else { " IS NOT NULL)" });
-            }
-            // null eq null holds; null ne null and every ordering with null do not.
-            Some(eq) => b.push_sql(if eq != neg { "1 = 1" } else { "1 = 0" }),
-            None => b.push_sql(if neg { "1 = 1" } else { "1 = 0" }),
-        }
+        render_null_cmp(op, l, r, neg, s, b);
         return;
     }
     let one_not_null = l.not_null() || r.not_null();
@@ -429,13 +435,13 @@ fn render_count(coll: Coll, s: &Storage, b: &mut SqlBuilder) {
     let doc = s.document;
     match (coll, pg(b)) {
         (Coll::Strings(name), pg) => match s.element_table(name) {
-            Some(t) if pg || t.json_array.is_none() => {
-                let join: Vec<String> = t.key.iter().map(|k| format!("tc.{k} = {p}.{k}")).collect();
-                b.push_sql(&format!("(SELECT COUNT(*) FROM {} tc WHERE {})", t.table, join.join(" AND ")));
-            }
-            Some(t) => {
-                b.push_sql(&format!("COALESCE(json_array_length({p}.{}), 0)", t.json_array.unwrap_or_default()));
-            }
+            Some(t) => match t.json_array {
+                Some(array) if !pg => b.push_sql(&format!("COALESCE(json_array_length({p}.{array}), 0)")),
+                _ => {
+                    let join: Vec<String> = t.key.iter().map(|k| format!("tc.{k} = {p}.{k}")).collect();
+                    b.push_sql(&format!("(SELECT COUNT(*) FROM {} tc WHERE {})", t.table, join.join(" AND ")));
+                }
+            },
             None => {
                 b.push_sql("(");
                 push_document_strings(name, true, s, b);

@@ -101,11 +101,6 @@ impl Schema {
         self.key
     }
 
-    /// Declared properties, in declaration order.
-    pub fn properties(&self) -> &[Property] {
-        &self.properties
-    }
-
     /// Resolves a declared property, case-insensitively.
     pub fn property(&self, name: &str) -> Option<&Property> {
         self.properties.iter().find(|p| p.name.eq_ignore_ascii_case(name))

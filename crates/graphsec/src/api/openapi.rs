@@ -54,9 +54,47 @@ pub fn document() -> Value {
     })
 }
 
+/// An operation's id, summary, parameters, request body schema and success answer (status,
+/// description, content).
+struct Operation {
+    id: &'static str,
+    summary: &'static str,
+    parameters: Vec<Value>,
+    body: Option<&'static str>,
+    ok: (&'static str, &'static str, Value),
+}
+
+fn op(
+    id: &'static str,
+    summary: &'static str,
+    parameters: Vec<Value>,
+    body: Option<&'static str>,
+    ok: (&'static str, &'static str, Value),
+) -> Operation {
+    Operation { id, summary, parameters, body, ok }
+}
+
 fn operation(route: &Route, method: &str) -> Value {
-    let (id, summary, params, body, ok) = match (route, method) {
-        (Route::Collection, "GET") => (
+    let Operation { id, summary, parameters, body, ok } = match route {
+        Route::Collection | Route::Count | Route::Item(_) => profile_operation(route, method),
+        _ => service_operation(route),
+    };
+    let responses = responses(route, method, ok);
+    let mut op = json!({"operationId": id, "summary": summary, "tags": ["userSecurityProfiles"], "parameters": parameters, "responses": responses});
+    if let Some(schema) = body {
+        op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": schema}}}});
+    }
+    if matches!(route, Route::Metadata | Route::ServiceDocument) {
+        op["security"] = json!([]);
+        op["tags"] = json!(["metadata"]);
+    }
+    op
+}
+
+/// The operations on profiles: the collection, its count and one profile.
+fn profile_operation(route: &Route, method: &str) -> Operation {
+    match (route, method) {
+        (Route::Collection, "GET") => op(
             "userSecurityProfiles.list",
             "List profiles",
             query_parameters(Target::Collection),
@@ -67,14 +105,14 @@ fn operation(route: &Route, method: &str) -> Value {
                 json_content(json!({"$ref": "#/components/schemas/userSecurityProfileCollectionResponse"})),
             ),
         ),
-        (Route::Collection, _) => (
+        (Route::Collection, _) => op(
             "userSecurityProfiles.create",
             "Create a profile",
             vec![prefer_header()],
             Some(PROFILE),
             ("201", "The created profile.", json_content(json!({"$ref": PROFILE}))),
         ),
-        (Route::Count, _) => (
+        (Route::Count, _) => op(
             "userSecurityProfiles.count",
             "Count profiles",
             query_parameters(Target::Count),
@@ -85,49 +123,60 @@ fn operation(route: &Route, method: &str) -> Value {
                 json!({"text/plain": {"schema": {"type": "string", "pattern": "^[0-9]+$"}}}),
             ),
         ),
-        (Route::Item(_), "GET") => (
+        (Route::Item(_), "GET") => op(
             "userSecurityProfiles.get",
             "Get a profile",
             query_parameters(Target::Entity),
             None,
             ("200", "The profile.", json_content(json!({"$ref": PROFILE}))),
         ),
-        (Route::Item(_), "PATCH") => (
+        (Route::Item(_), "PATCH") => op(
             "userSecurityProfiles.update",
             "Update a profile (partial)",
             vec![if_match_header(), prefer_header()],
             Some(PROFILE),
             ("200", "The updated profile (204 with Prefer: return=minimal).", json_content(json!({"$ref": PROFILE}))),
         ),
-        (Route::Item(_), _) => (
+        (_, _) => op(
             "userSecurityProfiles.delete",
             "Delete a profile",
             vec![if_match_header()],
             None,
             ("204", "Deleted.", Value::Null),
         ),
-        (Route::Batch, _) => (
+    }
+}
+
+/// The operations around the profiles: `$batch`, `$metadata` and the service document.
+fn service_operation(route: &Route) -> Operation {
+    match route {
+        Route::Batch => op(
             "batch",
             "JSON batch of up to 20 requests",
             vec![],
             Some("#/components/schemas/batchRequest"),
             ("200", "One response per request.", json_content(json!({"$ref": "#/components/schemas/batchResponse"}))),
         ),
-        (Route::Metadata, _) => (
+        Route::Metadata => op(
             "metadata",
             "CSDL metadata",
             vec![],
             None,
             ("200", "CSDL XML.", json!({"application/xml": {"schema": {"type": "string"}}})),
         ),
-        (_, _) => (
+        _ => op(
             "serviceDocument",
             "OData service document",
             vec![],
             None,
             ("200", "The service document.", json_content(json!({"type": "object"}))),
         ),
-    };
+    }
+}
+
+/// The success answer `ok` (status, description, content), the bodiless answers and every
+/// error the operation can answer.
+fn responses(route: &Route, method: &str, ok: (&'static str, &'static str, Value)) -> Map<String, Value> {
     let entity = matches!(route, Route::Item(_)) || (*route == Route::Collection && method == "POST");
     let mut responses = Map::new();
     let mut ok_response = json!({"description": ok.1, "headers": success_headers(entity, ok.0 == "201")});
@@ -159,15 +208,7 @@ fn operation(route: &Route, method: &str) -> Value {
         response["headers"] = Value::Object(headers);
         responses.insert(status.into(), response);
     }
-    let mut op = json!({"operationId": id, "summary": summary, "tags": ["userSecurityProfiles"], "parameters": params, "responses": responses});
-    if let Some(schema) = body {
-        op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": schema}}}});
-    }
-    if matches!(route, Route::Metadata | Route::ServiceDocument) {
-        op["security"] = json!([]);
-        op["tags"] = json!(["metadata"]);
-    }
-    op
+    responses
 }
 
 /// The error statuses each operation can really answer (SPEC section 4).

@@ -70,6 +70,13 @@ pub struct Member {
     pub indexed: bool,
 }
 
+impl Member {
+    /// The member as the query schema and CSDL declare it.
+    pub fn property(&self) -> Property {
+        Property { name: self.name, ty: self.ty, nullable: self.nullable }
+    }
+}
+
 const fn member(name: &'static str, ty: Type, column: Option<&'static str>, indexed: bool) -> Member {
     Member { name, ty, nullable: true, column, indexed }
 }
@@ -120,9 +127,8 @@ pub fn in_column(column: &str) -> Option<&'static Member> {
 
 /// The query schema of userSecurityProfile.
 pub fn schema() -> &'static Schema {
-    static SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
-        Schema::new(KEY, MEMBERS.iter().map(|m| Property { name: m.name, ty: m.ty, nullable: m.nullable }).collect())
-    });
+    static SCHEMA: LazyLock<Schema> =
+        LazyLock::new(|| Schema::new(KEY, MEMBERS.iter().map(Member::property).collect()));
     &SCHEMA
 }
 
@@ -183,6 +189,31 @@ mod tests {
                 assert_eq!(indexed, m.indexed, "{backend}: {}", m.name);
             }
         }
+    }
+
+    #[test]
+    fn the_stores_copy_each_member_into_its_column() {
+        let mut doc = serde_json::Map::new();
+        for m in MEMBERS {
+            doc.insert(m.name.into(), serde_json::json!(format!("value of {}", m.name)));
+        }
+        doc.insert("tags".into(), serde_json::json!(["a", 1, "b"]));
+        let c = crate::store::IndexedColumns::of(&doc).unwrap();
+        let copies = [
+            ("tenant", Some(c.tenant)),
+            ("id", Some(c.id)),
+            ("user_principal_name", c.user_principal_name),
+            ("display_name", c.display_name),
+            ("risk_score", c.risk_score),
+            ("azure_subscription_id", c.azure_subscription_id),
+            ("created_date_time", c.created_date_time),
+            ("last_modified_date_time", c.last_modified_date_time),
+        ];
+        assert_eq!(copies.len(), MEMBERS.iter().filter(|m| m.column.is_some()).count());
+        for (column, value) in copies {
+            assert_eq!(value.unwrap(), format!("value of {}", in_column(column).unwrap().name), "{column}");
+        }
+        assert_eq!(c.tags, ["a", "b"]);
     }
 
     #[test]

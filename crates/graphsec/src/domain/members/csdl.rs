@@ -42,16 +42,9 @@ fn fill(template: &str) -> String {
 
 /// The member elements of the type named `ty`, or `None` for a type the table does not declare.
 fn members_of(ty: &str) -> Option<Vec<String>> {
-    let properties = |members: &mut dyn Iterator<Item = Property>| members.map(|p| property(&p)).collect();
-    let complex = |c: &ComplexType| properties(&mut c.members.iter().copied());
-    let entity = |key: bool| {
-        let mut members = MEMBERS.iter().filter(|m| (m.name == KEY) == key).map(|m| Property {
-            name: m.name,
-            ty: m.ty,
-            nullable: m.nullable,
-        });
-        properties(&mut members)
-    };
+    let entity =
+        |key: bool| MEMBERS.iter().filter(|m| (m.name == KEY) == key).map(|m| property(&m.property())).collect();
+    let complex = |c: &ComplexType| c.members.iter().map(property).collect();
     match ty.strip_prefix(NAMESPACE)? {
         "accountStatus" => Some(
             ACCOUNT_STATUS
