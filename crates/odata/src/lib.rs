@@ -12,6 +12,38 @@
 //!
 //! Pure: no I/O, no storage engine.
 //!
+//! For example, books with a column for `title`; `pages` is not declared, so it is a dynamic
+//! property, read from each book's JSON document:
+//!
+//! ```
+//! use odata::{Dialect, Property, Schema, SqlBuilder, Storage, Type, parse_filter};
+//!
+//! let schema = Schema::new(
+//!     "id",
+//!     vec![
+//!         Property { name: "id", ty: Type::String, nullable: false },
+//!         Property { name: "title", ty: Type::String, nullable: true },
+//!     ],
+//! );
+//! let storage = Storage {
+//!     table: "books",
+//!     alias: "b",
+//!     document: "doc",
+//!     columns: vec![("id", "id"), ("title", "title_column")],
+//!     element_tables: vec![],
+//! };
+//! let filter = parse_filter("startswith(Title, 'Dune') and pages gt 300", &schema)?;
+//! let mut sql = SqlBuilder::new(Dialect::Sqlite);
+//! sql.push_sql("SELECT b.doc FROM books b WHERE ");
+//! filter.render_sql(&storage, &mut sql);
+//! assert_eq!(
+//!     sql.sql(),
+//!     "SELECT b.doc FROM books b WHERE (((substr(b.title_column, 1, length(?1)) = ?2) AND \
+//!      ((CASE WHEN json_type(b.doc, ?3) IN ('integer', 'real') THEN json_extract(b.doc, ?4) END) > ?5)))"
+//! );
+//! # Ok::<(), odata::QueryError>(())
+//! ```
+//!
 //! # Semantics (shared by the SQL and the evaluator, checked against each other by proptest)
 //!
 //! * Two-valued logic. `eq`/`ne`: null equals only null (`x ne 'a'` holds when `x` is null).
