@@ -320,14 +320,19 @@ fn date_time() -> Value {
 /// The schema of a member of type `ty`.
 fn property_schema(ty: &Type, nullable: bool) -> Value {
     let reference = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
-    match ty {
-        Type::String if nullable => nullable_string(),
-        Type::String => json!({"type": "string"}),
+    let schema = match ty {
+        Type::String => nullable_string(),
         Type::DateTimeOffset => date_time(),
         Type::Enum(e) => json!({"nullable": true, "allOf": [reference(e.name)]}),
         Type::Complex(c) => json!({"nullable": true, "allOf": [reference(c.name)]}),
         Type::Collection(Type::Complex(c)) => json!({"type": "array", "nullable": true, "items": reference(c.name)}),
         Type::Collection(item) => json!({"type": "array", "nullable": true, "items": property_schema(item, false)}),
+    };
+    match schema {
+        Value::Object(members) if !nullable => {
+            Value::Object(members.into_iter().filter(|(k, _)| k != "nullable").collect())
+        }
+        schema => schema,
     }
 }
 
