@@ -29,18 +29,12 @@ pub fn canonical_datetime(s: &str) -> Result<String, String> {
         i += 3;
         if expect(i, b'.') {
             i += 1;
-            let start = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            let digits = i - start;
-            if digits == 0 {
-                return Err(bad());
-            }
+            let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
             if digits > 7 {
                 return Err(format!("'{s}' has more than 7 fractional digits"));
             }
-            frac = num(start, digits).ok_or_else(bad)? * 10i64.pow(7 - digits as u32);
+            frac = num(i, digits).filter(|_| digits > 0).ok_or_else(bad)? * 10i64.pow(7 - digits as u32);
+            i += digits;
         }
     }
     let offset_minutes = match b.get(i) {
@@ -55,13 +49,7 @@ pub fn canonical_datetime(s: &str) -> Result<String, String> {
         }
         _ => return Err(bad()),
     };
-    let days_in_month = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        _ => return Err(bad()),
-    };
+    let days_in_month = days_in_month(year, month).ok_or_else(bad)?;
     if year < 1 || day < 1 || day > days_in_month || hour > 23 || minute > 59 || second > 59 {
         return Err(bad());
     }
@@ -72,6 +60,17 @@ pub fn canonical_datetime(s: &str) -> Result<String, String> {
         return Err(format!("'{s}' is out of range"));
     }
     Ok(format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{frac:07}Z", rem / 3600, rem % 3600 / 60, rem % 60))
+}
+
+/// The number of days of `month` (1..=12) in `year`.
+fn days_in_month(year: i64, month: i64) -> Option<i64> {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => Some(31),
+        4 | 6 | 9 | 11 => Some(30),
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => Some(29),
+        2 => Some(28),
+        _ => None,
+    }
 }
 
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {

@@ -1,6 +1,6 @@
 //! The typed `$filter` AST and its canonical text.
 
-use crate::schema::{ACCOUNT_STATUS_TYPE, ScalarType};
+use crate::schema::{ComplexType, EnumType, Type};
 
 /// A parsed, type-checked `$filter`.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,17 +85,19 @@ impl StrFn {
     }
 }
 
+/// A collection-valued declared property.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Coll {
-    Tags,
-    Accounts,
+    /// `Collection(Edm.String)`; lambdas and `$count` see its string elements only.
+    Strings(&'static str),
+    /// A collection of a complex type.
+    Complex(&'static str, &'static ComplexType),
 }
 
 impl Coll {
     pub(crate) fn name(self) -> &'static str {
         match self {
-            Coll::Tags => "tags",
-            Coll::Accounts => "accounts",
+            Coll::Strings(name) | Coll::Complex(name, _) => name,
         }
     }
 }
@@ -109,8 +111,8 @@ pub(crate) enum Literal {
     Bool(bool),
     /// Canonical 28-character UTC text.
     DateTime(String),
-    /// An accountStatus member name (validated).
-    Enum(String),
+    /// A member name of the enumeration type (validated).
+    Enum(&'static EnumType, String),
 }
 
 /// How a dynamic property's JSON value is read: as the JSON type the other operand has.
@@ -126,11 +128,35 @@ pub(crate) enum DynView {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Prop {
-    Column { name: &'static str, column: &'static str, ty: ScalarType, not_null: bool },
-    Vendor(&'static str),
-    Dynamic { name: String, view: DynView },
-    TagVar { id: usize, var: String },
-    AccountField { id: usize, var: String, field: &'static str, ty: ScalarType },
+    /// A declared scalar.
+    Declared {
+        name: &'static str,
+        ty: Ty,
+        not_null: bool,
+    },
+    /// `property/member` of a complex property.
+    Member {
+        property: &'static str,
+        member: &'static str,
+        ty: Ty,
+    },
+    Dynamic {
+        name: String,
+        view: DynView,
+    },
+    /// The variable of a lambda over a string collection: one string element.
+    Element {
+        id: usize,
+        var: String,
+        property: &'static str,
+    },
+    /// `var/member` in a lambda over a complex collection.
+    ElementMember {
+        id: usize,
+        var: String,
+        member: &'static str,
+        ty: Ty,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -150,7 +176,7 @@ pub(crate) enum Ty {
     Num,
     Bool,
     DateTime,
-    Enum,
+    Enum(&'static EnumType),
     Dyn,
 }
 
@@ -162,7 +188,7 @@ impl Ty {
             Ty::Num => "a number",
             Ty::Bool => "Edm.Boolean",
             Ty::DateTime => "Edm.DateTimeOffset",
-            Ty::Enum => ACCOUNT_STATUS_TYPE,
+            Ty::Enum(e) => e.name,
             Ty::Dyn => "a dynamic property",
         }
     }
@@ -177,11 +203,11 @@ impl Operand {
                 Literal::Int(_) | Literal::Real(_) => Ty::Num,
                 Literal::Bool(_) => Ty::Bool,
                 Literal::DateTime(_) => Ty::DateTime,
-                Literal::Enum(_) => Ty::Enum,
+                Literal::Enum(e, _) => Ty::Enum(e),
             },
             Operand::Prop(p) => match p {
-                Prop::Column { ty, .. } | Prop::AccountField { ty, .. } => scalar_ty(*ty),
-                Prop::Vendor(_) | Prop::TagVar { .. } => Ty::Str,
+                Prop::Declared { ty, .. } | Prop::Member { ty, .. } | Prop::ElementMember { ty, .. } => *ty,
+                Prop::Element { .. } => Ty::Str,
                 Prop::Dynamic { view, .. } => match view {
                     DynView::Any => Ty::Dyn,
                     DynView::Text => Ty::Str,
@@ -198,8 +224,8 @@ impl Operand {
     pub(crate) fn not_null(&self) -> bool {
         match self {
             Operand::Lit(l) => *l != Literal::Null,
-            Operand::Prop(Prop::Column { not_null, .. }) => *not_null,
-            Operand::Prop(Prop::TagVar { .. }) => true,
+            Operand::Prop(Prop::Declared { not_null, .. }) => *not_null,
+            Operand::Prop(Prop::Element { .. }) => true,
             Operand::Prop(_) => false,
             Operand::Lower(x) | Operand::Upper(x) => x.not_null(),
             Operand::Count(_) => true,
@@ -207,11 +233,13 @@ impl Operand {
     }
 }
 
-pub(crate) fn scalar_ty(t: ScalarType) -> Ty {
+/// The type of a scalar as an operand; `None` for complex and collection types.
+pub(crate) fn scalar_ty(t: Type) -> Option<Ty> {
     match t {
-        ScalarType::String => Ty::Str,
-        ScalarType::DateTimeOffset => Ty::DateTime,
-        ScalarType::AccountStatus => Ty::Enum,
+        Type::String => Some(Ty::Str),
+        Type::DateTimeOffset => Some(Ty::DateTime),
+        Type::Enum(e) => Some(Ty::Enum(e)),
+        Type::Complex(_) | Type::Collection(_) => None,
     }
 }
 
@@ -247,13 +275,14 @@ fn write_expr(e: &Expr, out: &mut String, nested: bool) {
         }
         Expr::Not(inner) => {
             out.push_str("not ");
-            match **inner {
-                Expr::Cmp { .. } | Expr::In { .. } => {
-                    out.push('(');
-                    write_expr(inner, out, false);
-                    out.push(')');
-                }
-                _ => write_expr(inner, out, true),
+            // A comparison is parenthesised: `not a eq b` would read as `(not a) eq b`.
+            let comparison = matches!(**inner, Expr::Cmp { .. } | Expr::In { .. });
+            if comparison {
+                out.push('(');
+            }
+            write_expr(inner, out, !comparison);
+            if comparison {
+                out.push(')');
             }
         }
         Expr::Cmp { op, left, right } => {
@@ -265,14 +294,8 @@ fn write_expr(e: &Expr, out: &mut String, nested: bool) {
         }
         Expr::In { operand, items } => {
             write_operand(operand, out);
-            out.push_str(" in (");
-            for (i, l) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_literal(l, out);
-            }
-            out.push(')');
+            let items: Vec<String> = items.iter().map(literal_text).collect();
+            out.push_str(&format!(" in ({})", items.join(", ")));
         }
         Expr::StrFn { func, left, right } => {
             out.push_str(func.name());
@@ -299,17 +322,18 @@ fn write_operand(o: &Operand, out: &mut String) {
     match o {
         Operand::Lit(l) => write_literal(l, out),
         Operand::Prop(p) => match p {
-            Prop::Column { name, .. } => out.push_str(name),
-            Prop::Vendor(f) => {
-                out.push_str("vendorInformation/");
-                out.push_str(f);
+            Prop::Declared { name, .. } => out.push_str(name),
+            Prop::Member { property, member, .. } => {
+                out.push_str(property);
+                out.push('/');
+                out.push_str(member);
             }
             Prop::Dynamic { name, .. } => out.push_str(name),
-            Prop::TagVar { var, .. } => out.push_str(var),
-            Prop::AccountField { var, field, .. } => {
+            Prop::Element { var, .. } => out.push_str(var),
+            Prop::ElementMember { var, member, .. } => {
                 out.push_str(var);
                 out.push('/');
-                out.push_str(field);
+                out.push_str(member);
             }
         },
         Operand::Lower(x) | Operand::Upper(x) => {
@@ -324,6 +348,12 @@ fn write_operand(o: &Operand, out: &mut String) {
     }
 }
 
+fn literal_text(l: &Literal) -> String {
+    let mut out = String::new();
+    write_literal(l, &mut out);
+    out
+}
+
 fn write_literal(l: &Literal, out: &mut String) {
     match l {
         Literal::Null => out.push_str("null"),
@@ -336,8 +366,8 @@ fn write_literal(l: &Literal, out: &mut String) {
         Literal::Real(r) => out.push_str(&format!("{r:?}")),
         Literal::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Literal::DateTime(d) => out.push_str(d),
-        Literal::Enum(m) => {
-            out.push_str(ACCOUNT_STATUS_TYPE);
+        Literal::Enum(e, m) => {
+            out.push_str(e.name);
             out.push('\'');
             out.push_str(m);
             out.push('\'');

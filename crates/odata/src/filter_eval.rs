@@ -66,9 +66,8 @@ fn eval<'a>(e: &'a Expr, doc: &'a Value, env: &mut Env<'a>) -> bool {
         },
         Expr::Lambda { coll, all, id, body, .. } => {
             let elements: Vec<&'a Value> = match (coll, doc.get(coll.name())) {
-                // profile_tags holds the string elements only.
-                (Coll::Tags, Some(Value::Array(a))) => a.iter().filter(|v| v.is_string()).collect(),
-                (Coll::Accounts, Some(Value::Array(a))) => a.iter().collect(),
+                (Coll::Strings(_), Some(Value::Array(a))) => a.iter().filter(|v| v.is_string()).collect(),
+                (Coll::Complex(..), Some(Value::Array(a))) => a.iter().collect(),
                 _ => Vec::new(),
             };
             let Some(body) = body else {
@@ -88,7 +87,7 @@ fn eval<'a>(e: &'a Expr, doc: &'a Value, env: &mut Env<'a>) -> bool {
 fn literal(l: &Literal) -> V<'_> {
     match l {
         Literal::Null => V::Null,
-        Literal::Str(s) | Literal::DateTime(s) | Literal::Enum(s) => V::Str(Cow::Borrowed(s)),
+        Literal::Str(s) | Literal::DateTime(s) | Literal::Enum(_, s) => V::Str(Cow::Borrowed(s)),
         Literal::Int(i) => V::Int(*i),
         Literal::Real(r) => V::Real(*r),
         Literal::Bool(b) => V::Bool(*b),
@@ -110,11 +109,11 @@ fn value<'a>(o: &'a Operand, doc: &'a Value, env: &Env<'a>) -> V<'a> {
     match o {
         Operand::Lit(l) => literal(l),
         Operand::Prop(p) => match p {
-            Prop::Column { name, .. } => text(doc.get(*name)),
-            Prop::Vendor(field) => text(doc.get("vendorInformation").and_then(|v| v.get(*field))),
+            Prop::Declared { name, .. } => text(doc.get(*name)),
+            Prop::Member { property, member, .. } => text(doc.get(*property).and_then(|v| v.get(*member))),
             Prop::Dynamic { name, view } => dynamic(doc.get(name.as_str()), *view),
-            Prop::TagVar { id, .. } => text(lookup(env, *id)),
-            Prop::AccountField { id, field, .. } => text(lookup(env, *id).and_then(|a| a.get(*field))),
+            Prop::Element { id, .. } => text(lookup(env, *id)),
+            Prop::ElementMember { id, member, .. } => text(lookup(env, *id).and_then(|a| a.get(*member))),
         },
         Operand::Lower(x) => match value(x, doc, env) {
             V::Str(s) => V::Str(Cow::Owned(s.to_ascii_lowercase())),
@@ -125,8 +124,8 @@ fn value<'a>(o: &'a Operand, doc: &'a Value, env: &Env<'a>) -> V<'a> {
             _ => V::Null,
         },
         Operand::Count(coll) => V::Int(match (coll, doc.get(coll.name())) {
-            (Coll::Tags, Some(Value::Array(a))) => a.iter().filter(|v| v.is_string()).count() as i64,
-            (Coll::Accounts, Some(Value::Array(a))) => a.len() as i64,
+            (Coll::Strings(_), Some(Value::Array(a))) => a.iter().filter(|v| v.is_string()).count() as i64,
+            (Coll::Complex(..), Some(Value::Array(a))) => a.len() as i64,
             _ => 0,
         }),
     }

@@ -4,21 +4,22 @@
 //! (`eq ne gt ge lt le in`), `and`, `or`. Keywords, function names and declared property names
 //! are case-insensitive; lambda variables and dynamic property names are case-sensitive.
 
-use crate::filter::{CmpOp, Coll, DynView, Expr, Filter, Literal, Operand, Prop, StrFn, Ty};
+use crate::filter::{CmpOp, Coll, DynView, Expr, Filter, Literal, Operand, Prop, StrFn, Ty, scalar_ty};
 use crate::lexer::{Tok, Token, lex};
-use crate::schema::{PropKind, resolve_account_field, resolve_property, resolve_vendor_field};
+use crate::schema::{ComplexType, Schema, Type};
 use crate::{MAX_DEPTH, MAX_TERMS, QueryError};
 use typing::{enum_literal, make_cmp, unify, with_view};
 
+mod lambda;
 mod typing;
 
-/// Parses and type-checks a `$filter` value.
-pub fn parse_filter(input: &str) -> Result<Filter, QueryError> {
+/// Parses and type-checks a `$filter` value against `schema`.
+pub fn parse_filter(input: &str, schema: &Schema) -> Result<Filter, QueryError> {
     let toks = lex(input)?;
     if toks.len() == 1 {
         return Err(QueryError::at("$filter is empty", 0));
     }
-    let mut p = Parser { toks, i: 0, scopes: Vec::new(), next_lambda: 0, depth: 0, terms: 0 };
+    let mut p = Parser { schema, toks, i: 0, scopes: Vec::new(), next_lambda: 0, depth: 0, terms: 0 };
     let node = p.parse_or()?;
     let end = p.peek();
     if end.tok != Tok::Eof {
@@ -36,7 +37,8 @@ struct Scope {
     id: usize,
 }
 
-struct Parser {
+struct Parser<'s> {
+    schema: &'s Schema,
     toks: Vec<Token>,
     i: usize,
     scopes: Vec<Scope>,
@@ -73,7 +75,7 @@ fn to_val(node: Node, what: &str) -> Result<(Operand, usize), QueryError> {
     }
 }
 
-impl Parser {
+impl Parser<'_> {
     fn peek(&self) -> &Token {
         // The list always ends with Eof and `i` never passes it.
         &self.toks[self.i.min(self.toks.len() - 1)]
@@ -223,7 +225,7 @@ impl Parser {
             Tok::Int(i) => lit(Literal::Int(i)),
             Tok::Real(r) => lit(Literal::Real(r)),
             Tok::DateTime(d) => lit(Literal::DateTime(d)),
-            Tok::Enum { ty, member } => lit(enum_literal(&ty, member, pos)?),
+            Tok::Enum { ty, member } => lit(enum_literal(self.schema, &ty, member, pos)?),
             Tok::Ident(word) => {
                 if word.eq_ignore_ascii_case("null") {
                     lit(Literal::Null)
@@ -296,31 +298,25 @@ impl Parser {
             return Err(QueryError::at(format!("'{word}' is not supported here"), pos));
         }
         if let Some(scope) = self.scopes.iter().rev().find(|s| s.var == word) {
-            let (id, coll) = (scope.id, scope.coll);
-            return match coll {
-                Coll::Tags => {
+            return match scope.coll {
+                Coll::Strings(name) => {
                     if *self.peek_at(0) == Tok::Slash {
+                        let element = name.strip_suffix('s').unwrap_or(name);
                         return Err(QueryError::at(
-                            format!("'{word}' is a tag (Edm.String) and has no members"),
+                            format!("'{word}' is a {element} (Edm.String) and has no members"),
                             self.peek().pos,
                         ));
                     }
-                    Ok(Node::Val(Operand::Prop(Prop::TagVar { id, var: word }), pos))
+                    Ok(Node::Val(Operand::Prop(Prop::Element { id: scope.id, var: word, property: name }), pos))
                 }
-                Coll::Accounts => {
-                    let (member, mpos) = self.member(&word, "userAccount")?;
-                    let Some((field, ty)) = resolve_account_field(&member) else {
-                        return Err(QueryError::at(
-                            format!("'{member}' is not a property of microsoft.graph.userAccount"),
-                            mpos,
-                        ));
-                    };
-                    self.no_more_segments(field)?;
-                    Ok(Node::Val(Operand::Prop(Prop::AccountField { id, var: word, field, ty }), pos))
+                Coll::Complex(_, ty) => {
+                    let id = scope.id;
+                    let (member, ty) = self.complex_member(&word, ty)?;
+                    Ok(Node::Val(Operand::Prop(Prop::ElementMember { id, var: word, member, ty }), pos))
                 }
             };
         }
-        let Some(prop) = resolve_property(&word) else {
+        let Some(prop) = self.schema.property(&word) else {
             if *self.peek_at(0) == Tok::Slash {
                 return Err(QueryError::at(
                     format!("'{word}' is a dynamic property; paths into dynamic properties are not supported"),
@@ -329,34 +325,46 @@ impl Parser {
             }
             return Ok(Node::Val(Operand::Prop(Prop::Dynamic { name: word, view: DynView::Any }), pos));
         };
-        match prop.kind {
-            PropKind::Scalar { ty, column, not_null } => {
-                self.no_more_segments(prop.name)?;
-                Ok(Node::Val(Operand::Prop(Prop::Column { name: prop.name, column, ty, not_null }), pos))
+        let name = prop.name;
+        match prop.ty {
+            Type::Complex(ty) => {
+                let (member, ty) = self.complex_member(name, ty)?;
+                Ok(Node::Val(Operand::Prop(Prop::Member { property: name, member, ty }), pos))
             }
-            PropKind::Vendor => {
-                let (member, mpos) = self.member(prop.name, "securityVendorInformation")?;
-                let Some(field) = resolve_vendor_field(&member) else {
-                    return Err(QueryError::at(
-                        format!("'{member}' is not a property of microsoft.graph.securityVendorInformation"),
-                        mpos,
-                    ));
+            Type::Collection(Type::String) => self.parse_collection(Coll::Strings(name), pos),
+            Type::Collection(Type::Complex(ty)) => self.parse_collection(Coll::Complex(name, ty), pos),
+            ty => {
+                let Some(ty) = scalar_ty(ty) else {
+                    return Err(QueryError::at(format!("'{name}' cannot be used in $filter"), pos));
                 };
-                self.no_more_segments(field)?;
-                Ok(Node::Val(Operand::Prop(Prop::Vendor(field)), pos))
-            }
-            PropKind::Tags | PropKind::Accounts => {
-                let coll = if prop.kind == PropKind::Tags { Coll::Tags } else { Coll::Accounts };
-                self.parse_collection(coll, pos)
+                self.no_more_segments(name)?;
+                Ok(Node::Val(Operand::Prop(Prop::Declared { name, ty, not_null: !prop.nullable }), pos))
             }
         }
     }
 
+    /// `/member` after a value of the complex type `ty`: the member's name and scalar type.
+    fn complex_member(&mut self, owner: &str, ty: &'static ComplexType) -> Result<(&'static str, Ty), QueryError> {
+        let (name, pos) = self.member(owner, ty)?;
+        let Some(member) = ty.member(&name) else {
+            return Err(QueryError::at(format!("'{name}' is not a property of {}", ty.name), pos));
+        };
+        let Some(scalar) = scalar_ty(member.ty) else {
+            return Err(QueryError::at(format!("'{owner}/{}' cannot be used in $filter", member.name), pos));
+        };
+        self.no_more_segments(member.name)?;
+        Ok((member.name, scalar))
+    }
+
     /// `/member` after a complex value.
-    fn member(&mut self, owner: &str, ty: &str) -> Result<(String, usize), QueryError> {
+    fn member(&mut self, owner: &str, ty: &ComplexType) -> Result<(String, usize), QueryError> {
         if *self.peek_at(0) != Tok::Slash {
             return Err(QueryError::at(
-                format!("'{owner}' is a {ty}; use one of its properties, such as {owner}/{}", first_member(ty)),
+                format!(
+                    "'{owner}' is a {}; use one of its properties, such as {owner}/{}",
+                    ty.short_name(),
+                    ty.example_member
+                ),
                 self.peek().pos,
             ));
         }
@@ -377,65 +385,6 @@ impl Parser {
         Ok(())
     }
 
-    fn parse_collection(&mut self, coll: Coll, pos: usize) -> Result<Node, QueryError> {
-        let usage = format!("'{}' is a collection; use {0}/any(...), {0}/all(...) or {0}/$count", coll.name());
-        if *self.peek_at(0) != Tok::Slash {
-            return Err(QueryError::at(usage, self.peek().pos));
-        }
-        self.bump();
-        let t = self.bump();
-        let word = match &t.tok {
-            Tok::Ident(w) => w.clone(),
-            _ => return Err(QueryError::at(usage, t.pos)),
-        };
-        if word.eq_ignore_ascii_case("$count") {
-            self.term(t.pos)?;
-            return Ok(Node::Val(Operand::Count(coll), pos));
-        }
-        let all = if word.eq_ignore_ascii_case("any") {
-            false
-        } else if word.eq_ignore_ascii_case("all") {
-            true
-        } else {
-            return Err(QueryError::at(usage, t.pos));
-        };
-        if !self.scopes.is_empty() {
-            // Each level multiplies the work per row by the collection's length.
-            return Err(QueryError::at("lambda operators (any/all) cannot be nested", t.pos));
-        }
-        self.term(t.pos)?;
-        self.enter(t.pos)?;
-        self.expect(Tok::LParen, "'('")?;
-        let id = self.next_lambda;
-        self.next_lambda += 1;
-        if *self.peek_at(0) == Tok::RParen {
-            let close = self.bump();
-            if all {
-                return Err(QueryError::at("all() needs a lambda expression", close.pos));
-            }
-            self.depth -= 1;
-            return Ok(Node::Bool(Expr::Lambda { coll, all, var: String::new(), id, body: None }, pos));
-        }
-        let vt = self.bump();
-        let var = match vt.tok {
-            Tok::Ident(v) if !v.starts_with('$') => v,
-            other => {
-                return Err(QueryError::at(
-                    format!("expected a lambda variable name, found {}", other.describe()),
-                    vt.pos,
-                ));
-            }
-        };
-        self.expect(Tok::Colon, "':' after the lambda variable")?;
-        self.scopes.push(Scope { var: var.clone(), coll, id });
-        let body = self.parse_or();
-        self.scopes.pop();
-        let body = to_bool(body?)?;
-        self.expect(Tok::RParen, "')' closing the lambda")?;
-        self.depth -= 1;
-        Ok(Node::Bool(Expr::Lambda { coll, all, var, id, body: Some(Box::new(body)) }, pos))
-    }
-
     fn parse_in(&mut self, operand: Operand) -> Result<Expr, QueryError> {
         self.expect(Tok::LParen, "'(' after 'in'")?;
         let mut items = Vec::new();
@@ -447,7 +396,7 @@ impl Parser {
                 Tok::Int(i) => Literal::Int(i),
                 Tok::Real(r) => Literal::Real(r),
                 Tok::DateTime(d) => Literal::DateTime(d),
-                Tok::Enum { ty, member } => enum_literal(&ty, member, t.pos)?,
+                Tok::Enum { ty, member } => enum_literal(self.schema, &ty, member, t.pos)?,
                 Tok::Ident(w) if w.eq_ignore_ascii_case("null") => Literal::Null,
                 Tok::Ident(w) if w.eq_ignore_ascii_case("true") => Literal::Bool(true),
                 Tok::Ident(w) if w.eq_ignore_ascii_case("false") => Literal::Bool(false),
@@ -490,10 +439,6 @@ impl Parser {
         }
         Ok(Expr::In { operand, items: lits })
     }
-}
-
-fn first_member(ty: &str) -> &'static str {
-    if ty == "userAccount" { "status" } else { "provider" }
 }
 
 fn node_pos(n: &Node) -> usize {

@@ -4,13 +4,15 @@
 //! clauses that is exactly the two-valued semantics of the evaluator.
 
 use crate::filter::{CmpOp, Coll, DynView, Expr, Filter, Literal, Operand, Prop, StrFn};
+use crate::schema::Storage;
 use crate::sql::{Dialect, SqlBuilder, SqlValue};
 
 impl Filter {
-    /// Appends a self-contained, parenthesised boolean SQL expression over `profiles p`.
-    pub fn render_sql(&self, b: &mut SqlBuilder) {
+    /// Appends a self-contained, parenthesised boolean SQL expression over the entity table
+    /// (`storage.alias`).
+    pub fn render_sql(&self, s: &Storage, b: &mut SqlBuilder) {
         b.push_sql("(");
-        render(&self.expr, false, b);
+        render(&self.expr, false, s, b);
         b.push_sql(")");
     }
 }
@@ -20,7 +22,7 @@ fn pg(b: &SqlBuilder) -> bool {
 }
 
 /// Renders `e` (or `not e` when `neg`).
-fn render(e: &Expr, neg: bool, b: &mut SqlBuilder) {
+fn render(e: &Expr, neg: bool, s: &Storage, b: &mut SqlBuilder) {
     match e {
         Expr::Const(v) => b.push_sql(if *v != neg { "1 = 1" } else { "1 = 0" }),
         Expr::And(items) | Expr::Or(items) => {
@@ -30,18 +32,18 @@ fn render(e: &Expr, neg: bool, b: &mut SqlBuilder) {
                 if i > 0 {
                     b.push_sql(if and { " AND " } else { " OR " });
                 }
-                render(item, neg, b);
+                render(item, neg, s, b);
             }
             b.push_sql(")");
         }
-        Expr::Not(inner) => render(inner, !neg, b),
-        Expr::Cmp { op, left, right } => render_cmp(*op, left, right, neg, b),
-        Expr::In { operand, items } => render_in(operand, items, neg, b),
+        Expr::Not(inner) => render(inner, !neg, s, b),
+        Expr::Cmp { op, left, right } => render_cmp(*op, left, right, neg, s, b),
+        Expr::In { operand, items } => render_in(operand, items, neg, s, b),
         Expr::StrFn { func, left, right } => {
             if neg {
                 b.push_sql("NOT COALESCE(");
             }
-            render_strfn(*func, left, right, b);
+            render_strfn(*func, left, right, s, b);
             if neg {
                 b.push_sql(", FALSE)");
             }
@@ -50,49 +52,79 @@ fn render(e: &Expr, neg: bool, b: &mut SqlBuilder) {
             // any(P) = EXISTS(P); all(P) = NOT EXISTS(not P).
             let exists = *all == neg;
             b.push_sql(if exists { "EXISTS (SELECT 1 FROM " } else { "NOT EXISTS (SELECT 1 FROM " });
-            let mut conds = 0;
-            match (coll, b.dialect()) {
-                (Coll::Tags, Dialect::Postgres) => {
-                    b.push_sql(&format!(
-                        "profile_tags t{id} WHERE t{id}.tenant = p.tenant AND t{id}.id = p.id"
-                    ));
-                    conds += 1;
-                }
-                // SQLite's profile_tags is keyed (tenant, tag, id): it answers "does this profile
-                // have tag X" and nothing else; every other test reads the profile's tags_json.
-                (Coll::Tags, Dialect::Sqlite) if body.as_ref().is_some_and(|e| is_tag_lookup(e, *id, *all)) => {
-                    b.push_sql(&format!(
-                        "profile_tags t{id} WHERE t{id}.tenant = p.tenant AND t{id}.id = p.id"
-                    ));
-                    conds += 1;
-                }
-                (Coll::Tags, Dialect::Sqlite) => {
-                    b.push_sql(&format!("({SQLITE_TAG_ELEMENTS}) AS t{id}"));
-                }
-                (Coll::Accounts, Dialect::Sqlite) => b.push_sql(&format!(
-                    "json_each(CASE json_type(p.doc, '$.accounts') WHEN 'array' THEN p.doc END, '$.accounts') AS a{id}"
-                )),
-                (Coll::Accounts, Dialect::Postgres) => b.push_sql(&format!(
-                    "jsonb_array_elements(CASE WHEN jsonb_typeof(p.doc -> 'accounts') = 'array' THEN p.doc -> 'accounts' END) AS a{id}(value)"
-                )),
-            }
+            let joined = render_elements(*coll, *id, body.as_deref().is_some_and(|e| is_lookup(e, *id, *all)), s, b);
             if let Some(body) = body {
-                b.push_sql(if conds > 0 { " AND " } else { " WHERE " });
-                render(body, *all, b);
+                b.push_sql(if joined { " AND " } else { " WHERE " });
+                render(body, *all, s, b);
             }
             b.push_sql(")");
         }
     }
 }
 
-/// The string elements of a profile's `tags` as rows with a `tag` column, from SQLite's copy of
-/// them (`tags_json`, NULL when there are none).
-const SQLITE_TAG_ELEMENTS: &str = "SELECT value AS tag FROM json_each(p.tags_json)";
+/// Appends the rows a lambda over `coll` ranges over, as lambda `id`'s alias: the element
+/// table (then with an open WHERE joining it to the entity, and true is returned) or a table
+/// function over a JSON array. `lookup` tells whether the body only tests element equality
+/// with strings, which SQLite answers from the element table's index even when the elements
+/// are also kept as a JSON array.
+fn render_elements(coll: Coll, id: usize, lookup: bool, s: &Storage, b: &mut SqlBuilder) -> bool {
+    let p = s.alias;
+    let doc = s.document;
+    match (coll, b.dialect()) {
+        (Coll::Strings(name), dialect) => match s.element_table(name) {
+            Some(t) => match t.json_array {
+                Some(array) if dialect == Dialect::Sqlite && !lookup => {
+                    b.push_sql(&format!("(SELECT value AS {} FROM json_each({p}.{array})) AS t{id}", t.value));
+                    false
+                }
+                _ => {
+                    let join: Vec<String> = t.key.iter().map(|k| format!("t{id}.{k} = {p}.{k}")).collect();
+                    b.push_sql(&format!("{} t{id} WHERE {}", t.table, join.join(" AND ")));
+                    true
+                }
+            },
+            None => {
+                b.push_sql("(");
+                push_document_strings(name, false, s, b);
+                b.push_sql(&format!(") AS t{id}"));
+                false
+            }
+        },
+        (Coll::Complex(name, _), Dialect::Sqlite) => {
+            b.push_sql(&format!(
+                "json_each(CASE json_type({p}.{doc}, '$.{name}') WHEN 'array' THEN {p}.{doc} END, '$.{name}') AS a{id}"
+            ));
+            false
+        }
+        (Coll::Complex(name, _), Dialect::Postgres) => {
+            b.push_sql(&format!(
+                "jsonb_array_elements(CASE WHEN jsonb_typeof({p}.{doc} -> '{name}') = 'array' THEN {p}.{doc} -> '{name}' END) AS a{id}(value)"
+            ));
+            false
+        }
+    }
+}
+
+/// `SELECT` the string elements of the document's array `name` (none when it is not an
+/// array) as rows with a `value` column, or (`count`) their number.
+fn push_document_strings(name: &str, count: bool, s: &Storage, b: &mut SqlBuilder) {
+    let (p, doc) = (s.alias, s.document);
+    b.push_sql(&match b.dialect() {
+        Dialect::Sqlite => format!(
+            "SELECT {} FROM json_each(CASE json_type({p}.{doc}, '$.{name}') WHEN 'array' THEN {p}.{doc} END, '$.{name}') WHERE type = 'text'",
+            if count { "COUNT(*)" } else { "value" }
+        ),
+        Dialect::Postgres => format!(
+            "SELECT {} FROM jsonb_array_elements(CASE WHEN jsonb_typeof({p}.{doc} -> '{name}') = 'array' THEN {p}.{doc} -> '{name}' END) AS x(e) WHERE jsonb_typeof(e) = 'string'",
+            if count { "COUNT(*)" } else { "e #>> '{}' AS value" }
+        ),
+    });
+}
 
 /// Whether `e` (or `not e` when `neg`) only asks whether lambda variable `var` equals one of some
-/// strings: the test SQLite's profile_tags key answers with a point lookup per string.
-fn is_tag_lookup(e: &Expr, var: usize, neg: bool) -> bool {
-    let is_var = |o: &Operand| matches!(o, Operand::Prop(Prop::TagVar { id, .. }) if *id == var);
+/// strings: the test an element table keyed by value answers with a point lookup per string.
+fn is_lookup(e: &Expr, var: usize, neg: bool) -> bool {
+    let is_var = |o: &Operand| matches!(o, Operand::Prop(Prop::Element { id, .. }) if *id == var);
     let is_str = |o: &Operand| matches!(o, Operand::Lit(Literal::Str(_)));
     match e {
         Expr::Cmp { op, left, right } => {
@@ -102,9 +134,9 @@ fn is_tag_lookup(e: &Expr, var: usize, neg: bool) -> bool {
         Expr::In { operand, items } => {
             !neg && is_var(operand) && !items.is_empty() && items.iter().all(|l| matches!(l, Literal::Str(_)))
         }
-        Expr::Or(items) if !neg => items.iter().all(|i| is_tag_lookup(i, var, false)),
-        Expr::And(items) if neg => items.iter().all(|i| is_tag_lookup(i, var, true)),
-        Expr::Not(inner) => is_tag_lookup(inner, var, !neg),
+        Expr::Or(items) if !neg => items.iter().all(|i| is_lookup(i, var, false)),
+        Expr::And(items) if neg => items.iter().all(|i| is_lookup(i, var, true)),
+        Expr::Not(inner) => is_lookup(inner, var, !neg),
         _ => false,
     }
 }
@@ -113,24 +145,29 @@ fn is_null(o: &Operand) -> bool {
     matches!(o, Operand::Lit(Literal::Null))
 }
 
-fn render_cmp(op: CmpOp, l: &Operand, r: &Operand, neg: bool, b: &mut SqlBuilder) {
-    if is_null(l) || is_null(r) {
-        let holds_when_null = match op {
-            CmpOp::Eq => Some(true),
-            CmpOp::Ne => Some(false),
-            _ => None,
-        };
-        let other = if is_null(l) { r } else { l };
-        match holds_when_null {
-            Some(eq) if !is_null(other) => {
-                b.push_sql("(");
-                render_operand(other, b);
-                b.push_sql(if eq != neg { " IS NULL)" } else { " IS NOT NULL)" });
-            }
-            // null eq null holds; null ne null and every ordering with null do not.
-            Some(eq) => b.push_sql(if eq != neg { "1 = 1" } else { "1 = 0" }),
-            None => b.push_sql(if neg { "1 = 1" } else { "1 = 0" }),
+/// `l op r` (or its negation) where `l` or `r` is the literal null.
+fn render_null_cmp(op: CmpOp, l: &Operand, r: &Operand, neg: bool, s: &Storage, b: &mut SqlBuilder) {
+    let holds_when_null = match op {
+        CmpOp::Eq => Some(true),
+        CmpOp::Ne => Some(false),
+        _ => None,
+    };
+    let other = if is_null(l) { r } else { l };
+    match holds_when_null {
+        Some(eq) if !is_null(other) => {
+            b.push_sql("(");
+            render_operand(other, s, b);
+            b.push_sql(if eq != neg { " IS NULL)" } else { " IS NOT NULL)" });
         }
+        // null eq null holds; null ne null and every ordering with null do not.
+        Some(eq) => b.push_sql(if eq != neg { "1 = 1" } else { "1 = 0" }),
+        None => b.push_sql(if neg { "1 = 1" } else { "1 = 0" }),
+    }
+}
+
+fn render_cmp(op: CmpOp, l: &Operand, r: &Operand, neg: bool, s: &Storage, b: &mut SqlBuilder) {
+    if is_null(l) || is_null(r) {
+        render_null_cmp(op, l, r, neg, s, b);
         return;
     }
     let one_not_null = l.not_null() || r.not_null();
@@ -159,15 +196,15 @@ fn render_cmp(op: CmpOp, l: &Operand, r: &Operand, neg: bool, b: &mut SqlBuilder
     };
     let ordering = !matches!(op, CmpOp::Eq | CmpOp::Ne);
     b.push_sql("(");
-    render_operand(l, b);
+    render_operand(l, s, b);
     b.push_sql(sql_op);
-    render_operand(r, b);
+    render_operand(r, s, b);
     if ordering && neg {
         // not (l > r) also holds when either side is null.
         for side in [l, r] {
             if !side.not_null() {
                 b.push_sql(" OR ");
-                render_operand(side, b);
+                render_operand(side, s, b);
                 b.push_sql(" IS NULL");
             }
         }
@@ -186,7 +223,7 @@ fn negate(op: CmpOp) -> CmpOp {
     }
 }
 
-fn render_in(x: &Operand, items: &[Literal], neg: bool, b: &mut SqlBuilder) {
+fn render_in(x: &Operand, items: &[Literal], neg: bool, s: &Storage, b: &mut SqlBuilder) {
     let has_null = items.contains(&Literal::Null);
     let values: Vec<&Literal> = items.iter().filter(|l| **l != Literal::Null).collect();
     let list = |b: &mut SqlBuilder| {
@@ -201,25 +238,25 @@ fn render_in(x: &Operand, items: &[Literal], neg: bool, b: &mut SqlBuilder) {
     };
     b.push_sql("(");
     if values.is_empty() {
-        render_operand(x, b);
+        render_operand(x, s, b);
         b.push_sql(if neg { " IS NOT NULL" } else { " IS NULL" });
     } else {
-        render_operand(x, b);
+        render_operand(x, s, b);
         list(b);
         match (neg, has_null) {
             (false, true) => {
                 b.push_sql(" OR ");
-                render_operand(x, b);
+                render_operand(x, s, b);
                 b.push_sql(" IS NULL");
             }
             (true, true) => {
                 b.push_sql(" AND ");
-                render_operand(x, b);
+                render_operand(x, s, b);
                 b.push_sql(" IS NOT NULL");
             }
             (true, false) if !x.not_null() => {
                 b.push_sql(" OR ");
-                render_operand(x, b);
+                render_operand(x, s, b);
                 b.push_sql(" IS NULL");
             }
             _ => {}
@@ -228,45 +265,45 @@ fn render_in(x: &Operand, items: &[Literal], neg: bool, b: &mut SqlBuilder) {
     b.push_sql(")");
 }
 
-fn render_strfn(func: StrFn, l: &Operand, r: &Operand, b: &mut SqlBuilder) {
+fn render_strfn(func: StrFn, l: &Operand, r: &Operand, s: &Storage, b: &mut SqlBuilder) {
     let pg = pg(b);
     b.push_sql("(");
     match (func, pg) {
         (StrFn::StartsWith, false) => {
             b.push_sql("substr(");
-            render_operand(l, b);
+            render_operand(l, s, b);
             b.push_sql(", 1, length(");
-            render_operand(r, b);
+            render_operand(r, s, b);
             b.push_sql(")) = ");
-            render_operand(r, b);
+            render_operand(r, s, b);
         }
         (StrFn::StartsWith | StrFn::EndsWith, true) => {
             b.push_sql(if func == StrFn::StartsWith { "left(" } else { "right(" });
-            render_operand(l, b);
+            render_operand(l, s, b);
             b.push_sql(", length(");
-            render_operand(r, b);
+            render_operand(r, s, b);
             b.push_sql(")) = ");
-            render_operand(r, b);
+            render_operand(r, s, b);
         }
         (StrFn::EndsWith, false) => {
             b.push_sql("length(");
-            render_operand(l, b);
+            render_operand(l, s, b);
             b.push_sql(") >= length(");
-            render_operand(r, b);
+            render_operand(r, s, b);
             b.push_sql(") AND substr(");
-            render_operand(l, b);
+            render_operand(l, s, b);
             b.push_sql(", length(");
-            render_operand(l, b);
+            render_operand(l, s, b);
             b.push_sql(") - length(");
-            render_operand(r, b);
+            render_operand(r, s, b);
             b.push_sql(") + 1) = ");
-            render_operand(r, b);
+            render_operand(r, s, b);
         }
         (StrFn::Contains, _) => {
             b.push_sql(if pg { "strpos(" } else { "instr(" });
-            render_operand(l, b);
+            render_operand(l, s, b);
             b.push_sql(", ");
-            render_operand(r, b);
+            render_operand(r, s, b);
             b.push_sql(") > 0");
         }
     }
@@ -276,7 +313,7 @@ fn render_strfn(func: StrFn, l: &Operand, r: &Operand, b: &mut SqlBuilder) {
 pub(crate) fn render_literal(l: &Literal, b: &mut SqlBuilder) {
     match l {
         Literal::Null => b.push_sql(if pg(b) { "CAST(NULL AS text)" } else { "NULL" }),
-        Literal::Str(s) | Literal::DateTime(s) | Literal::Enum(s) => push_text_literal(s, b),
+        Literal::Str(s) | Literal::DateTime(s) | Literal::Enum(_, s) => push_text_literal(s, b),
         Literal::Int(i) => b.push_typed(SqlValue::Int(*i)),
         Literal::Real(r) => b.push_typed(SqlValue::Real(*r)),
         Literal::Bool(v) => b.push_typed(SqlValue::Bool(*v)),
@@ -297,11 +334,12 @@ pub(crate) fn sqlite_path(name: &str) -> String {
 }
 
 /// A dynamic property read as `view` (null when the stored JSON type differs).
-pub(crate) fn render_dynamic(name: &str, view: DynView, b: &mut SqlBuilder) {
+pub(crate) fn render_dynamic(name: &str, view: DynView, s: &Storage, b: &mut SqlBuilder) {
+    let doc = format!("{}.{}", s.alias, s.document);
     if pg(b) {
         let (test, read_pre, read_post) = match view {
             DynView::Any => {
-                b.push_sql("(p.doc ->> ");
+                b.push_sql(&format!("({doc} ->> "));
                 b.push_text(name);
                 b.push_sql(")");
                 return;
@@ -310,32 +348,32 @@ pub(crate) fn render_dynamic(name: &str, view: DynView, b: &mut SqlBuilder) {
             DynView::Number => ("'number'", "(", ")::numeric"),
             DynView::Bool => ("'boolean'", "(", ")::boolean"),
         };
-        b.push_sql("(CASE WHEN jsonb_typeof(p.doc -> ");
+        b.push_sql(&format!("(CASE WHEN jsonb_typeof({doc} -> "));
         b.push_text(name);
-        b.push_sql(&format!(") = {test} THEN {read_pre}p.doc ->> "));
+        b.push_sql(&format!(") = {test} THEN {read_pre}{doc} ->> "));
         b.push_text(name);
         b.push_sql(&format!("{read_post} END)"));
     } else {
         let path = sqlite_path(name);
         match view {
             DynView::Any => {
-                b.push_sql("json_extract(p.doc, ");
+                b.push_sql(&format!("json_extract({doc}, "));
                 b.push_text(&path);
                 b.push_sql(")");
             }
             DynView::Text | DynView::Number => {
-                b.push_sql("(CASE WHEN json_type(p.doc, ");
+                b.push_sql(&format!("(CASE WHEN json_type({doc}, "));
                 b.push_text(&path);
-                b.push_sql(if view == DynView::Text {
-                    ") = 'text' THEN json_extract(p.doc, "
+                b.push_sql(&if view == DynView::Text {
+                    format!(") = 'text' THEN json_extract({doc}, ")
                 } else {
-                    ") IN ('integer', 'real') THEN json_extract(p.doc, "
+                    format!(") IN ('integer', 'real') THEN json_extract({doc}, ")
                 });
                 b.push_text(&path);
                 b.push_sql(") END)");
             }
             DynView::Bool => {
-                b.push_sql("(CASE json_type(p.doc, ");
+                b.push_sql(&format!("(CASE json_type({doc}, "));
                 b.push_text(&path);
                 b.push_sql(") WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)");
             }
@@ -343,45 +381,78 @@ pub(crate) fn render_dynamic(name: &str, view: DynView, b: &mut SqlBuilder) {
     }
 }
 
-/// vendorInformation/field (a constant from the schema allow-list).
-pub(crate) fn render_vendor(field: &str, b: &mut SqlBuilder) {
-    if pg(b) {
-        b.push_sql(&format!("(p.doc -> 'vendorInformation' ->> '{field}') COLLATE \"C\""));
-    } else {
-        b.push_sql(&format!("json_extract(p.doc, '$.vendorInformation.{field}')"));
+/// A declared scalar: its column, else its member of the document.
+pub(crate) fn render_declared(name: &str, s: &Storage, b: &mut SqlBuilder) {
+    match s.column(name) {
+        Some(column) => b.push_sql(&format!("{}.{column}", s.alias)),
+        None => render_json_text(&format!("{}.{}", s.alias, s.document), &[name], b),
     }
 }
 
-fn render_operand(o: &Operand, b: &mut SqlBuilder) {
+/// `property/member` of a complex property (names from the schema).
+pub(crate) fn render_member(property: &str, member: &str, s: &Storage, b: &mut SqlBuilder) {
+    render_json_text(&format!("{}.{}", s.alias, s.document), &[property, member], b);
+}
+
+/// The string at `path` (names from the schema) in the JSON value `json`; on PostgreSQL it
+/// compares byte-wise like the columns.
+fn render_json_text(json: &str, path: &[&str], b: &mut SqlBuilder) {
+    if pg(b) {
+        let (last, steps) = path.split_last().unwrap_or((&"", &[]));
+        let steps: String = steps.iter().map(|step| format!(" -> '{step}'")).collect();
+        b.push_sql(&format!("({json}{steps} ->> '{last}') COLLATE \"C\""));
+    } else {
+        b.push_sql(&format!("json_extract({json}, '$.{}')", path.join(".")));
+    }
+}
+
+fn render_operand(o: &Operand, s: &Storage, b: &mut SqlBuilder) {
     match o {
         Operand::Lit(l) => render_literal(l, b),
         Operand::Prop(p) => match p {
-            Prop::Column { column, .. } => b.push_sql(&format!("p.{column}")),
-            Prop::Vendor(field) => render_vendor(field, b),
-            Prop::Dynamic { name, view } => render_dynamic(name, *view, b),
-            Prop::TagVar { id, .. } => b.push_sql(&format!("t{id}.tag")),
-            Prop::AccountField { id, field, .. } => {
-                if pg(b) {
-                    b.push_sql(&format!("(a{id}.value ->> '{field}') COLLATE \"C\""));
-                } else {
-                    b.push_sql(&format!("json_extract(a{id}.value, '$.{field}')"));
-                }
-            }
+            Prop::Declared { name, .. } => render_declared(name, s, b),
+            Prop::Member { property, member, .. } => render_member(property, member, s, b),
+            Prop::Dynamic { name, view } => render_dynamic(name, *view, s, b),
+            Prop::Element { id, property, .. } => match s.element_table(property) {
+                Some(t) => b.push_sql(&format!("t{id}.{}", t.value)),
+                None if pg(b) => b.push_sql(&format!("(t{id}.value COLLATE \"C\")")),
+                None => b.push_sql(&format!("t{id}.value")),
+            },
+            Prop::ElementMember { id, member, .. } => render_json_text(&format!("a{id}.value"), &[member], b),
         },
         Operand::Lower(x) | Operand::Upper(x) => {
             b.push_sql(if matches!(o, Operand::Lower(_)) { "lower(" } else { "upper(" });
-            render_operand(x, b);
+            render_operand(x, s, b);
             b.push_sql(")");
         }
-        Operand::Count(Coll::Tags) => b.push_sql(if pg(b) {
-            "(SELECT COUNT(*) FROM profile_tags tc WHERE tc.tenant = p.tenant AND tc.id = p.id)"
-        } else {
-            "COALESCE(json_array_length(p.tags_json), 0)"
-        }),
-        Operand::Count(Coll::Accounts) => b.push_sql(if pg(b) {
-            "COALESCE(jsonb_array_length(CASE WHEN jsonb_typeof(p.doc -> 'accounts') = 'array' THEN p.doc -> 'accounts' END), 0)"
-        } else {
-            "COALESCE(json_array_length(CASE json_type(p.doc, '$.accounts') WHEN 'array' THEN p.doc END, '$.accounts'), 0)"
-        }),
+        Operand::Count(coll) => render_count(*coll, s, b),
+    }
+}
+
+/// The number of elements a lambda over `coll` ranges over.
+fn render_count(coll: Coll, s: &Storage, b: &mut SqlBuilder) {
+    let p = s.alias;
+    let doc = s.document;
+    match (coll, pg(b)) {
+        (Coll::Strings(name), pg) => match s.element_table(name) {
+            Some(t) => match t.json_array {
+                Some(array) if !pg => b.push_sql(&format!("COALESCE(json_array_length({p}.{array}), 0)")),
+                _ => {
+                    let join: Vec<String> = t.key.iter().map(|k| format!("tc.{k} = {p}.{k}")).collect();
+                    b.push_sql(&format!("(SELECT COUNT(*) FROM {} tc WHERE {})", t.table, join.join(" AND ")));
+                }
+            },
+            None => {
+                b.push_sql("(");
+                push_document_strings(name, true, s, b);
+                b.push_sql(")");
+            }
+        },
+        (Coll::Complex(name, _), true) => b.push_sql(&format!(
+            "COALESCE(jsonb_array_length(CASE WHEN jsonb_typeof({p}.{doc} -> '{name}') = 'array' THEN {p}.{doc} -> '{name}' END), 0)"
+        )),
+        (Coll::Complex(name, _), false) => b.push_sql(&format!(
+            "COALESCE(json_array_length(CASE json_type({p}.{doc}, '$.{name}') WHEN 'array' THEN {p}.{doc} END, '$.{name}'), 0)"
+        )),
     }
 }

@@ -1,12 +1,48 @@
-//! OData v4 query options for the `userSecurityProfile` entity set.
+//! OData v4 query options for one entity set of an open entity type.
+//!
+//! The caller describes the entity type ([`Schema`]: key, declared properties and their EDM
+//! types) and where it is stored ([`Storage`]: table alias, columns, element tables, the JSON
+//! document column). On that:
 //!
 //! * `$filter`, `$orderby` and `$select` parsers producing small typed ASTs,
 //! * rendering of those ASTs to SQL for SQLite and PostgreSQL, with every value taken from the
-//!   request bound as a parameter (the SQL text holds only names from the schema allow-list),
+//!   request bound as a parameter (the SQL text holds only names from the schema and storage),
 //! * an in-memory evaluator over the stored JSON documents that defines the same semantics and
 //!   serves as the test oracle for the SQL.
 //!
 //! Pure: no I/O, no storage engine.
+//!
+//! For example, books with a column for `title`; `pages` is not declared, so it is a dynamic
+//! property, read from each book's JSON document:
+//!
+//! ```
+//! use odata::{Dialect, Property, Schema, SqlBuilder, Storage, Type, parse_filter};
+//!
+//! let schema = Schema::new(
+//!     "id",
+//!     vec![
+//!         Property { name: "id", ty: Type::String, nullable: false },
+//!         Property { name: "title", ty: Type::String, nullable: true },
+//!     ],
+//! );
+//! let storage = Storage {
+//!     table: "books",
+//!     alias: "b",
+//!     document: "doc",
+//!     columns: vec![("id", "id"), ("title", "title_column")],
+//!     element_tables: vec![],
+//! };
+//! let filter = parse_filter("startswith(Title, 'Dune') and pages gt 300", &schema)?;
+//! let mut sql = SqlBuilder::new(Dialect::Sqlite);
+//! sql.push_sql("SELECT b.doc FROM books b WHERE ");
+//! filter.render_sql(&storage, &mut sql);
+//! assert_eq!(
+//!     sql.sql(),
+//!     "SELECT b.doc FROM books b WHERE (((substr(b.title_column, 1, length(?1)) = ?2) AND \
+//!      ((CASE WHEN json_type(b.doc, ?3) IN ('integer', 'real') THEN json_extract(b.doc, ?4) END) > ?5)))"
+//! );
+//! # Ok::<(), odata::QueryError>(())
+//! ```
 //!
 //! # Semantics (shared by the SQL and the evaluator, checked against each other by proptest)
 //!
@@ -22,11 +58,12 @@
 //!   reads as null (so `eq` is false and `ne` is true). `x eq null` holds when the member is
 //!   absent or JSON null. A bare dynamic property is a boolean test: `flag` is `flag eq true`.
 //!   Dynamic names are matched exactly (JSON keys are case-sensitive in SQL).
-//! * `tags` lambdas and `tags/$count` see the string elements of `tags` (what `profile_tags`
-//!   holds); a null collection behaves like an empty one (`any` false, `all` true, `$count` 0).
-//! * `$orderby` keys are strings or null: declared scalars, `vendorInformation/<member>` and
+//! * Lambdas and `$count` over a `Collection(Edm.String)` see its string elements; a null
+//!   collection behaves like an empty one (`any` false, `all` true, `$count` 0).
+//! * `$orderby` keys are strings or null: declared scalars, `<complex property>/<member>` and
 //!   dynamic properties, which sort by their value when it is a JSON string and as null
-//!   otherwise. Nulls first ascending, last descending; `id asc` is the final tie-breaker.
+//!   otherwise. Nulls first ascending, last descending; the key property ascending is the
+//!   final tie-breaker.
 //!
 //! # Limits
 //!
@@ -45,6 +82,12 @@ pub mod schema;
 mod select;
 mod sql;
 
+// The test support module names this crate `odata`, as the integration tests see it.
+#[cfg(test)]
+extern crate self as odata;
+#[cfg(test)]
+#[path = "../tests/support/mod.rs"]
+mod support;
 #[cfg(test)]
 mod tests;
 
@@ -52,6 +95,7 @@ pub use datetime::canonical_datetime;
 pub use filter::Filter;
 pub use filter_parse::parse_filter;
 pub use orderby::{OrderBy, OrderKey, SortKey, SortTarget, parse_orderby};
+pub use schema::{ComplexType, ElementTable, EnumType, Property, Schema, Storage, Type};
 pub use select::{Select, parse_select};
 pub use sql::{Dialect, SqlBuilder, SqlValue};
 

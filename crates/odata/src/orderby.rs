@@ -1,10 +1,11 @@
 //! `$orderby`: parsing, SQL `ORDER BY`, keyset (`after`) predicates and the evaluator order.
 //!
 //! Every key is a string or null: declared scalars (DateTimeOffsets are stored as fixed-width UTC
-//! text, so text order is time order), `vendorInformation/x`, and dynamic properties, which sort
-//! by their value when it is a JSON string and as null otherwise. Text compares byte-wise; nulls
-//! sort first ascending and last descending; `id asc` is appended as the final tie-breaker unless
-//! `id` is already a key.
+//! text, so text order is time order), scalar members of complex properties (`property/member`),
+//! and dynamic properties, which sort by their value when it is a JSON string and as null
+//! otherwise. Text compares byte-wise; nulls sort first ascending and last descending; the
+//! schema's key property ascending is appended as the final tie-breaker unless it is already a
+//! key.
 
 use std::cmp::Ordering;
 
@@ -12,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::QueryError;
-use crate::filter::DynView;
-use crate::filter_sql::{push_text_literal, render_dynamic, render_vendor};
-use crate::lexer::{Tok, lex};
-use crate::schema::{PropKind, resolve_property, resolve_vendor_field};
+use crate::filter::{DynView, scalar_ty};
+use crate::filter_sql::{push_text_literal, render_declared, render_dynamic, render_member};
+use crate::lexer::{Tok, Token, lex};
+use crate::schema::{ComplexType, Schema, Storage, Type};
 use crate::sql::SqlBuilder;
 
 /// Most keys accepted in one `$orderby` (the tie-breaker included).
@@ -24,10 +25,10 @@ pub const MAX_ORDER_KEYS: usize = 16;
 /// What one `$orderby` key sorts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SortTarget {
-    /// A declared scalar with its own column.
-    Column { name: &'static str, column: &'static str },
-    /// `vendorInformation/<field>`.
-    Vendor(&'static str),
+    /// A declared scalar.
+    Declared { name: &'static str, nullable: bool },
+    /// `<property>/<member>` of a complex property.
+    Member { property: &'static str, member: &'static str },
     /// A dynamic property, by exact name; only JSON string values sort as values.
     Dynamic(String),
 }
@@ -42,6 +43,8 @@ pub struct OrderKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderBy {
     keys: Vec<OrderKey>,
+    /// The schema's key property, the final tie-breaker.
+    key: &'static str,
 }
 
 /// The values of every order key for one row, in key order. Serialises as a JSON array of
@@ -50,11 +53,15 @@ pub struct OrderBy {
 #[serde(transparent)]
 pub struct SortKey(pub Vec<Option<String>>);
 
-const ID: SortTarget = SortTarget::Column { name: "id", column: "id" };
+/// The tie-breaker: the schema's key property.
+fn key_target(schema: &Schema) -> SortTarget {
+    SortTarget::Declared { name: schema.key(), nullable: false }
+}
 
-/// Parses `$orderby`: a comma list of `path [asc|desc]`.
-pub fn parse_orderby(input: &str) -> Result<OrderBy, QueryError> {
+/// Parses `$orderby` against `schema`: a comma list of `path [asc|desc]`.
+pub fn parse_orderby(input: &str, schema: &Schema) -> Result<OrderBy, QueryError> {
     let toks = lex(input)?;
+    let id = key_target(schema);
     let mut keys: Vec<OrderKey> = Vec::new();
     let mut i = 0;
     let tok = |i: usize| &toks[i.min(toks.len() - 1)];
@@ -68,42 +75,8 @@ pub fn parse_orderby(input: &str) -> Result<OrderBy, QueryError> {
         };
         let pos = t.pos;
         i += 1;
-        let target = match resolve_property(name) {
-            Some(p) => match p.kind {
-                PropKind::Scalar { column, .. } => SortTarget::Column { name: p.name, column },
-                PropKind::Vendor => {
-                    if tok(i).tok != Tok::Slash {
-                        return Err(QueryError::at(
-                            "order by a member of vendorInformation, such as vendorInformation/provider",
-                            pos,
-                        ));
-                    }
-                    let m = tok(i + 1);
-                    let field = match &m.tok {
-                        Tok::Ident(f) => resolve_vendor_field(f),
-                        _ => None,
-                    };
-                    let Some(field) = field else {
-                        return Err(QueryError::at(
-                            format!(
-                                "expected a property of microsoft.graph.securityVendorInformation, found {}",
-                                m.tok.describe()
-                            ),
-                            m.pos,
-                        ));
-                    };
-                    i += 2;
-                    SortTarget::Vendor(field)
-                }
-                PropKind::Tags | PropKind::Accounts => {
-                    return Err(QueryError::at(format!("cannot order by the collection '{}'", p.name), pos));
-                }
-            },
-            None if name.starts_with('$') => {
-                return Err(QueryError::at(format!("cannot order by '{name}'"), pos));
-            }
-            None => SortTarget::Dynamic(name.clone()),
-        };
+        let (target, used) = sort_target(schema, name, pos, &toks[i.min(toks.len() - 1)..])?;
+        i += used;
         if tok(i).tok == Tok::Slash {
             return Err(QueryError::at("this property has no members to order by", tok(i).pos));
         }
@@ -120,7 +93,7 @@ pub fn parse_orderby(input: &str) -> Result<OrderBy, QueryError> {
             return Err(QueryError::at("a property appears twice in $orderby", pos));
         }
         keys.push(OrderKey { target, descending });
-        if keys.iter().filter(|k| k.target != ID).count() >= MAX_ORDER_KEYS {
+        if keys.iter().filter(|k| k.target != id).count() >= MAX_ORDER_KEYS {
             return Err(QueryError::at(format!("$orderby has more than {} keys", MAX_ORDER_KEYS - 1), pos));
         }
         let t = tok(i);
@@ -135,16 +108,56 @@ pub fn parse_orderby(input: &str) -> Result<OrderBy, QueryError> {
             }
         }
     }
-    if !keys.iter().any(|k| k.target == ID) {
-        keys.push(OrderKey { target: ID, descending: false });
+    if !keys.iter().any(|k| k.target == id) {
+        keys.push(OrderKey { target: id, descending: false });
     }
-    Ok(OrderBy { keys })
+    Ok(OrderBy { keys, key: schema.key() })
+}
+
+/// Resolves the key path starting with `name` at `pos`; `rest` are the tokens after the name.
+/// Returns the target and how many tokens of `rest` it used.
+fn sort_target(schema: &Schema, name: &str, pos: usize, rest: &[Token]) -> Result<(SortTarget, usize), QueryError> {
+    let Some(p) = schema.property(name) else {
+        if name.starts_with('$') {
+            return Err(QueryError::at(format!("cannot order by '{name}'"), pos));
+        }
+        return Ok((SortTarget::Dynamic(name.to_owned()), 0));
+    };
+    match p.ty {
+        Type::Complex(ty) => {
+            let member = complex_member(p.name, ty, pos, rest)?;
+            Ok((SortTarget::Member { property: p.name, member }, 2))
+        }
+        Type::Collection(_) => Err(QueryError::at(format!("cannot order by the collection '{}'", p.name), pos)),
+        ty if scalar_ty(ty).is_some() => Ok((SortTarget::Declared { name: p.name, nullable: p.nullable }, 0)),
+        _ => Err(QueryError::at(format!("cannot order by '{}'", p.name), pos)),
+    }
+}
+
+/// The scalar member of complex type `ty` that `rest` (`/member`) names.
+fn complex_member(owner: &str, ty: &ComplexType, pos: usize, rest: &[Token]) -> Result<&'static str, QueryError> {
+    let at = |n: usize| &rest[n.min(rest.len() - 1)];
+    if at(0).tok != Tok::Slash {
+        return Err(QueryError::at(
+            format!("order by a member of {owner}, such as {owner}/{}", ty.example_member),
+            pos,
+        ));
+    }
+    let m = at(1);
+    let member = match &m.tok {
+        Tok::Ident(f) => ty.member(f).filter(|member| scalar_ty(member.ty).is_some()),
+        _ => None,
+    };
+    let Some(member) = member else {
+        return Err(QueryError::at(format!("expected a property of {}, found {}", ty.name, m.tok.describe()), m.pos));
+    };
+    Ok(member.name)
 }
 
 impl OrderBy {
-    /// `id asc`.
-    pub fn default_order() -> OrderBy {
-        OrderBy { keys: vec![OrderKey { target: ID, descending: false }] }
+    /// The key property ascending.
+    pub fn default_order(schema: &Schema) -> OrderBy {
+        OrderBy { keys: vec![OrderKey { target: key_target(schema), descending: false }], key: schema.key() }
     }
 
     pub fn keys(&self) -> &[OrderKey] {
@@ -158,8 +171,8 @@ impl OrderBy {
             .iter()
             .map(|k| {
                 let name = match &k.target {
-                    SortTarget::Column { name, .. } => (*name).to_owned(),
-                    SortTarget::Vendor(f) => format!("vendorInformation/{f}"),
+                    SortTarget::Declared { name, .. } => (*name).to_owned(),
+                    SortTarget::Member { property, member } => format!("{property}/{member}"),
                     SortTarget::Dynamic(n) => n.clone(),
                 };
                 format!("{name} {}", if k.descending { "desc" } else { "asc" })
@@ -170,13 +183,13 @@ impl OrderBy {
 
     /// Appends `ORDER BY ...` with explicit NULLS FIRST (ascending) / NULLS LAST (descending) on
     /// every nullable key.
-    pub fn render_order_by(&self, b: &mut SqlBuilder) {
+    pub fn render_order_by(&self, s: &Storage, b: &mut SqlBuilder) {
         b.push_sql("ORDER BY ");
         for (i, k) in self.keys.iter().enumerate() {
             if i > 0 {
                 b.push_sql(", ");
             }
-            render_key(&k.target, b);
+            render_key(&k.target, s, b);
             // A NOT NULL column gets no NULLS clause: it changes nothing there, and PostgreSQL
             // only matches an index (like the primary key) whose NULLS order is the same.
             b.push_sql(match (k.descending, never_null(&k.target)) {
@@ -199,7 +212,7 @@ impl OrderBy {
             return Err(QueryError::new("the skip token does not match $orderby"));
         }
         for (k, v) in self.keys.iter().zip(&key.0) {
-            if k.target == ID && v.is_none() {
+            if matches!(k.target, SortTarget::Declared { name, .. } if name == self.key) && v.is_none() {
                 return Err(QueryError::new("the skip token does not match $orderby"));
             }
         }
@@ -209,7 +222,7 @@ impl OrderBy {
     /// Appends a boolean SQL expression: the row comes strictly after `key` in this order.
     /// `key` must have passed [`OrderBy::validate_key`]; a key of the wrong arity renders a
     /// predicate that matches nothing.
-    pub fn render_after(&self, key: &SortKey, b: &mut SqlBuilder) {
+    pub fn render_after(&self, key: &SortKey, s: &Storage, b: &mut SqlBuilder) {
         if key.0.len() != self.keys.len() {
             b.push_sql("(1 = 0)");
             return;
@@ -222,10 +235,10 @@ impl OrderBy {
             if !last {
                 b.push_sql("(");
             }
-            render_strictly_after(k, v.as_deref(), b);
+            render_strictly_after(k, v.as_deref(), s, b);
             if !last {
                 b.push_sql(" OR (");
-                render_key(&k.target, b);
+                render_key(&k.target, s, b);
                 match v {
                     Some(v) => {
                         b.push_sql(" = ");
@@ -253,27 +266,11 @@ impl OrderBy {
         }
         Ordering::Equal
     }
-
-    /// Compares a row's key with a stored key, in this order.
-    pub fn compare_keys(&self, a: &SortKey, b: &SortKey) -> Ordering {
-        for ((k, x), y) in self.keys.iter().zip(&a.0).zip(&b.0) {
-            let o = cmp_values(x.as_deref(), y.as_deref());
-            let o = if k.descending { o.reverse() } else { o };
-            if o != Ordering::Equal {
-                return o;
-            }
-        }
-        Ordering::Equal
-    }
 }
 
+/// Whether a key can never be null (then the SQL needs no NULLS clause for it).
 fn never_null(t: &SortTarget) -> bool {
-    match t {
-        SortTarget::Column { name, .. } => {
-            matches!(resolve_property(name).map(|p| p.kind), Some(PropKind::Scalar { not_null: true, .. }))
-        }
-        _ => false,
-    }
+    matches!(t, SortTarget::Declared { nullable: false, .. })
 }
 
 fn cmp_values(a: Option<&str>, b: Option<&str>) -> Ordering {
@@ -287,32 +284,34 @@ fn cmp_values(a: Option<&str>, b: Option<&str>) -> Ordering {
 
 fn key_value<'a>(t: &SortTarget, doc: &'a Value) -> Option<&'a str> {
     match t {
-        SortTarget::Column { name, .. } => doc.get(*name).and_then(Value::as_str),
-        SortTarget::Vendor(f) => doc.get("vendorInformation").and_then(|v| v.get(*f)).and_then(Value::as_str),
+        SortTarget::Declared { name, .. } => doc.get(*name).and_then(Value::as_str),
+        SortTarget::Member { property, member } => {
+            doc.get(*property).and_then(|v| v.get(*member)).and_then(Value::as_str)
+        }
         SortTarget::Dynamic(n) => doc.get(n.as_str()).and_then(Value::as_str),
     }
 }
 
-fn render_key(t: &SortTarget, b: &mut SqlBuilder) {
+fn render_key(t: &SortTarget, s: &Storage, b: &mut SqlBuilder) {
     match t {
-        SortTarget::Column { column, .. } => b.push_sql(&format!("p.{column}")),
-        SortTarget::Vendor(f) => render_vendor(f, b),
-        SortTarget::Dynamic(n) => render_dynamic(n, DynView::Text, b),
+        SortTarget::Declared { name, .. } => render_declared(name, s, b),
+        SortTarget::Member { property, member } => render_member(property, member, s, b),
+        SortTarget::Dynamic(n) => render_dynamic(n, DynView::Text, s, b),
     }
 }
 
 /// The row's key `k` comes strictly after `v` in the key's direction.
-fn render_strictly_after(k: &OrderKey, v: Option<&str>, b: &mut SqlBuilder) {
+fn render_strictly_after(k: &OrderKey, v: Option<&str>, s: &Storage, b: &mut SqlBuilder) {
     match (k.descending, v) {
         // Ascending, nulls first: anything non-null is after null.
         (false, None) => {
             b.push_sql("(");
-            render_key(&k.target, b);
+            render_key(&k.target, s, b);
             b.push_sql(" IS NOT NULL)");
         }
         (false, Some(v)) => {
             b.push_sql("(");
-            render_key(&k.target, b);
+            render_key(&k.target, s, b);
             b.push_sql(" > ");
             push_text_literal(v, b);
             b.push_sql(")");
@@ -321,11 +320,11 @@ fn render_strictly_after(k: &OrderKey, v: Option<&str>, b: &mut SqlBuilder) {
         (true, None) => b.push_sql("(1 = 0)"),
         (true, Some(v)) => {
             b.push_sql("(");
-            render_key(&k.target, b);
+            render_key(&k.target, s, b);
             b.push_sql(" < ");
             push_text_literal(v, b);
             b.push_sql(" OR ");
-            render_key(&k.target, b);
+            render_key(&k.target, s, b);
             b.push_sql(" IS NULL)");
         }
     }

@@ -2,7 +2,7 @@
 
 use crate::QueryError;
 use crate::lexer::{Tok, lex};
-use crate::schema::resolve_property;
+use crate::schema::Schema;
 
 /// A parsed `$select`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,9 +11,9 @@ pub struct Select {
     names: Vec<String>,
 }
 
-/// Parses `$select`. Declared names resolve case-insensitively to their canonical spelling;
+/// Parses `$select` against `schema`. Declared names resolve case-insensitively to their canonical spelling;
 /// other names are dynamic properties, kept exactly as written. Duplicates are dropped.
-pub fn parse_select(input: &str) -> Result<Select, QueryError> {
+pub fn parse_select(input: &str, schema: &Schema) -> Result<Select, QueryError> {
     let toks = lex(input)?;
     if toks.len() == 1 {
         return Err(QueryError::at("$select is empty", 0));
@@ -26,7 +26,7 @@ pub fn parse_select(input: &str) -> Result<Select, QueryError> {
         match &t.tok {
             Tok::Star => all = true,
             Tok::Ident(name) if !name.starts_with('$') => {
-                let canonical = resolve_property(name).map_or_else(|| name.clone(), |p| p.name.to_owned());
+                let canonical = schema.property(name).map_or_else(|| name.clone(), |p| p.name.to_owned());
                 if !names.contains(&canonical) {
                     names.push(canonical);
                 }

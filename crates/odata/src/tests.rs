@@ -4,16 +4,17 @@
 
 use crate::*;
 use serde_json::json;
+use support::{SCHEMA, tables};
 
 fn canon(s: &str) -> String {
-    match parse_filter(s) {
+    match parse_filter(s, &SCHEMA) {
         Ok(f) => f.canonical(),
         Err(e) => panic!("{s:?} failed: {e}"),
     }
 }
 
 fn err(s: &str) -> String {
-    match parse_filter(s) {
+    match parse_filter(s, &SCHEMA) {
         Ok(f) => panic!("{s:?} parsed as {}", f.canonical()),
         Err(e) => e.to_string(),
     }
@@ -21,7 +22,7 @@ fn err(s: &str) -> String {
 
 fn sql(s: &str, d: Dialect) -> (String, Vec<SqlValue>) {
     let mut b = SqlBuilder::new(d);
-    parse_filter(s).unwrap().render_sql(&mut b);
+    parse_filter(s, &SCHEMA).unwrap().render_sql(tables(b.dialect()), &mut b);
     b.into_parts()
 }
 
@@ -205,15 +206,15 @@ fn limits_are_errors_not_crashes() {
     let huge = "x".repeat(MAX_OPTION_LEN + 1);
     assert!(err(&huge).contains("longer than"));
     let long_lit = format!("displayName eq '{}'", "é".repeat(20_000));
-    assert!(parse_filter(&long_lit).is_ok());
+    assert!(parse_filter(&long_lit, &SCHEMA).is_ok());
     // Nested lambdas multiply the work per row by each collection's length: refused.
     assert!(err("tags/any(t: tags/any(u: u eq t))").contains("cannot be nested"));
     assert!(err("accounts/any(a: tags/all(t: t eq a/service))").contains("cannot be nested"));
     // The deepest accepted filters parse, render and evaluate on a 2 MiB (test thread) stack.
     let nested = format!("tags/any(t: {}t eq 'x'{})", "not (".repeat(MAX_DEPTH / 2 - 2), ")".repeat(MAX_DEPTH / 2 - 2));
-    let f = parse_filter(&nested).unwrap();
+    let f = parse_filter(&nested, &SCHEMA).unwrap();
     for d in [Dialect::Sqlite, Dialect::Postgres] {
-        f.render_sql(&mut SqlBuilder::new(d));
+        f.render_sql(tables(d), &mut SqlBuilder::new(d));
     }
     assert!(!f.matches(&json!({"tags": ["a", "b"]})));
     assert_eq!(canon(&f.canonical()), f.canonical());
@@ -353,7 +354,7 @@ fn evaluator_semantics() {
         "userPrincipalName": "bob@x", "vendorInformation": {"provider": "P", "providerVersion": null,
         "subProvider": null, "vendor": "V"}, "score": 5, "ratio": 0.5, "flag": true, "Extra": "e", "obj": {"a": 1}
     });
-    let m = |f: &str| parse_filter(f).unwrap().matches(&doc);
+    let m = |f: &str| parse_filter(f, &SCHEMA).unwrap().matches(&doc);
     assert!(m("displayName eq 'Bob Ärger'"));
     assert!(!m("displayName eq 'bob ärger'"));
     assert!(m("tolower(displayName) eq 'bob Ärger'"), "ASCII-only case mapping");
@@ -383,33 +384,33 @@ fn evaluator_semantics() {
     );
     assert!(m("null eq null") && !m("null ne null") && !m("null lt null"));
     let empty = json!({"id": "2", "tags": null, "accounts": null});
-    let e = |f: &str| parse_filter(f).unwrap().matches(&empty);
+    let e = |f: &str| parse_filter(f, &SCHEMA).unwrap().matches(&empty);
     assert!(e("tags/$count eq 0") && e("tags/all(t: t eq 'x')") && !e("tags/any()") && !e("tags/any(t: true)"));
     assert!(e("accounts/$count eq 0") && e("accounts/all(a: false)") && !e("accounts/any(a: true)"));
 }
 
 #[test]
 fn orderby_parsing_and_sql() {
-    let o = parse_orderby("DisplayName desc, vendorInformation/Provider, Extra asc").unwrap();
+    let o = parse_orderby("DisplayName desc, vendorInformation/Provider, Extra asc", &SCHEMA).unwrap();
     assert_eq!(o.canonical(), "displayName desc,vendorInformation/provider asc,Extra asc,id asc");
-    assert_eq!(parse_orderby("id desc").unwrap().canonical(), "id desc");
-    assert_eq!(parse_orderby("createdDateTime,id").unwrap().canonical(), "createdDateTime asc,id asc");
-    assert_eq!(OrderBy::default_order().canonical(), "id asc");
+    assert_eq!(parse_orderby("id desc", &SCHEMA).unwrap().canonical(), "id desc");
+    assert_eq!(parse_orderby("createdDateTime,id", &SCHEMA).unwrap().canonical(), "createdDateTime asc,id asc");
+    assert_eq!(OrderBy::default_order(&SCHEMA).canonical(), "id asc");
     let mut b = SqlBuilder::new(Dialect::Sqlite);
-    o.render_order_by(&mut b);
+    o.render_order_by(tables(b.dialect()), &mut b);
     assert_eq!(
         b.sql(),
         "ORDER BY p.display_name DESC NULLS LAST, json_extract(p.doc, '$.vendorInformation.provider') ASC NULLS FIRST, (CASE WHEN json_type(p.doc, ?1) = 'text' THEN json_extract(p.doc, ?2) END) ASC NULLS FIRST, p.id ASC"
     );
     let mut b = SqlBuilder::new(Dialect::Sqlite);
-    let o2 = parse_orderby("displayName desc, riskScore").unwrap();
-    o2.render_after(&SortKey(vec![Some("b".into()), None, Some("7".into())]), &mut b);
+    let o2 = parse_orderby("displayName desc, riskScore", &SCHEMA).unwrap();
+    o2.render_after(&SortKey(vec![Some("b".into()), None, Some("7".into())]), tables(b.dialect()), &mut b);
     assert_eq!(
         b.sql(),
         "(((p.display_name < ?1 OR p.display_name IS NULL) OR (p.display_name = ?2 AND ((p.risk_score IS NOT NULL) OR (p.risk_score IS NULL AND (p.id > ?3))))))"
     );
     let mut b = SqlBuilder::new(Dialect::Postgres);
-    o2.render_after(&SortKey(vec![None, Some("1".into()), Some("7".into())]), &mut b);
+    o2.render_after(&SortKey(vec![None, Some("1".into()), Some("7".into())]), tables(b.dialect()), &mut b);
     assert_eq!(
         b.sql(),
         "(((1 = 0) OR (p.display_name IS NULL AND ((p.risk_score > $1::text COLLATE \"C\") OR (p.risk_score = $2::text COLLATE \"C\" AND (p.id > $3::text COLLATE \"C\"))))))"
@@ -419,10 +420,10 @@ fn orderby_parsing_and_sql() {
     assert!(o2.validate_key(&SortKey(vec![None, None, None])).is_err());
     // Found by the fuzzer: 15 keys plus the appended id must parse back from the canonical text.
     let fifteen: Vec<String> = (0..15).map(|i| format!("k{i} desc")).collect();
-    let o15 = parse_orderby(&fifteen.join(",")).unwrap();
-    assert_eq!(parse_orderby(&o15.canonical()).unwrap(), o15);
+    let o15 = parse_orderby(&fifteen.join(","), &SCHEMA).unwrap();
+    assert_eq!(parse_orderby(&o15.canonical(), &SCHEMA).unwrap(), o15);
     let sixteen: Vec<String> = (0..16).map(|i| format!("k{i}")).collect();
-    assert!(parse_orderby(&sixteen.join(",")).is_err());
+    assert!(parse_orderby(&sixteen.join(","), &SCHEMA).is_err());
     let k: SortKey = serde_json::from_str(r#"["a",null,"b"]"#).unwrap();
     assert_eq!(serde_json::to_string(&k).unwrap(), r#"["a",null,"b"]"#);
     for (bad, want) in [
@@ -438,19 +439,19 @@ fn orderby_parsing_and_sql() {
         ("Extra/x", "this property has no members to order by at position 5"),
         ("'x'", "expected a property name, found a string literal at position 0"),
     ] {
-        assert_eq!(parse_orderby(bad).unwrap_err().to_string(), want, "{bad:?}");
+        assert_eq!(parse_orderby(bad, &SCHEMA).unwrap_err().to_string(), want, "{bad:?}");
     }
 }
 
 #[test]
 fn select_parsing() {
-    let s = parse_select("DisplayName, tags,Extra,displayName").unwrap();
+    let s = parse_select("DisplayName, tags,Extra,displayName", &SCHEMA).unwrap();
     assert_eq!(s.names(), ["displayName", "tags", "Extra"]);
     assert!(s.contains("displayName") && s.contains("Extra") && !s.contains("extra") && !s.is_all());
     assert_eq!(s.canonical(), "displayName,tags,Extra");
     let doc = json!({"id": "1", "displayName": "d", "tags": [], "Extra": 1, "other": 2});
     assert_eq!(s.project(&doc), json!({"displayName": "d", "tags": [], "Extra": 1}));
-    let all = parse_select("*").unwrap();
+    let all = parse_select("*", &SCHEMA).unwrap();
     assert!(all.is_all() && all.contains("anything"));
     for (bad, want) in [
         ("", "$select is empty at position 0"),
@@ -464,7 +465,7 @@ fn select_parsing() {
         ("$count", "expected a property name or '*', found '$count' at position 0"),
         ("'a'", "expected a property name or '*', found a string literal at position 0"),
     ] {
-        assert_eq!(parse_select(bad).unwrap_err().to_string(), want, "{bad:?}");
+        assert_eq!(parse_select(bad, &SCHEMA).unwrap_err().to_string(), want, "{bad:?}");
     }
 }
 
@@ -489,10 +490,10 @@ fn hostile_text_only_reaches_parameters() {
             format!("vendorInformation/vendor in ('{lit}')"),
         ];
         for f in &filters {
-            let parsed = parse_filter(f).unwrap();
+            let parsed = parse_filter(f, &SCHEMA).unwrap();
             for d in [Dialect::Sqlite, Dialect::Postgres] {
                 let mut b = SqlBuilder::new(d);
-                parsed.render_sql(&mut b);
+                parsed.render_sql(tables(b.dialect()), &mut b);
                 let (sql, params) = b.into_parts();
                 assert!(!sql.contains("DROP") && !sql.contains("comment") && !sql.contains('💥'), "{sql}");
                 assert!(params.contains(&SqlValue::Text(payload.to_owned())), "{f}: {params:?}");
@@ -500,15 +501,15 @@ fn hostile_text_only_reaches_parameters() {
         }
     }
     // Names are identifiers, so quotes and SQL punctuation cannot reach a JSON path.
-    assert!(parse_filter("x\"; DROP eq 1").is_err());
-    assert!(parse_filter("[x] eq 1").is_err());
-    assert!(parse_orderby("x; DROP TABLE profiles").is_err());
-    assert!(parse_select("a;b").is_err());
+    assert!(parse_filter("x\"; DROP eq 1", &SCHEMA).is_err());
+    assert!(parse_filter("[x] eq 1", &SCHEMA).is_err());
+    assert!(parse_orderby("x; DROP TABLE profiles", &SCHEMA).is_err());
+    assert!(parse_select("a;b", &SCHEMA).is_err());
     let mut b = SqlBuilder::new(Dialect::Sqlite);
-    parse_orderby("DROP").unwrap().render_order_by(&mut b);
+    parse_orderby("DROP", &SCHEMA).unwrap().render_order_by(tables(b.dialect()), &mut b);
     assert!(!b.sql().contains("DROP"));
     let mut b = SqlBuilder::new(Dialect::Sqlite);
     let key = SortKey(vec![Some("'; DROP TABLE x".into())]);
-    OrderBy::default_order().render_after(&key, &mut b);
+    OrderBy::default_order(&SCHEMA).render_after(&key, tables(b.dialect()), &mut b);
     assert_eq!(b.sql(), "((p.id > ?1))");
 }

@@ -1,17 +1,18 @@
-//! Differential tests: the SQL (run on an in-memory SQLite with the real migration) must select
-//! and order exactly what the evaluator does, and keyset paging must reproduce the full order.
+//! Differential tests: the SQL (run on an in-memory SQLite, with the test entity stored in
+//! tables and read from its JSON document only) must select and order exactly what the
+//! evaluator does, and keyset paging must reproduce the full order.
 #![allow(clippy::unwrap_used)]
 
-use odata::{Dialect, OrderBy, SortKey, SqlBuilder, SqlValue, parse_filter, parse_orderby, parse_select};
+mod support;
+
+use odata::{Dialect, OrderBy, SortKey, SqlBuilder, SqlValue, Storage, parse_filter, parse_orderby, parse_select};
 use proptest::prelude::*;
 use proptest::sample::select;
 use rusqlite::Connection;
 use rusqlite::types::Value as Sql;
 use serde_json::{Map, Value, json};
 
-const DDL: &str = include_str!("../../graphsec/migrations/sqlite/0001_init.sql");
-/// Keys SQLite's profile_tags by tag and adds profiles.tags_json: the schema the SQL is written for.
-const TAG_KEY: &str = include_str!("../../graphsec/migrations/sqlite/0003_tag_key.sql");
+use support::{DOCUMENT_ONLY, SCHEMA, tables};
 
 const WORDS: &[&str] = &[
     "alice", "Alice", "ALICE", "bob", "", "ä", "Ä", "Ärger", "x'y", "日本", "a😀", "ab", "abc", "b", "HVA", "hva",
@@ -242,8 +243,7 @@ fn orderby() -> impl Strategy<Value = String> {
 
 fn setup(docs: &[Value]) -> Connection {
     let conn = Connection::open_in_memory().unwrap();
-    conn.execute_batch(DDL).unwrap();
-    conn.execute_batch(TAG_KEY).unwrap();
+    conn.execute_batch(support::SQLITE_DDL).unwrap();
     for d in docs {
         // Every profile also exists in tenant t2 with other tags: the lambdas must not see them.
         for tenant in ["t1", "t2"] {
@@ -257,9 +257,9 @@ fn setup(docs: &[Value]) -> Connection {
                 d["tags"].as_array().into_iter().flatten().filter(|t| t.is_string()).collect();
             let tags_json = (!tag_strings.is_empty()).then(|| json!(tag_strings).to_string());
             conn.execute(
-                "INSERT INTO profiles (tenant, id, version, user_principal_name, display_name, risk_score, \
+                "INSERT INTO profiles (tenant, id, user_principal_name, display_name, risk_score, \
                  azure_subscription_id, created_date_time, last_modified_date_time, tags_json, doc) \
-                 VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 rusqlite::params![
                     tenant,
                     s("id"),
@@ -298,18 +298,30 @@ fn to_sql(v: &SqlValue) -> Sql {
     }
 }
 
-fn query(conn: &Connection, f: &odata::Filter, o: &OrderBy, after: Option<&SortKey>, limit: Option<i64>) -> Vec<Value> {
+/// The storages the SQLite queries run on.
+fn storages() -> [&'static Storage; 2] {
+    [tables(Dialect::Sqlite), &DOCUMENT_ONLY]
+}
+
+fn query(
+    conn: &Connection,
+    s: &Storage,
+    f: &odata::Filter,
+    o: &OrderBy,
+    after: Option<&SortKey>,
+    limit: Option<i64>,
+) -> Vec<Value> {
     let mut b = SqlBuilder::new(Dialect::Sqlite);
     b.push_sql("SELECT p.doc FROM profiles p WHERE p.tenant = ");
     b.push_param(SqlValue::Text("t1".into()));
     b.push_sql(" AND ");
-    f.render_sql(&mut b);
+    f.render_sql(s, &mut b);
     if let Some(k) = after {
         b.push_sql(" AND ");
-        o.render_after(k, &mut b);
+        o.render_after(k, s, &mut b);
     }
     b.push_sql(" ");
-    o.render_order_by(&mut b);
+    o.render_order_by(s, &mut b);
     if let Some(n) = limit {
         b.push_sql(" LIMIT ");
         b.push_param(SqlValue::Int(n));
@@ -331,39 +343,41 @@ proptest! {
 
     #[test]
     fn sql_agrees_with_evaluator(docs in docs(), filter in filter(), order in orderby(), page in 1i64..5) {
-        let f = match parse_filter(&filter) {
+        let f = match parse_filter(&filter, &SCHEMA) {
             // The generator may nest lambdas, which the parser refuses by design.
             Err(e) if e.message.contains("cannot be nested") => return Ok(()),
             parsed => parsed.map_err(|e| TestCaseError::fail(format!("{filter}: {e}")))?,
         };
-        let o = if order.is_empty() { OrderBy::default_order() } else { parse_orderby(&order).unwrap() };
+        let o = if order.is_empty() { OrderBy::default_order(&SCHEMA) } else { parse_orderby(&order, &SCHEMA).unwrap() };
         let conn = setup(&docs);
 
         let mut expected: Vec<Value> = docs.iter().filter(|d| f.matches(d)).cloned().collect();
         expected.sort_by(|a, b| o.compare(a, b));
-        let got = query(&conn, &f, &o, None, None);
-        prop_assert_eq!(ids(&got), ids(&expected), "filter {} order {}", filter, o.canonical());
+        for s in storages() {
+            let got = query(&conn, s, &f, &o, None, None);
+            prop_assert_eq!(ids(&got), ids(&expected), "filter {} order {} on {:?}", filter, o.canonical(), s);
 
-        let mut paged = Vec::new();
-        let mut after: Option<SortKey> = None;
-        loop {
-            let rows = query(&conn, &f, &o, after.as_ref(), Some(page));
-            let Some(last) = rows.last() else { break };
-            let key = o.sort_key(last);
-            prop_assert!(o.validate_key(&key).is_ok());
-            // Round-trip the key as the server's skiptoken would.
-            let key: SortKey = serde_json::from_str(&serde_json::to_string(&key).unwrap()).unwrap();
-            after = Some(key);
-            let n = rows.len() as i64;
-            paged.extend(rows);
-            prop_assert!(paged.len() <= docs.len());
-            if n < page { break; }
+            let mut paged = Vec::new();
+            let mut after: Option<SortKey> = None;
+            loop {
+                let rows = query(&conn, s, &f, &o, after.as_ref(), Some(page));
+                let Some(last) = rows.last() else { break };
+                let key = o.sort_key(last);
+                prop_assert!(o.validate_key(&key).is_ok());
+                // Round-trip the key as the server's skiptoken would.
+                let key: SortKey = serde_json::from_str(&serde_json::to_string(&key).unwrap()).unwrap();
+                after = Some(key);
+                let n = rows.len() as i64;
+                paged.extend(rows);
+                prop_assert!(paged.len() <= docs.len());
+                if n < page { break; }
+            }
+            prop_assert_eq!(ids(&paged), ids(&expected), "paged: filter {} order {} on {:?}", filter, o.canonical(), s);
         }
-        prop_assert_eq!(ids(&paged), ids(&expected), "paged: filter {} order {}", filter, o.canonical());
 
         // The canonical text means the same and is stable.
         let c = f.canonical();
-        let again = parse_filter(&c).unwrap();
+        let again = parse_filter(&c, &SCHEMA).unwrap();
         prop_assert_eq!(again.canonical(), c.clone());
         for d in &docs {
             prop_assert_eq!(again.matches(d), f.matches(d), "canonical {}", c);
@@ -377,21 +391,25 @@ proptest! {
         let templates = ["displayName eq {}", "contains(userPrincipalName, {})", "tags/any(t: t ne {})", "Extra lt {}"];
         for template in templates {
             let filter = template.replace("{}", &lit);
-            let f = parse_filter(&filter).unwrap();
+            let f = parse_filter(&filter, &SCHEMA).unwrap();
             // The SQL text does not depend on the literal at all: it only ever becomes a parameter.
-            let reference = parse_filter(&template.replace("{}", "'x'")).unwrap();
+            let reference = parse_filter(&template.replace("{}", "'x'"), &SCHEMA).unwrap();
             for d in [Dialect::Sqlite, Dialect::Postgres] {
-                let (mut b, mut r) = (SqlBuilder::new(d), SqlBuilder::new(d));
-                f.render_sql(&mut b);
-                reference.render_sql(&mut r);
-                prop_assert_eq!(b.sql(), r.sql());
-                prop_assert!(b.params().contains(&SqlValue::Text(s.clone())));
+                for storage in [tables(d), &DOCUMENT_ONLY] {
+                    let (mut b, mut r) = (SqlBuilder::new(d), SqlBuilder::new(d));
+                    f.render_sql(storage, &mut b);
+                    reference.render_sql(storage, &mut r);
+                    prop_assert_eq!(b.sql(), r.sql());
+                    prop_assert!(b.params().contains(&SqlValue::Text(s.clone())));
+                }
             }
-            let o = OrderBy::default_order();
-            let got = query(&conn, &f, &o, None, None);
+            let o = OrderBy::default_order(&SCHEMA);
             let mut expected: Vec<Value> = docs.iter().filter(|d| f.matches(d)).cloned().collect();
             expected.sort_by(|a, b| o.compare(a, b));
-            prop_assert_eq!(ids(&got), ids(&expected));
+            for storage in storages() {
+                let got = query(&conn, storage, &f, &o, None, None);
+                prop_assert_eq!(ids(&got), ids(&expected));
+            }
         }
     }
 
@@ -403,14 +421,14 @@ proptest! {
     ][..]), 0..30)) {
         let soup: String = soup.concat();
         for input in [s.as_str(), soup.as_str()] {
-            if let Ok(f) = parse_filter(input) {
+            if let Ok(f) = parse_filter(input, &SCHEMA) {
                 let mut b = SqlBuilder::new(Dialect::Postgres);
-                f.render_sql(&mut b);
+                f.render_sql(tables(Dialect::Postgres), &mut b);
                 let _ = f.matches(&json!({"id": "x"}));
-                prop_assert_eq!(parse_filter(&f.canonical()).map(|g| g.canonical()), Ok(f.canonical()));
+                prop_assert_eq!(parse_filter(&f.canonical(), &SCHEMA).map(|g| g.canonical()), Ok(f.canonical()));
             }
-            let _ = parse_orderby(input);
-            let _ = parse_select(input);
+            let _ = parse_orderby(input, &SCHEMA);
+            let _ = parse_select(input, &SCHEMA);
         }
     }
 }
@@ -421,16 +439,6 @@ proptest! {
 mod postgres {
     use super::*;
     use std::process::Command;
-
-    const DDL: &str = r#"
-CREATE TEMP TABLE profiles (
-    tenant TEXT COLLATE "C" NOT NULL, id TEXT COLLATE "C" NOT NULL, version BIGINT NOT NULL,
-    user_principal_name TEXT COLLATE "C", display_name TEXT COLLATE "C", risk_score TEXT COLLATE "C",
-    azure_subscription_id TEXT COLLATE "C", created_date_time TEXT COLLATE "C",
-    last_modified_date_time TEXT COLLATE "C", doc JSONB NOT NULL, PRIMARY KEY (tenant, id));
-CREATE TEMP TABLE profile_tags (tenant TEXT COLLATE "C" NOT NULL, id TEXT COLLATE "C" NOT NULL,
-    pos BIGINT NOT NULL, tag TEXT COLLATE "C" NOT NULL, PRIMARY KEY (tenant, id, pos));
-"#;
 
     fn lit(s: &str) -> String {
         format!("'{}'", s.replace('\'', "''"))
@@ -450,18 +458,18 @@ CREATE TEMP TABLE profile_tags (tenant TEXT COLLATE "C" NOT NULL, id TEXT COLLAT
         }
     }
 
-    fn statement(n: usize, f: &odata::Filter, o: &OrderBy, after: Option<&SortKey>) -> String {
+    fn statement(n: usize, s: &Storage, f: &odata::Filter, o: &OrderBy, after: Option<&SortKey>) -> String {
         let mut b = SqlBuilder::new(Dialect::Postgres);
         b.push_sql("SELECT p.id FROM profiles p WHERE p.tenant = ");
         b.push_param(SqlValue::Text("t1".into()));
         b.push_sql("::text AND ");
-        f.render_sql(&mut b);
+        f.render_sql(s, &mut b);
         if let Some(k) = after {
             b.push_sql(" AND ");
-            o.render_after(k, &mut b);
+            o.render_after(k, s, &mut b);
         }
         b.push_sql(" ");
-        o.render_order_by(&mut b);
+        o.render_order_by(s, &mut b);
         let (sql, params) = b.into_parts();
         let args: Vec<String> = params.iter().map(param).collect();
         format!("PREPARE q{n} AS {sql};\nSELECT '---';\nEXECUTE q{n}({});\n", args.join(", "))
@@ -473,16 +481,16 @@ CREATE TEMP TABLE profile_tags (tenant TEXT COLLATE "C" NOT NULL, id TEXT COLLAT
         #[test]
         #[cfg_attr(not(graphsec_test_postgres), ignore = "needs GRAPHSEC_TEST_POSTGRES")]
         fn postgres_agrees_with_evaluator(docs in docs(), filter in filter(), order in orderby(), cut in 0usize..20) {
-            let f = match parse_filter(&filter) {
+            let f = match parse_filter(&filter, &SCHEMA) {
                 Err(e) if e.message.contains("cannot be nested") => return Ok(()),
                 parsed => parsed.unwrap(),
             };
-            let o = if order.is_empty() { OrderBy::default_order() } else { parse_orderby(&order).unwrap() };
+            let o = if order.is_empty() { OrderBy::default_order(&SCHEMA) } else { parse_orderby(&order, &SCHEMA).unwrap() };
             let mut expected: Vec<Value> = docs.iter().filter(|d| f.matches(d)).cloned().collect();
             expected.sort_by(|a, b| o.compare(a, b));
 
             let mut script = String::from("\\set ON_ERROR_STOP on\nBEGIN;\n");
-            script.push_str(DDL);
+            script.push_str(support::POSTGRES_DDL);
             for d in &docs {
                 for tenant in ["t1", "t2"] {
                     let mut d = d.clone();
@@ -491,7 +499,7 @@ CREATE TEMP TABLE profile_tags (tenant TEXT COLLATE "C" NOT NULL, id TEXT COLLAT
                         d["tags"] = json!(["HVA", "alice", "zzz"]);
                     }
                     script.push_str(&format!(
-                        "INSERT INTO profiles VALUES ({}, {}, 1, {}, {}, {}, {}, {}, {}, {}::jsonb);\n",
+                        "INSERT INTO profiles VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}::jsonb);\n",
                         lit(tenant), opt_lit(&d["id"]), opt_lit(&d["userPrincipalName"]), opt_lit(&d["displayName"]),
                         opt_lit(&d["riskScore"]), opt_lit(&d["azureSubscriptionId"]), opt_lit(&d["createdDateTime"]),
                         opt_lit(&d["lastModifiedDateTime"]), lit(&d.to_string())
@@ -502,11 +510,14 @@ CREATE TEMP TABLE profile_tags (tenant TEXT COLLATE "C" NOT NULL, id TEXT COLLAT
                     }
                 }
             }
-            script.push_str(&statement(0, &f, &o, None));
             let cut = cut.min(expected.len().saturating_sub(1));
             let key = expected.get(cut).map(|d| o.sort_key(d));
-            if let Some(k) = &key {
-                script.push_str(&statement(1, &f, &o, Some(k)));
+            let storages = [tables(Dialect::Postgres), &*DOCUMENT_ONLY];
+            for (i, s) in storages.iter().enumerate() {
+                script.push_str(&statement(2 * i, s, &f, &o, None));
+                if let Some(k) = &key {
+                    script.push_str(&statement(2 * i + 1, s, &f, &o, Some(k)));
+                }
             }
             script.push_str("ROLLBACK;\n");
             let mut psql = Command::new("psql");
@@ -525,14 +536,15 @@ CREATE TEMP TABLE profile_tags (tenant TEXT COLLATE "C" NOT NULL, id TEXT COLLAT
                 .unwrap();
             let stdout = String::from_utf8_lossy(&out.stdout);
             prop_assert!(out.status.success(), "psql failed: {}\n{}", String::from_utf8_lossy(&out.stderr), filter);
-            let sections: Vec<Vec<&str>> = stdout
+            let mut sections = stdout
                 .split("---\n")
                 .skip(1)
-                .map(|s| s.lines().filter(|l| !l.is_empty()).collect())
-                .collect();
-            prop_assert_eq!(&sections[0], &ids(&expected), "filter {} order {}", filter, o.canonical());
-            if key.is_some() {
-                prop_assert_eq!(&sections[1], &ids(&expected[cut + 1..]), "after: filter {} order {}", filter, o.canonical());
+                .map(|s| s.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect::<Vec<String>>());
+            for s in storages {
+                prop_assert_eq!(sections.next(), Some(ids(&expected)), "filter {} order {} on {:?}", filter, o.canonical(), s);
+                if key.is_some() {
+                    prop_assert_eq!(sections.next(), Some(ids(&expected[cut + 1..])), "after: filter {} order {} on {:?}", filter, o.canonical(), s);
+                }
             }
         }
     }

@@ -1,10 +1,11 @@
 //! `GET /openapi.json`: an OpenAPI 3.0 description built from the tables the server itself
-//! routes and validates with (resource methods, supported query options, declared properties,
-//! account statuses), so the document follows the code.
+//! routes and validates with (resource methods, supported query options, the member table), so
+//! the document follows the code.
 
 use super::query::{self, Target};
 use super::route::Route;
-use crate::domain::profile::{ACCOUNT_STATUS, DECLARED};
+use crate::domain::members::{ACCOUNT_STATUS, MEMBERS, USER_ACCOUNT, VENDOR_INFORMATION};
+use odata::{ComplexType, Type};
 use serde_json::{Map, Value, json};
 
 const PROFILE: &str = "#/components/schemas/microsoft.graph.userSecurityProfile";
@@ -53,9 +54,47 @@ pub fn document() -> Value {
     })
 }
 
+/// An operation's id, summary, parameters, request body schema and success answer (status,
+/// description, content).
+struct Operation {
+    id: &'static str,
+    summary: &'static str,
+    parameters: Vec<Value>,
+    body: Option<&'static str>,
+    ok: (&'static str, &'static str, Value),
+}
+
+fn op(
+    id: &'static str,
+    summary: &'static str,
+    parameters: Vec<Value>,
+    body: Option<&'static str>,
+    ok: (&'static str, &'static str, Value),
+) -> Operation {
+    Operation { id, summary, parameters, body, ok }
+}
+
 fn operation(route: &Route, method: &str) -> Value {
-    let (id, summary, params, body, ok) = match (route, method) {
-        (Route::Collection, "GET") => (
+    let Operation { id, summary, parameters, body, ok } = match route {
+        Route::Collection | Route::Count | Route::Item(_) => profile_operation(route, method),
+        _ => service_operation(route),
+    };
+    let responses = responses(route, method, ok);
+    let mut op = json!({"operationId": id, "summary": summary, "tags": ["userSecurityProfiles"], "parameters": parameters, "responses": responses});
+    if let Some(schema) = body {
+        op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": schema}}}});
+    }
+    if matches!(route, Route::Metadata | Route::ServiceDocument) {
+        op["security"] = json!([]);
+        op["tags"] = json!(["metadata"]);
+    }
+    op
+}
+
+/// The operations on profiles: the collection, its count and one profile.
+fn profile_operation(route: &Route, method: &str) -> Operation {
+    match (route, method) {
+        (Route::Collection, "GET") => op(
             "userSecurityProfiles.list",
             "List profiles",
             query_parameters(Target::Collection),
@@ -66,14 +105,14 @@ fn operation(route: &Route, method: &str) -> Value {
                 json_content(json!({"$ref": "#/components/schemas/userSecurityProfileCollectionResponse"})),
             ),
         ),
-        (Route::Collection, _) => (
+        (Route::Collection, _) => op(
             "userSecurityProfiles.create",
             "Create a profile",
             vec![prefer_header()],
             Some(PROFILE),
             ("201", "The created profile.", json_content(json!({"$ref": PROFILE}))),
         ),
-        (Route::Count, _) => (
+        (Route::Count, _) => op(
             "userSecurityProfiles.count",
             "Count profiles",
             query_parameters(Target::Count),
@@ -84,49 +123,60 @@ fn operation(route: &Route, method: &str) -> Value {
                 json!({"text/plain": {"schema": {"type": "string", "pattern": "^[0-9]+$"}}}),
             ),
         ),
-        (Route::Item(_), "GET") => (
+        (Route::Item(_), "GET") => op(
             "userSecurityProfiles.get",
             "Get a profile",
             query_parameters(Target::Entity),
             None,
             ("200", "The profile.", json_content(json!({"$ref": PROFILE}))),
         ),
-        (Route::Item(_), "PATCH") => (
+        (Route::Item(_), "PATCH") => op(
             "userSecurityProfiles.update",
             "Update a profile (partial)",
             vec![if_match_header(), prefer_header()],
             Some(PROFILE),
             ("200", "The updated profile (204 with Prefer: return=minimal).", json_content(json!({"$ref": PROFILE}))),
         ),
-        (Route::Item(_), _) => (
+        (_, _) => op(
             "userSecurityProfiles.delete",
             "Delete a profile",
             vec![if_match_header()],
             None,
             ("204", "Deleted.", Value::Null),
         ),
-        (Route::Batch, _) => (
+    }
+}
+
+/// The operations around the profiles: `$batch`, `$metadata` and the service document.
+fn service_operation(route: &Route) -> Operation {
+    match route {
+        Route::Batch => op(
             "batch",
             "JSON batch of up to 20 requests",
             vec![],
             Some("#/components/schemas/batchRequest"),
             ("200", "One response per request.", json_content(json!({"$ref": "#/components/schemas/batchResponse"}))),
         ),
-        (Route::Metadata, _) => (
+        Route::Metadata => op(
             "metadata",
             "CSDL metadata",
             vec![],
             None,
             ("200", "CSDL XML.", json!({"application/xml": {"schema": {"type": "string"}}})),
         ),
-        (_, _) => (
+        _ => op(
             "serviceDocument",
             "OData service document",
             vec![],
             None,
             ("200", "The service document.", json_content(json!({"type": "object"}))),
         ),
-    };
+    }
+}
+
+/// The success answer `ok` (status, description, content), the bodiless answers and every
+/// error the operation can answer.
+fn responses(route: &Route, method: &str, ok: (&'static str, &'static str, Value)) -> Map<String, Value> {
     let entity = matches!(route, Route::Item(_)) || (*route == Route::Collection && method == "POST");
     let mut responses = Map::new();
     let mut ok_response = json!({"description": ok.1, "headers": success_headers(entity, ok.0 == "201")});
@@ -158,15 +208,7 @@ fn operation(route: &Route, method: &str) -> Value {
         response["headers"] = Value::Object(headers);
         responses.insert(status.into(), response);
     }
-    let mut op = json!({"operationId": id, "summary": summary, "tags": ["userSecurityProfiles"], "parameters": params, "responses": responses});
-    if let Some(schema) = body {
-        op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": schema}}}});
-    }
-    if matches!(route, Route::Metadata | Route::ServiceDocument) {
-        op["security"] = json!([]);
-        op["tags"] = json!(["metadata"]);
-    }
-    op
+    responses
 }
 
 /// The error statuses each operation can really answer (docs/errors.md §2).
@@ -275,36 +317,44 @@ fn date_time() -> Value {
            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,7})?)?(Z|[+-][0-9]{2}:[0-9]{2})$"})
 }
 
-fn property_schema(name: &str) -> Value {
-    match name {
-        "id" => json!({"type": "string"}),
-        "azureTenantId" => json!({"type": "string"}),
-        "createdDateTime" | "lastModifiedDateTime" => date_time(),
-        "tags" => json!({"type": "array", "nullable": true, "items": {"type": "string"}}),
-        "accounts" => {
-            json!({"type": "array", "nullable": true, "items": {"$ref": "#/components/schemas/microsoft.graph.userAccount"}})
+/// The schema of a member of type `ty`.
+fn property_schema(ty: &Type, nullable: bool) -> Value {
+    let reference = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+    let schema = match ty {
+        Type::String => nullable_string(),
+        Type::DateTimeOffset => date_time(),
+        Type::Enum(e) => json!({"nullable": true, "allOf": [reference(e.name)]}),
+        Type::Complex(c) => json!({"nullable": true, "allOf": [reference(c.name)]}),
+        Type::Collection(Type::Complex(c)) => json!({"type": "array", "nullable": true, "items": reference(c.name)}),
+        Type::Collection(item) => json!({"type": "array", "nullable": true, "items": property_schema(item, false)}),
+    };
+    match schema {
+        Value::Object(members) if !nullable => {
+            Value::Object(members.into_iter().filter(|(k, _)| k != "nullable").collect())
         }
-        "vendorInformation" => {
-            json!({"nullable": true, "allOf": [{"$ref": "#/components/schemas/microsoft.graph.securityVendorInformation"}]})
-        }
-        _ => nullable_string(),
+        schema => schema,
     }
 }
 
+/// An open complex type's schema.
+fn complex_schema(ty: &ComplexType) -> Value {
+    let properties: Map<String, Value> =
+        ty.members.iter().map(|m| (m.name.to_string(), property_schema(&m.ty, m.nullable))).collect();
+    json!({"type": "object", "additionalProperties": true, "properties": properties})
+}
+
 fn components() -> Value {
-    let profile: Map<String, Value> = DECLARED.iter().map(|name| (name.to_string(), property_schema(name))).collect();
+    let profile: Map<String, Value> =
+        MEMBERS.iter().map(|m| (m.name.to_string(), property_schema(&m.ty, m.nullable))).collect();
+    let statuses: Vec<&str> = ACCOUNT_STATUS.members.iter().map(|(name, _)| *name).collect();
     json!({
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         "schemas": {
             "microsoft.graph.userSecurityProfile": {"type": "object", "properties": profile, "additionalProperties": true,
                 "description": "Open type: undeclared members are stored as dynamic properties."},
-            "microsoft.graph.userAccount": {"type": "object", "additionalProperties": true, "properties": {
-                "displayName": nullable_string(), "lastSeenDateTime": date_time(), "riskScore": nullable_string(),
-                "service": nullable_string(), "signinName": nullable_string(),
-                "status": {"nullable": true, "allOf": [{"$ref": "#/components/schemas/microsoft.graph.accountStatus"}]}}},
-            "microsoft.graph.accountStatus": {"type": "string", "enum": ACCOUNT_STATUS},
-            "microsoft.graph.securityVendorInformation": {"type": "object", "additionalProperties": true, "properties": {
-                "provider": nullable_string(), "providerVersion": nullable_string(), "subProvider": nullable_string(), "vendor": nullable_string()}},
+            USER_ACCOUNT.name: complex_schema(&USER_ACCOUNT),
+            ACCOUNT_STATUS.name: {"type": "string", "enum": statuses},
+            VENDOR_INFORMATION.name: complex_schema(&VENDOR_INFORMATION),
             "userSecurityProfileCollectionResponse": {"type": "object", "required": ["value"], "properties": {
                 "@odata.context": {"type": "string"}, "@odata.count": {"type": "integer"}, "@odata.nextLink": {"type": "string"},
                 "value": {"type": "array", "items": {"$ref": PROFILE}}}},
@@ -330,12 +380,28 @@ fn components() -> Value {
 mod tests {
     use super::*;
 
+    /// The whole document, pinned in `testdata/openapi.json`; delete the file and run the test
+    /// to pin the current document again.
+    #[test]
+    fn the_document_is_pinned() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api/testdata/openapi.json");
+        let actual = serde_json::to_string_pretty(&document()).unwrap() + "\n";
+        let Ok(pinned) = std::fs::read_to_string(&path) else {
+            std::fs::write(&path, &actual).unwrap();
+            panic!("pinned the current document in {}; run again", path.display());
+        };
+        assert!(pinned == actual, "the document differs from {}:\n{actual}", path.display());
+    }
+
     #[test]
     fn documents_every_declared_property_and_every_routed_method() {
         let doc = document();
         let properties =
             doc["components"]["schemas"]["microsoft.graph.userSecurityProfile"]["properties"].as_object().unwrap();
-        assert_eq!(properties.keys().map(String::as_str).collect::<Vec<_>>(), DECLARED);
+        assert_eq!(
+            properties.keys().map(String::as_str).collect::<Vec<_>>(),
+            crate::domain::members::names().collect::<Vec<_>>()
+        );
         let item = doc["paths"]["/beta/security/userSecurityProfiles/{id}"].as_object().unwrap();
         for method in ["get", "patch", "delete"] {
             assert!(item.contains_key(method), "{method}");
@@ -348,16 +414,5 @@ mod tests {
             .map(|p| p["name"].as_str().unwrap())
             .collect();
         assert!(list_params.contains(&"$filter") && list_params.contains(&"$top"));
-    }
-
-    #[test]
-    fn the_metadata_document_declares_the_same_properties() {
-        let csdl = include_str!("metadata.xml");
-        for name in DECLARED.iter().filter(|n| **n != "id") {
-            assert!(csdl.contains(&format!("<Property Name=\"{name}\"")), "{name}");
-        }
-        for member in ACCOUNT_STATUS {
-            assert!(csdl.contains(&format!("<Member Name=\"{member}\"")), "{member}");
-        }
     }
 }

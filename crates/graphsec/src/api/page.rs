@@ -227,7 +227,7 @@ mod tests {
     #[tokio::test]
     async fn streamed_pages_are_byte_for_byte_the_whole_page() {
         let ctx = RequestContext::new(&http::HeaderMap::new(), false);
-        let select = odata::parse_select("id,displayName,missing").unwrap();
+        let select = odata::parse_select("id,displayName,missing", crate::domain::members::schema()).unwrap();
         let cases = [
             (0, Page { count: None, next_link: None, select: None }),
             (1, Page { count: Some(7), next_link: None, select: None }),

@@ -43,7 +43,8 @@ pub async fn list(
     prefs: Preferences,
 ) -> Result<Response, GraphError> {
     let scope = principal.scope();
-    let order = options.orderby.clone().unwrap_or_else(odata::OrderBy::default_order);
+    let order =
+        options.orderby.clone().unwrap_or_else(|| odata::OrderBy::default_order(crate::domain::members::schema()));
     let filter_text = options.filter.as_ref().map(odata::Filter::canonical).unwrap_or_default();
     let scope_text = scope_identity(&scope);
     let identity = skiptoken::QueryIdentity { scope: &scope_text, filter: &filter_text, order: &order.canonical() };

@@ -69,10 +69,11 @@ fn apply(options: &mut QueryOptions, name: &'static str, value: &str, target: Ta
         return Err(GraphError::invalid_query(format!("The query option '${name}' is not supported on this request.")));
     }
     let invalid = |e: odata::QueryError| GraphError::invalid_query(format!("Invalid ${name}: {e}"));
+    let schema = crate::domain::members::schema();
     match name {
-        "filter" => options.filter = Some(odata::parse_filter(value).map_err(invalid)?),
-        "orderby" => options.orderby = Some(odata::parse_orderby(value).map_err(invalid)?),
-        "select" => options.select = Some(odata::parse_select(value).map_err(invalid)?),
+        "filter" => options.filter = Some(odata::parse_filter(value, schema).map_err(invalid)?),
+        "orderby" => options.orderby = Some(odata::parse_orderby(value, schema).map_err(invalid)?),
+        "select" => options.select = Some(odata::parse_select(value, schema).map_err(invalid)?),
         "top" => {
             let top = value.parse::<usize>().ok().filter(|t| (1..=MAX_TOP).contains(t)).ok_or_else(|| {
                 GraphError::invalid_query(format!("Invalid $top '{value}': it must be an integer from 1 to {MAX_TOP}."))

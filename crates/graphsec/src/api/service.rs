@@ -12,9 +12,6 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use std::sync::Arc;
 
-/// CSDL for the types of docs/wire-format.md §2, the `security` singleton and its capabilities.
-const METADATA: &str = include_str!("metadata.xml");
-
 pub async fn service_document(ctx: RequestContext) -> Response {
     let body = serde_json::json!({
         "@odata.context": format!("{}/$metadata", ctx.service_root),
@@ -24,7 +21,7 @@ pub async fn service_document(ctx: RequestContext) -> Response {
 }
 
 pub async fn metadata() -> Response {
-    let mut response = (StatusCode::OK, METADATA).into_response();
+    let mut response = (StatusCode::OK, crate::domain::members::csdl()).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml;charset=utf-8"));
     response.headers_mut().insert("OData-Version", HeaderValue::from_static("4.0"));
     response

@@ -2,5 +2,6 @@
 
 pub mod datetime;
 pub mod etag;
+pub mod members;
 pub mod profile;
 pub mod skiptoken;

@@ -4,28 +4,12 @@
 //! nulls, then dynamic members), which is exactly what is sent on the wire, so reads pass it
 //! through untouched.
 
+use super::members::{self, ACCOUNT_STATUS, USER_ACCOUNT, VENDOR_INFORMATION};
+use odata::ComplexType;
 use serde_json::{Map, Value};
 
 pub const ENTITY_TYPE_NAME: &str = "microsoft.graph.userSecurityProfile";
 
-/// Declared properties of userSecurityProfile in CSDL order.
-pub const DECLARED: [&str; 11] = [
-    "id",
-    "accounts",
-    "azureSubscriptionId",
-    "azureTenantId",
-    "createdDateTime",
-    "displayName",
-    "lastModifiedDateTime",
-    "riskScore",
-    "tags",
-    "userPrincipalName",
-    "vendorInformation",
-];
-
-const USER_ACCOUNT: [&str; 6] = ["displayName", "lastSeenDateTime", "riskScore", "service", "signinName", "status"];
-const VENDOR_INFORMATION: [&str; 4] = ["provider", "providerVersion", "subProvider", "vendor"];
-pub const ACCOUNT_STATUS: [&str; 6] = ["unknown", "staged", "active", "suspended", "deleted", "unknownFutureValue"];
 /// The "Update userSecurityProfile" documentation example sends `"status": "String"` (a generator
 /// placeholder). It is kept as sent so the documented request works unchanged; every other
 /// non-member is refused.
@@ -91,8 +75,8 @@ pub fn parse_input(body: &[u8]) -> Result<ProfileInput, ValidationError> {
         if name.contains('@') {
             continue; // property annotation such as "tags@odata.type"
         }
-        let normalized = match DECLARED.iter().find(|d| d.eq_ignore_ascii_case(&name)) {
-            Some(declared) if *declared != name => {
+        let normalized = match members::names().find(|d| d.eq_ignore_ascii_case(&name)) {
+            Some(declared) if declared != name => {
                 return Err(ValidationError::invalid(format!(
                     "Property '{name}' does not exist on type '{ENTITY_TYPE_NAME}'; property names are case-sensitive (did you mean '{declared}'?)."
                 )));
@@ -118,7 +102,7 @@ pub fn parse_input(body: &[u8]) -> Result<ProfileInput, ValidationError> {
 pub fn build_new(input: ProfileInput, default_tenant: &str, now: &str) -> Result<Map<String, Value>, ValidationError> {
     let mut members = input.members;
     let mut doc = Map::new();
-    for name in DECLARED {
+    for name in members::names() {
         // Moved out, not cloned: what is left afterwards are the dynamic properties, in order.
         let value = match (name, members.shift_remove(name)) {
             ("id", None | Some(Value::Null)) => Value::String(uuid::Uuid::new_v4().to_string()),
@@ -154,7 +138,7 @@ pub fn apply_patch(
         )));
     }
     let mut doc = Map::new();
-    for name in DECLARED {
+    for name in members::names() {
         let old = stored.get(name).cloned().unwrap_or(Value::Null);
         let value = match (name, input.get(name)) {
             // Server-managed: a client may send back what it read; it is ignored.
@@ -171,12 +155,12 @@ pub fn apply_patch(
         doc.insert(name.to_string(), value);
     }
     for (name, value) in stored {
-        if !DECLARED.contains(&name.as_str()) {
+        if !members::is_declared(name) {
             doc.insert(name.clone(), value.clone());
         }
     }
     for (name, value) in &input.members {
-        if DECLARED.contains(&name.as_str()) {
+        if members::is_declared(name) {
             continue;
         }
         if let Some(existing) = doc.keys().find(|k| k.eq_ignore_ascii_case(name) && *k != name) {
@@ -196,10 +180,11 @@ pub fn apply_patch(
 /// OData PATCH applied to a complex value: members present in `patch` replace, the rest stay.
 fn merge_vendor_information(old: Option<&Map<String, Value>>, patch: &Map<String, Value>) -> Map<String, Value> {
     VENDOR_INFORMATION
+        .members
         .iter()
         .map(|m| {
-            let value = patch.get(*m).or_else(|| old.and_then(|o| o.get(*m))).cloned().unwrap_or(Value::Null);
-            (m.to_string(), value)
+            let value = patch.get(m.name).or_else(|| old.and_then(|o| o.get(m.name))).cloned().unwrap_or(Value::Null);
+            (m.name.to_string(), value)
         })
         .collect()
 }
@@ -230,10 +215,7 @@ fn normalize_declared(name: &str, value: Value) -> Result<Value, ValidationError
         "vendorInformation" => match value {
             Value::Null => Ok(Value::Null),
             Value::Object(members) => {
-                normalize_complex(members, "microsoft.graph.securityVendorInformation", &VENDOR_INFORMATION, |_, v| {
-                    expect_string_or_null(v)
-                })
-                .map(Value::Object)
+                normalize_complex(members, &VENDOR_INFORMATION, |_, v| expect_string_or_null(v)).map(Value::Object)
             }
             _ => Err(wrong_type(name, "a microsoft.graph.securityVendorInformation object")),
         },
@@ -245,32 +227,38 @@ fn normalize_user_account(value: Value) -> Result<Value, ValidationError> {
     let Value::Object(members) = value else {
         return Err(wrong_type("accounts", "a collection of microsoft.graph.userAccount objects"));
     };
-    let mut account = normalize_complex(members, "microsoft.graph.userAccount", &USER_ACCOUNT, |name, v| match name {
+    let mut account = normalize_complex(members, &USER_ACCOUNT, |name, v| match name {
         "lastSeenDateTime" => normalize_datetime(name, v),
         "status" => match &v {
             Value::Null => Ok(v),
-            Value::String(s) if ACCOUNT_STATUS.contains(&s.as_str()) || s == DOCUMENTED_STATUS_PLACEHOLDER => Ok(v),
+            Value::String(s) if ACCOUNT_STATUS.has_member(s) || s == DOCUMENTED_STATUS_PLACEHOLDER => Ok(v),
             _ => Err(ValidationError {
                 inner_code: "invalidEnumValue",
                 message: format!(
                     "The value {v} is not a member of microsoft.graph.accountStatus ({}).",
-                    ACCOUNT_STATUS.join(", ")
+                    ACCOUNT_STATUS.members.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
                 ),
             }),
         },
         _ => expect_string_or_null(v).map_err(|_| wrong_type(name, "a string")),
     })?;
     // Every declared member, in declared order whatever order the client used; null when absent.
-    Ok(Value::Object(USER_ACCOUNT.iter().map(|m| (m.to_string(), account.remove(*m).unwrap_or(Value::Null))).collect()))
+    Ok(Value::Object(
+        USER_ACCOUNT
+            .members
+            .iter()
+            .map(|m| (m.name.to_string(), account.remove(m.name).unwrap_or(Value::Null)))
+            .collect(),
+    ))
 }
 
 /// Validates the members of a (closed) complex value; returns only those present, normalised.
 fn normalize_complex(
     members: Map<String, Value>,
-    type_name: &str,
-    allowed: &[&str],
+    ty: &ComplexType,
     normalize_member: impl Fn(&str, Value) -> Result<Value, ValidationError>,
 ) -> Result<Map<String, Value>, ValidationError> {
+    let type_name = ty.name;
     let mut out = Map::new();
     for (name, value) in members {
         if name == "@odata.type" {
@@ -280,10 +268,10 @@ fn normalize_complex(
         if name.starts_with('@') || name.contains('@') {
             continue;
         }
-        let Some(member) = allowed.iter().find(|m| **m == name) else {
+        let Some(member) = ty.members.iter().find(|m| m.name == name) else {
             return Err(ValidationError::invalid(format!("Property '{name}' does not exist on type '{type_name}'.")));
         };
-        out.insert(member.to_string(), normalize_member(member, value)?);
+        out.insert(member.name.to_string(), normalize_member(member.name, value)?);
     }
     Ok(out)
 }
@@ -392,7 +380,7 @@ mod tests {
     fn create_fills_defaults_in_csdl_order() {
         let doc = create(json!({"zeta": 1, "displayName": "Alex", "custom": 5, "tags": ["x"], "alpha": 2}));
         let names: Vec<&str> = doc.keys().map(String::as_str).collect();
-        assert_eq!(&names[..11], DECLARED);
+        assert_eq!(names[..11], members::names().collect::<Vec<_>>());
         assert_eq!(names[11..], ["zeta", "custom", "alpha"], "dynamic properties keep the client's order");
         assert_eq!(doc["azureTenantId"], "tenant-a");
         assert_eq!(doc["createdDateTime"], NOW);
@@ -414,7 +402,8 @@ mod tests {
                     "service": null, "signinName": null, "status": "active"}])
         );
         let account_members: Vec<&str> = doc["accounts"][0].as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(account_members, USER_ACCOUNT, "declared order, whatever order the client used");
+        let declared: Vec<&str> = USER_ACCOUNT.members.iter().map(|m| m.name).collect();
+        assert_eq!(account_members, declared, "declared order, whatever order the client used");
         assert_eq!(
             doc["vendorInformation"],
             json!({"provider": "P", "providerVersion": null, "subProvider": null, "vendor": null})

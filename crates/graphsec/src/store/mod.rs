@@ -8,6 +8,7 @@ mod row_cache;
 pub mod sqlite;
 
 use crate::domain::etag::IfMatch;
+use crate::domain::members;
 use crate::domain::profile::{ProfileInput, ValidationError};
 use serde_json::{Map, Value};
 
@@ -173,17 +174,18 @@ pub(crate) fn list_sql(
     scope: &Scope,
     request: &ListRequest,
 ) -> odata::SqlBuilder {
+    let storage = members::storage(dialect);
     let mut b = odata::SqlBuilder::new(dialect);
     b.push_sql("SELECT ");
     b.push_sql(columns);
-    b.push_sql(" FROM profiles p WHERE ");
-    push_scope_and_filter(&mut b, scope, request.filter.as_ref());
+    b.push_sql(&format!(" FROM {} {} WHERE ", storage.table, storage.alias));
+    push_scope_and_filter(&mut b, storage, scope, request.filter.as_ref());
     if let Some(after) = &request.after {
         b.push_sql(" AND ");
-        request.order.render_after(after, &mut b);
+        request.order.render_after(after, storage, &mut b);
     }
     b.push_sql(" ");
-    request.order.render_order_by(&mut b);
+    request.order.render_order_by(storage, &mut b);
     b.push_sql(" LIMIT ");
     b.push_param(odata::SqlValue::Int(request.limit as i64 + 1));
     b.push_sql(" OFFSET ");
@@ -192,23 +194,29 @@ pub(crate) fn list_sql(
 }
 
 pub(crate) fn count_sql(dialect: odata::Dialect, scope: &Scope, filter: Option<&odata::Filter>) -> odata::SqlBuilder {
+    let storage = members::storage(dialect);
     let mut b = odata::SqlBuilder::new(dialect);
-    b.push_sql("SELECT COUNT(*) FROM profiles p WHERE ");
-    push_scope_and_filter(&mut b, scope, filter);
+    b.push_sql(&format!("SELECT COUNT(*) FROM {} {} WHERE ", storage.table, storage.alias));
+    push_scope_and_filter(&mut b, storage, scope, filter);
     b
 }
 
-fn push_scope_and_filter(b: &mut odata::SqlBuilder, scope: &Scope, filter: Option<&odata::Filter>) {
+fn push_scope_and_filter(
+    b: &mut odata::SqlBuilder,
+    storage: &odata::Storage,
+    scope: &Scope,
+    filter: Option<&odata::Filter>,
+) {
     match scope {
         Scope::Tenant(tenant) => {
-            b.push_sql("p.tenant = ");
+            b.push_sql(&format!("{}.{} = ", storage.alias, TENANT_COLUMN));
             b.push_param(odata::SqlValue::Text(tenant.clone()));
         }
         Scope::AllTenants => b.push_sql("1 = 1"),
     }
     if let Some(filter) = filter {
         b.push_sql(" AND ");
-        filter.render_sql(b);
+        filter.render_sql(storage, b);
     }
 }
 
@@ -432,7 +440,11 @@ pub(crate) fn plan_update(
     Ok(UpdatePlan::Write { previous, doc, tenant, changed })
 }
 
-/// The members copied into indexed columns, derived from a canonical document.
+/// The column of `profiles` holding the owning tenant (azureTenantId).
+const TENANT_COLUMN: &str = "tenant";
+
+/// The members copied into columns of `profiles` (each field is named after its column), and
+/// the string elements of `tags`, derived from a canonical document.
 #[derive(PartialEq, Eq)]
 pub(crate) struct IndexedColumns<'a> {
     pub tenant: &'a str,
@@ -448,16 +460,20 @@ pub(crate) struct IndexedColumns<'a> {
 
 impl<'a> IndexedColumns<'a> {
     pub(crate) fn of(doc: &'a Map<String, Value>) -> Result<Self, StoreError> {
-        let text = |name: &str| doc.get(name).and_then(Value::as_str);
+        // The member table says which member each column copies.
+        let member = |column: &str| members::in_column(column).map_or("", |m| m.name);
+        let column = |column: &str| doc.get(member(column)).and_then(Value::as_str);
+        let required =
+            |name: &str| column(name).ok_or_else(|| StoreError::Other(format!("document without {}", member(name))));
         Ok(IndexedColumns {
-            tenant: text("azureTenantId").ok_or_else(|| StoreError::Other("document without azureTenantId".into()))?,
-            id: text("id").ok_or_else(|| StoreError::Other("document without id".into()))?,
-            user_principal_name: text("userPrincipalName"),
-            display_name: text("displayName"),
-            risk_score: text("riskScore"),
-            azure_subscription_id: text("azureSubscriptionId"),
-            created_date_time: text("createdDateTime"),
-            last_modified_date_time: text("lastModifiedDateTime"),
+            tenant: required(TENANT_COLUMN)?,
+            id: required("id")?,
+            user_principal_name: column("user_principal_name"),
+            display_name: column("display_name"),
+            risk_score: column("risk_score"),
+            azure_subscription_id: column("azure_subscription_id"),
+            created_date_time: column("created_date_time"),
+            last_modified_date_time: column("last_modified_date_time"),
             tags: doc
                 .get("tags")
                 .and_then(Value::as_array)
@@ -488,3 +504,6 @@ impl Actor {
         self.gate.as_ref().is_none_or(|gate| gate.take_up())
     }
 }
+
+#[cfg(test)]
+mod list_sql_tests;

@@ -5,16 +5,16 @@
 use super::Node;
 use crate::QueryError;
 use crate::filter::{CmpOp, DynView, Expr, Literal, Operand, Prop, Ty};
-use crate::schema::{ACCOUNT_STATUS_TYPE, is_account_status};
+use crate::schema::Schema;
 
-pub(super) fn enum_literal(ty: &str, member: String, pos: usize) -> Result<Literal, QueryError> {
-    if !ty.eq_ignore_ascii_case(ACCOUNT_STATUS_TYPE) {
+pub(super) fn enum_literal(schema: &Schema, ty: &str, member: String, pos: usize) -> Result<Literal, QueryError> {
+    let Some(e) = schema.enum_type(ty) else {
         return Err(QueryError::at(format!("unknown enum type '{ty}'"), pos));
+    };
+    if !e.has_member(&member) {
+        return Err(QueryError::at(format!("'{member}' is not a member of {}", e.name), pos));
     }
-    if !is_account_status(&member) {
-        return Err(QueryError::at(format!("'{member}' is not a member of {ACCOUNT_STATUS_TYPE}"), pos));
-    }
-    Ok(Literal::Enum(member))
+    Ok(Literal::Enum(e, member))
 }
 
 pub(super) fn with_view(o: Operand, view: DynView) -> Operand {
@@ -74,20 +74,20 @@ pub(super) fn unify(op: CmpOp, l: Operand, r: Operand, pos: usize) -> Result<(Op
             };
             (with_view(l, view), with_view(r, view), t)
         }
-        (Ty::Enum, Ty::Str) | (Ty::Str, Ty::Enum) => {
+        (Ty::Enum(e), Ty::Str) | (Ty::Str, Ty::Enum(e)) => {
             let to_enum = |o: Operand| -> Result<Operand, QueryError> {
                 match o {
                     Operand::Lit(Literal::Str(s)) => {
-                        if is_account_status(&s) {
-                            Ok(Operand::Lit(Literal::Enum(s)))
+                        if e.has_member(&s) {
+                            Ok(Operand::Lit(Literal::Enum(e, s)))
                         } else {
-                            Err(QueryError::at(format!("'{s}' is not a member of {ACCOUNT_STATUS_TYPE}"), pos))
+                            Err(QueryError::at(format!("'{s}' is not a member of {}", e.name), pos))
                         }
                     }
-                    _ => Err(QueryError::at(format!("cannot compare {ACCOUNT_STATUS_TYPE} with Edm.String"), pos)),
+                    _ => Err(QueryError::at(format!("cannot compare {} with Edm.String", e.name), pos)),
                 }
             };
-            if lt == Ty::Str { (to_enum(l)?, r, Ty::Enum) } else { (l, to_enum(r)?, Ty::Enum) }
+            if lt == Ty::Str { (to_enum(l)?, r, Ty::Enum(e)) } else { (l, to_enum(r)?, Ty::Enum(e)) }
         }
         (a, b) if a == b => (l, r, a),
         (Ty::DateTime, Ty::Str) | (Ty::Str, Ty::DateTime) => {
@@ -98,7 +98,7 @@ pub(super) fn unify(op: CmpOp, l: Operand, r: Operand, pos: usize) -> Result<(Op
         }
         (a, b) => return err(format!("cannot compare {} with {}", a.name(), b.name())),
     };
-    if ordering && matches!(ty, Ty::Bool | Ty::Enum) {
+    if ordering && matches!(ty, Ty::Bool | Ty::Enum(_)) {
         return err(format!("'{}' cannot compare values of type {}; use eq, ne or in", op.keyword(), ty.name()));
     }
     Ok((l, r))
