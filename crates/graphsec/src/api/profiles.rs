@@ -13,6 +13,7 @@ use crate::app::AppState;
 use crate::auth::Principal;
 use crate::domain::etag::IfMatch;
 use crate::domain::profile::{self, ValidationError};
+use crate::domain::write::{Create, Delete, Refusal, Update};
 use crate::domain::{datetime, skiptoken};
 use crate::store::{Actor, ListRequest, Scope, StoredProfile, WriteCommand, WriteOutcome};
 use axum::body::Body;
@@ -196,15 +197,10 @@ pub async fn create(call: Call<'_>, body: Body) -> Result<Response, GraphError> 
     call.require_write()?;
     let bytes = body::read_json(call.headers, body, call.app.max_body_bytes).await?;
     let input = profile::parse_input(&bytes).map_err(invalid)?;
-    let default_tenant = call.principal.tenant.as_deref().unwrap_or(&call.app.default_tenant);
-    let doc = profile::build_new(input, default_tenant, &datetime::now()).map_err(invalid)?;
-    let id = doc.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
-    if let Some(own) = &call.principal.tenant
-        && doc.get("azureTenantId").and_then(|v| v.as_str()) != Some(own.as_str())
-    {
-        return Err(foreign_tenant());
-    }
-    match call.app.store.write(WriteCommand::Create { doc }, call.actor()).await? {
+    let create =
+        Create::decide(input, &call.principal.scope(), &call.app.default_tenant, datetime::now()).map_err(refused)?;
+    let id = create.id().to_string();
+    match call.app.store.write(WriteCommand::Create(create), call.actor()).await? {
         WriteOutcome::Written(stored) => {
             let prefs = Preferences::from_headers(call.headers);
             let mut response = if prefs.return_minimal == Some(true) {
@@ -227,13 +223,13 @@ pub async fn update(call: Call<'_>, id: &str, body: Body) -> Result<Response, Gr
     let if_match = call.if_match()?;
     let bytes = body::read_json(call.headers, body, call.app.max_body_bytes).await?;
     let input = profile::parse_input(&bytes).map_err(invalid)?;
-    let command = WriteCommand::Update {
+    let command = WriteCommand::Update(Update {
         scope: call.principal.scope(),
         id: id.to_string(),
         if_match,
         input,
         now: datetime::now(),
-    };
+    });
     match call.app.store.write(command, call.actor()).await? {
         WriteOutcome::Written(stored) => {
             let prefs = Preferences::from_headers(call.headers);
@@ -262,7 +258,12 @@ pub async fn update(call: Call<'_>, id: &str, body: Body) -> Result<Response, Gr
 pub async fn delete(call: Call<'_>, id: &str) -> Result<Response, GraphError> {
     call.require_write()?;
     let if_match = call.if_match()?;
-    let command = WriteCommand::Delete { scope: call.principal.scope(), id: id.to_string(), if_match };
+    let command = WriteCommand::Delete(Delete {
+        scope: call.principal.scope(),
+        id: id.to_string(),
+        if_match,
+        now: datetime::now(),
+    });
     match call.app.store.write(command, call.actor()).await? {
         WriteOutcome::Deleted => Ok(StatusCode::NO_CONTENT.into_response()),
         WriteOutcome::NotFound => Err(GraphError::not_found(id)),
@@ -301,6 +302,15 @@ fn minimal_response(profile: &StoredProfile, applied: &'static str) -> Response 
 
 fn invalid(e: ValidationError) -> GraphError {
     GraphError::bad_request(e.message).with_inner(e.inner_code)
+}
+
+/// A create the domain refused.
+fn refused(refusal: Refusal) -> GraphError {
+    match refusal {
+        Refusal::Invalid(e) => invalid(e),
+        Refusal::ForeignTenant => foreign_tenant(),
+        other => unexpected(other.into()),
+    }
 }
 
 fn foreign_tenant() -> GraphError {

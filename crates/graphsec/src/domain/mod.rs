@@ -1,6 +1,8 @@
 //! The userSecurityProfile model and the rules around it; knows neither HTTP nor SQL.
 
+pub mod audit;
 pub mod datetime;
 pub mod etag;
 pub mod profile;
 pub mod skiptoken;
+pub mod write;

@@ -2,34 +2,42 @@
 //! transaction; whether a failed one is tried again is decided by the caller.
 
 use super::{pg, stored};
-use crate::store::{AuditRecord, IndexedColumns, NewProfile, Scope, StoreError, StoredProfile, WriteOutcome};
+use crate::domain::write::Current;
+use crate::store::audit::{self, AuditRecord};
+use crate::store::sql::{self, NamedRow};
+use crate::store::{IndexedColumns, NewProfile, Scope, StoreError, StoredProfile, WriteOutcome};
+use odata::Dialect::Postgres as Pg;
 use serde_json::{Map, Value};
 use sqlx::{Postgres, Row, Transaction};
 
-pub(super) async fn select_for_update(
+static NAMED_ROW_FOR_UPDATE: NamedRow = sql::named_row!("tenant, wire, version", " FOR UPDATE");
+
+/// The row a write names, as found, locked until the transaction ends.
+pub(super) struct Found {
+    pub(super) tenant: String,
+    pub(super) profile: StoredProfile,
+}
+
+impl Found {
+    pub(super) fn current(&self) -> Current<'_> {
+        Current { tenant: &self.tenant, doc: &self.profile.doc, version: self.profile.version }
+    }
+}
+
+/// The row an id names within the scope (see [`NamedRow`]), locked for the write.
+pub(super) async fn find_for_update(
     tx: &mut Transaction<'_, Postgres>,
     scope: &Scope,
     id: &str,
-) -> Result<Option<(String, StoredProfile)>, StoreError> {
-    let row = match scope {
-        Scope::Tenant(tenant) => {
-            sqlx::query("SELECT tenant, wire, version FROM profiles WHERE tenant = $1 AND id = $2 FOR UPDATE")
-                .bind(tenant)
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await
-        }
-        Scope::AllTenants => {
-            sqlx::query("SELECT tenant, wire, version FROM profiles WHERE id = $1 ORDER BY tenant LIMIT 1 FOR UPDATE")
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await
-        }
+) -> Result<Option<Found>, StoreError> {
+    let (sql, values) = NAMED_ROW_FOR_UPDATE.of(Pg, scope, id);
+    let mut query = sqlx::query(sql);
+    for value in values {
+        query = query.bind(value);
     }
-    .map_err(pg)?;
-    match row {
+    match query.fetch_optional(&mut **tx).await.map_err(pg)? {
         None => Ok(None),
-        Some(r) => Ok(Some((r.try_get(0).map_err(pg)?, stored(&r, 1)?))),
+        Some(r) => Ok(Some(Found { tenant: r.try_get(0).map_err(pg)?, profile: stored(&r, 1)? })),
     }
 }
 
@@ -200,22 +208,12 @@ pub(super) async fn import(
 }
 
 pub(super) async fn insert_audit(tx: &mut Transaction<'_, Postgres>, record: &AuditRecord) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit_log (id, at, tenant, caller, app, request_id, operation, profile_id, changed) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&record.id)
-    .bind(&record.at)
-    .bind(&record.tenant)
-    .bind(&record.caller)
-    .bind(&record.app)
-    .bind(&record.request_id)
-    .bind(&record.operation)
-    .bind(&record.profile_id)
-    .bind(serde_json::to_string(&record.changed)?)
-    .execute(&mut **tx)
-    .await
-    .map_err(pg)?;
+    let (text, changed) = audit::audit_values(record)?;
+    let mut query = sqlx::query(audit::INSERT_AUDIT.text(Pg));
+    for value in text {
+        query = query.bind(value);
+    }
+    query.bind(changed).execute(&mut **tx).await.map_err(pg)?;
     Ok(())
 }
 
