@@ -9,6 +9,7 @@ use crate::store::{IndexedColumns, NewProfile, Scope, StoreError, StoredProfile,
 use odata::Dialect::Postgres as Pg;
 use serde_json::{Map, Value};
 use sqlx::{Postgres, Row, Transaction};
+use std::collections::HashMap;
 
 static NAMED_ROW_FOR_UPDATE: NamedRow = sql::named_row!("tenant, wire, version", " FOR UPDATE");
 
@@ -138,50 +139,19 @@ pub(super) async fn import(
     tx: &mut Transaction<'_, Postgres>,
     profiles: &[NewProfile],
 ) -> Result<WriteOutcome, StoreError> {
-    let mut text: [Vec<Option<String>>; 10] = Default::default();
-    let mut tags_of = std::collections::HashMap::new();
-    for profile in profiles {
-        let c = IndexedColumns::of(&profile.doc)?;
-        let values = [
-            Some(c.tenant),
-            Some(c.id),
-            c.user_principal_name,
-            c.display_name,
-            c.risk_score,
-            c.azure_subscription_id,
-            c.created_date_time,
-            c.last_modified_date_time,
-        ];
-        for (column, value) in text.iter_mut().zip(values) {
-            column.push(value.map(str::to_string));
-        }
-        text[8].push(Some(profile.text.clone()));
-        text[9].push(Some(profile.text.clone()));
-        tags_of
-            .entry((c.tenant.to_string(), c.id.to_string()))
-            .or_insert_with(|| c.tags.iter().map(|t| t.to_string()).collect::<Vec<_>>());
-    }
-    let inserted: Vec<(String, String)> = sqlx::query_as(
+    let (columns, tags_of) = import_columns(profiles)?;
+    let mut query = sqlx::query_as(
         "INSERT INTO profiles (tenant, id, version, user_principal_name, display_name, risk_score, \
          azure_subscription_id, created_date_time, last_modified_date_time, doc, wire) \
          SELECT t.tenant, t.id, 1, t.upn, t.dn, t.rs, t.sub, t.created, t.modified, t.doc::jsonb, t.wire \
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) \
          AS t(tenant, id, upn, dn, rs, sub, created, modified, doc, wire) \
          ON CONFLICT (tenant, id) DO NOTHING RETURNING tenant, id",
-    )
-    .bind(&text[0])
-    .bind(&text[1])
-    .bind(&text[2])
-    .bind(&text[3])
-    .bind(&text[4])
-    .bind(&text[5])
-    .bind(&text[6])
-    .bind(&text[7])
-    .bind(&text[8])
-    .bind(&text[9])
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(pg)?;
+    );
+    for column in &columns {
+        query = query.bind(column);
+    }
+    let inserted: Vec<(String, String)> = query.fetch_all(&mut **tx).await.map_err(pg)?;
     let (mut tenants, mut ids, mut positions, mut tags) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for key in &inserted {
         for (pos, tag) in tags_of.get(key).into_iter().flatten().enumerate() {
@@ -205,6 +175,36 @@ pub(super) async fn import(
     }
     let inserted_count = inserted.len() as u64;
     Ok(WriteOutcome::Imported { inserted: inserted_count, skipped: profiles.len() as u64 - inserted_count })
+}
+
+/// The profiles' ten text columns, as arrays for `UNNEST`, and each (tenant, id)'s first tags.
+type ImportColumns = ([Vec<Option<String>>; 10], HashMap<(String, String), Vec<String>>);
+
+fn import_columns(profiles: &[NewProfile]) -> Result<ImportColumns, StoreError> {
+    let mut text: [Vec<Option<String>>; 10] = Default::default();
+    let mut tags_of = HashMap::new();
+    for profile in profiles {
+        let c = IndexedColumns::of(&profile.doc)?;
+        let values = [
+            Some(c.tenant),
+            Some(c.id),
+            c.user_principal_name,
+            c.display_name,
+            c.risk_score,
+            c.azure_subscription_id,
+            c.created_date_time,
+            c.last_modified_date_time,
+        ];
+        for (column, value) in text.iter_mut().zip(values) {
+            column.push(value.map(str::to_string));
+        }
+        text[8].push(Some(profile.text.clone()));
+        text[9].push(Some(profile.text.clone()));
+        tags_of
+            .entry((c.tenant.to_string(), c.id.to_string()))
+            .or_insert_with(|| c.tags.iter().map(|t| t.to_string()).collect::<Vec<_>>());
+    }
+    Ok((text, tags_of))
 }
 
 pub(super) async fn insert_audit(tx: &mut Transaction<'_, Postgres>, record: &AuditRecord) -> Result<(), StoreError> {

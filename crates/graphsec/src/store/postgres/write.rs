@@ -71,24 +71,21 @@ impl PgStore {
 /// Decides an update on the locked row, and writes what was decided.
 async fn write_update(tx: &mut Transaction<'_, Postgres>, update: &Update, actor: &Actor) -> Result<End, StoreError> {
     let found = find_for_update(tx, &update.scope, &update.id).await?;
-    let decision = update.decide(found.as_ref().map(Found::current), actor.author())?;
-    let (decision, found) = match (decision, found) {
+    let (outcome, audit) = match (update.decide(found.as_ref().map(Found::current), actor.author())?, found) {
         (Decision::Refuse(refusal), _) => return Ok(End::Rollback(refusal.into())),
-        (decision, Some(found)) => (decision, found),
-        (_, None) => return Err(StoreError::Other("an update was decided on no row".into())),
-    };
-    let (outcome, audit) = match decision {
-        Decision::Refuse(refusal) => return Ok(End::Rollback(refusal.into())),
-        Decision::Keep => return Ok(End::Rollback(WriteOutcome::Written(found.profile))),
+        (Decision::Keep, Some(found)) => return Ok(End::Rollback(WriteOutcome::Written(found.profile))),
         // In place, so a writer queued on this row's lock sees the new version.
-        Decision::Rewrite(change) => (update_in_place(tx, &change.doc, found.profile.version).await?, change.audit),
-        Decision::Move(change) => {
+        (Decision::Rewrite(change), Some(found)) => {
+            (update_in_place(tx, &change.doc, found.profile.version).await?, change.audit)
+        }
+        (Decision::Move(change), Some(found)) => {
             let outcome = insert(tx, &change.doc, change.version).await?;
             if matches!(outcome, WriteOutcome::Written(_)) {
                 delete_row(tx, &found.tenant, &update.id).await?;
             }
             (outcome, change.audit)
         }
+        (_, None) => return Err(StoreError::Other("an update was decided on no row".into())),
     };
     if !matches!(outcome, WriteOutcome::Written(_)) {
         return Ok(End::Rollback(outcome));

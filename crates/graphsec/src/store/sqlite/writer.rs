@@ -298,19 +298,13 @@ fn write_update(
     cache: &mut Vec<CacheChange>,
 ) -> Result<WriteOutcome, StoreError> {
     let found = rows::find(conn, &update.scope, &update.id)?;
-    let decision = update.decide(found.as_ref().map(Found::current), actor.author())?;
-    let (decision, found) = match (decision, found) {
-        (Decision::Refuse(refusal), _) => return Ok(refusal.into()),
-        (decision, Some(found)) => (decision, found),
-        (_, None) => return Err(StoreError::Other("an update was decided on no row".into())),
-    };
-    match decision {
-        Decision::Refuse(refusal) => Ok(refusal.into()),
-        Decision::Keep => Ok(WriteOutcome::Written(found.stored())),
-        Decision::Rewrite(change) => Edit::of(&found, *change)?
+    match (update.decide(found.as_ref().map(Found::current), actor.author())?, found) {
+        (Decision::Refuse(refusal), _) => Ok(refusal.into()),
+        (Decision::Keep, Some(found)) => Ok(WriteOutcome::Written(found.stored())),
+        (Decision::Rewrite(change), Some(found)) => Edit::of(&found, *change)?
             .write(conn, cache)?
             .ok_or_else(|| StoreError::Other("a row changed inside the writer's own transaction".into())),
-        Decision::Move(change) => {
+        (Decision::Move(change), Some(found)) => {
             let outcome = rows::insert(conn, &change.doc, change.version)?;
             if matches!(outcome, WriteOutcome::Written(_)) {
                 rows::delete_row(conn, &found.tenant, &found.id, cache)?;
@@ -318,5 +312,6 @@ fn write_update(
             }
             Ok(outcome)
         }
+        (_, None) => Err(StoreError::Other("an update was decided on no row".into())),
     }
 }
