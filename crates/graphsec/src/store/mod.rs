@@ -51,7 +51,7 @@ impl Store {
         }
     }
 
-    /// Applies a write atomically, with its audit-trail row in the same transaction.
+    /// Carries out a write atomically, with its audit-trail row in the same transaction.
     pub async fn write(&self, command: WriteCommand, actor: Actor) -> Result<WriteOutcome, StoreError> {
         let _timer = StoreTimer::start("write");
         match self {

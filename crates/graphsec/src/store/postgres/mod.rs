@@ -2,9 +2,9 @@
 //! can share one database and behave as one.
 //!
 //! - Id uniqueness per tenant is the primary key (tenant, id); creates use ON CONFLICT DO NOTHING.
-//! - A PATCH reads the row with SELECT ... FOR UPDATE, applies the merge and writes it back in the
-//!   same transaction, so concurrent writers (on any instance) serialise on the row lock and no
-//!   update is lost; the UPDATE also checks the version it read.
+//! - A PATCH reads the row with SELECT ... FOR UPDATE, has the domain decide on it and writes the
+//!   decision back in the same transaction ([`write`]), so concurrent writers (on any instance)
+//!   serialise on the row lock and no update is lost; the UPDATE also checks the version it read.
 //! - Every statement names the tenant (or, with auth off, explicitly every tenant).
 //! - Serialization failures and deadlocks (SQLSTATE 40001/40P01, the norm on CockroachDB) retry;
 //!   a lost connection is retried once; what the database or network did is a 503 (`faults`).
@@ -14,8 +14,7 @@ mod rows;
 mod schema;
 mod write;
 
-use super::audit::TextColumns;
-use super::audit::{self, AuditQuery, AuditRecord};
+use super::audit::{self, AuditQuery, AuditRecord, TextColumns};
 use super::sql::NamedRow;
 use super::{Actor, ListPage, ListRequest, Scope, StoreError, StoredProfile, WriteCommand, WriteOutcome};
 use odata::Dialect::Postgres as Pg;
@@ -25,6 +24,7 @@ use sqlx::{AssertSqlSafe, Postgres, Row};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+/// The row a read names.
 static NAMED_ROW: NamedRow = super::sql::named_row!("wire, version", "");
 
 /// How long `/readyz` gives the database to answer.

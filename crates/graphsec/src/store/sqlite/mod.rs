@@ -185,7 +185,7 @@ impl SqliteStore {
     /// Queues a write and waits for its commit.
     pub async fn write(&self, command: WriteCommand, actor: Actor) -> Result<WriteOutcome, StoreError> {
         let job = match command {
-            WriteCommand::Update(update) => match self.prepare(update, &actor)? {
+            WriteCommand::Update(update) => match self.decide_ahead(update, &actor)? {
                 Ok(job) => job,
                 Err(answer) => return Ok(answer),
             },
@@ -197,7 +197,7 @@ impl SqliteStore {
     /// Decides an update before it is queued: the writer's job, or the answer when the update is
     /// refused or changes nothing. The row comes from the rows the writer wrote last when it is
     /// there; a refusal is only ever decided on the database's row.
-    fn prepare(&self, update: Update, actor: &Actor) -> Result<Result<Job, WriteOutcome>, StoreError> {
+    fn decide_ahead(&self, update: Update, actor: &Actor) -> Result<Result<Job, WriteOutcome>, StoreError> {
         // With every tenant in scope, which row the id names is the database's to say.
         if let super::Scope::Tenant(tenant) = &update.scope
             && let Some((generation, row)) = self.rows.get(tenant, &update.id)

@@ -58,10 +58,10 @@ fn a_long_wal_restarts_from_its_beginning() {
     assert!(log_pages < 10, "the WAL went on from frame {log_pages}");
 }
 
-/// An update merged against a version that another write has since replaced is merged again
-/// by the writer: neither write is lost.
+/// An update decided on a version that another write has since replaced is decided again by
+/// the writer: neither write is lost.
 #[tokio::test]
-async fn a_stale_prepared_update_is_redone_on_the_current_row() {
+async fn a_stale_edit_is_decided_again_on_the_current_row() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("db.sqlite3"), Durability::Full, Duration::from_secs(5)).unwrap();
     let now = "2026-01-01T00:00:00.0000000Z";
@@ -69,7 +69,7 @@ async fn a_stale_prepared_update_is_redone_on_the_current_row() {
     let doc = profile::build_new(input, TENANT, now).unwrap();
     store.write(create(doc, now), actor()).await.unwrap();
 
-    let stale = store.prepare(patch(r#"{"riskScore":"9"}"#, now), &actor());
+    let stale = store.decide_ahead(patch(r#"{"riskScore":"9"}"#, now), &actor());
     let Ok(Ok(stale @ Job::Edit { .. })) = stale else { panic!("expected an edit") };
     store.write(update(r#"{"displayName":"second"}"#, now), actor()).await.unwrap();
     let WriteOutcome::Written(written) = store.run_on_writer(stale, actor()).await.unwrap() else {
