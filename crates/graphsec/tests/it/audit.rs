@@ -13,6 +13,7 @@ backend_tests!(
     audit_entries_list_the_members_that_changed_and_stay_small,
     entries_past_the_retention_are_pruned,
     a_corrupt_audit_row_is_an_error,
+    an_entry_carries_the_timestamp_of_the_write_it_records,
 );
 
 async fn entries(server: &TestServer, id: &str) -> Vec<AuditRecord> {
@@ -117,5 +118,17 @@ async fn a_corrupt_audit_row_is_an_error(backend: Backend) {
     let query = AuditQuery { profile_id: Some("a".into()), limit: 10, ..AuditQuery::default() };
     let answer = server.store.audit(query).await;
     assert!(matches!(answer, Err(StoreError::Corrupt(_))), "{answer:?}");
+    server.stop().await;
+}
+
+/// A write reads the clock once: its audit entry is stamped with the time the profile records.
+async fn an_entry_carries_the_timestamp_of_the_write_it_records(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.token(TENANT_A, READ_WRITE);
+    let created = server.create(&token, json!({"id": "a"})).await;
+    let patched = patch(&server, &token, "a", json!({"riskScore": "3"})).await;
+    let audited = entries(&server, "a").await;
+    assert_eq!(audited[0].at, created["lastModifiedDateTime"].as_str().unwrap());
+    assert_eq!(audited[1].at, patched["lastModifiedDateTime"].as_str().unwrap());
     server.stop().await;
 }
