@@ -102,7 +102,7 @@ pub struct StorageArgs {
     pub query_timeout: u64,
     /// SQLite: `full` fsyncs every commit (survives power loss); `normal` survives process crashes
     /// only. `import` runs as `normal` and syncs everything before it reports success.
-    #[arg(long, env = "GRAPHSEC_DURABILITY", value_enum, default_value_t = Durability::Full)]
+    #[arg(long, env = "GRAPHSEC_DURABILITY", default_value = "full", value_parser = durability())]
     pub durability: Durability,
 }
 
@@ -315,6 +315,17 @@ fn parse_page_size(text: &str) -> Result<usize, String> {
         .ok()
         .filter(|n| (1..=1000).contains(n))
         .ok_or_else(|| format!("'{text}' is not a page size from 1 to 1000"))
+}
+
+/// `--durability`: the SQLite store's [`Durability`], by name.
+fn durability() -> impl clap::builder::TypedValueParser<Value = Durability> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new([
+        PossibleValue::new("full").help("A write is answered only once its commit is fsynced: survives power loss"),
+        PossibleValue::new("normal")
+            .help("fsync at checkpoints only: survives process crashes, may lose the last commits on power loss"),
+    ])
+    .map(|name| if name == "normal" { Durability::Normal } else { Durability::Full })
 }
 
 fn parse_duration_seconds(text: &str) -> Result<u64, String> {

@@ -12,7 +12,7 @@ use super::query::{self, QueryOptions};
 use super::render;
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::domain::profile;
+use crate::domain::write::{Create, Delete, Refusal, Update};
 use crate::domain::{datetime, skiptoken};
 use crate::store::{Actor, ListPage, ListRequest, Scope, StoredProfile, WriteCommand, WriteOutcome};
 use axum::body::Body;
@@ -183,15 +183,9 @@ pub async fn create(
     prefs: Preferences,
     ProfileBody(input): ProfileBody,
 ) -> Result<Response, GraphError> {
-    let default_tenant = principal.tenant.as_deref().unwrap_or(&app.default_tenant);
-    let doc = profile::build_new(input, default_tenant, &datetime::now()).map_err(invalid)?;
-    let id = doc.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
-    if let Some(own) = &principal.tenant
-        && doc.get("azureTenantId").and_then(|v| v.as_str()) != Some(own.as_str())
-    {
-        return Err(foreign_tenant());
-    }
-    match app.store.write(WriteCommand::Create { doc }, actor(&principal, &ctx)).await? {
+    let create = Create::decide(input, &principal.scope(), &app.default_tenant, datetime::now()).map_err(refused)?;
+    let id = create.id().to_string();
+    match app.store.write(WriteCommand::Create(create), actor(&principal, &ctx)).await? {
         WriteOutcome::Written(stored) => {
             let mut response = written_response(&app, &ctx, StatusCode::CREATED, &stored, &prefs).await?;
             if let Ok(location) = HeaderValue::from_str(&item_url(&ctx, &id)) {
@@ -213,8 +207,13 @@ pub async fn update(
     Path(id): Path<String>,
     ProfileBody(input): ProfileBody,
 ) -> Result<Response, GraphError> {
-    let command =
-        WriteCommand::Update { scope: principal.scope(), id: id.clone(), if_match, input, now: datetime::now() };
+    let command = WriteCommand::Update(Update {
+        scope: principal.scope(),
+        id: id.clone(),
+        if_match,
+        input,
+        now: datetime::now(),
+    });
     match app.store.write(command, actor(&principal, &ctx)).await? {
         WriteOutcome::Written(stored) => written_response(&app, &ctx, StatusCode::OK, &stored, &prefs).await,
         WriteOutcome::NotFound => Err(GraphError::not_found(&id)),
@@ -233,7 +232,8 @@ pub async fn delete(
     Precondition(if_match): Precondition,
     Path(id): Path<String>,
 ) -> Result<Response, GraphError> {
-    let command = WriteCommand::Delete { scope: principal.scope(), id: id.clone(), if_match };
+    let command =
+        WriteCommand::Delete(Delete { scope: principal.scope(), id: id.clone(), if_match, now: datetime::now() });
     match app.store.write(command, actor(&principal, &ctx)).await? {
         WriteOutcome::Deleted => Ok(StatusCode::NO_CONTENT.into_response()),
         WriteOutcome::NotFound => Err(GraphError::not_found(&id)),
@@ -290,6 +290,15 @@ fn minimal_response(profile: &StoredProfile, applied: &'static str) -> Response 
     response.headers_mut().insert(header::ETAG, render::etag_header(profile.version));
     response.headers_mut().insert("Preference-Applied", HeaderValue::from_static(applied));
     response
+}
+
+/// A create the domain refused.
+fn refused(refusal: Refusal) -> GraphError {
+    match refusal {
+        Refusal::Invalid(e) => invalid(e),
+        Refusal::ForeignTenant => foreign_tenant(),
+        other => unexpected(other.into()),
+    }
 }
 
 fn foreign_tenant() -> GraphError {

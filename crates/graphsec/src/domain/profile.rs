@@ -42,11 +42,6 @@ impl ProfileInput {
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.members.get(name)
     }
-
-    /// Names of the members the client sent (for logs and the audit trail).
-    pub fn member_names(&self) -> impl Iterator<Item = &str> {
-        self.members.keys().map(String::as_str)
-    }
 }
 
 pub fn parse_input(body: &[u8]) -> Result<ProfileInput, ValidationError> {
@@ -318,17 +313,6 @@ fn check_odata_type(value: &Value, expected: &str) -> Result<(), ValidationError
 
 /// Dynamic property names are OData simple identifiers, so they can be named in `$filter`,
 /// `$select` and `$orderby`.
-/// The members whose value a write changed, in the document's order, then those it removed.
-/// `lastModifiedDateTime` does not count: it only records that something else changed.
-pub fn changed_members(previous: &Map<String, Value>, doc: &Map<String, Value>) -> Vec<String> {
-    let changed = doc
-        .iter()
-        .filter(|(name, value)| name.as_str() != "lastModifiedDateTime" && previous.get(name.as_str()) != Some(*value))
-        .map(|(name, _)| name.clone());
-    let removed = previous.keys().filter(|name| !doc.contains_key(name.as_str())).cloned();
-    changed.chain(removed).collect()
-}
-
 fn check_dynamic_name(name: &str) -> Result<(), ValidationError> {
     let mut chars = name.chars();
     let valid = name.len() <= MAX_DYNAMIC_NAME_LEN

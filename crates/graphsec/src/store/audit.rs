@@ -1,65 +1,9 @@
-//! The audit trail's rows: what a write records, and how large a row may grow.
+//! The audit trail in SQL, the same on both engines: writing a record, reading records back, and
+//! what a record read back must hold.
 
-use super::Actor;
-use serde_json::{Map, Value};
-
-/// One audit-trail row.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditRecord {
-    pub id: String,
-    pub at: String,
-    pub tenant: String,
-    pub caller: String,
-    pub app: String,
-    pub request_id: String,
-    pub operation: String,
-    pub profile_id: String,
-    pub changed: Vec<String>,
-}
-
-/// Most bytes of member names one audit row lists; past it the list ends with a note of how many
-/// more there were, so that no request can make an audit row large.
-const MAX_AUDIT_CHANGED_BYTES: usize = 64 * 1024;
-
-/// `changed`, cut at [`MAX_AUDIT_CHANGED_BYTES`]. The note cannot be mistaken for a member: names
-/// have no spaces.
-fn capped(mut changed: Vec<String>) -> Vec<String> {
-    let mut bytes = 0;
-    let Some(cut) = changed.iter().position(|name| {
-        bytes += name.len() + 3;
-        bytes > MAX_AUDIT_CHANGED_BYTES
-    }) else {
-        return changed;
-    };
-    let more = changed.len() - cut;
-    changed.truncate(cut);
-    changed.push(format!("... and {more} more members (list cut at {MAX_AUDIT_CHANGED_BYTES} bytes)"));
-    changed
-}
-
-impl AuditRecord {
-    pub(crate) fn new(
-        actor: &Actor,
-        operation: &str,
-        tenant: &str,
-        profile_id: &str,
-        changed: Vec<String>,
-    ) -> AuditRecord {
-        let changed = capped(changed);
-        AuditRecord {
-            id: uuid::Uuid::new_v4().to_string(),
-            at: crate::domain::datetime::now(),
-            tenant: tenant.to_string(),
-            caller: actor.caller.clone(),
-            app: actor.app.clone(),
-            request_id: actor.request_id.clone(),
-            operation: operation.to_string(),
-            profile_id: profile_id.to_string(),
-            changed,
-        }
-    }
-}
+use super::StoreError;
+use super::sql::Statement;
+pub use crate::domain::audit::AuditRecord;
 
 /// Filters of `graphsec audit`.
 #[derive(Debug, Clone, Default)]
@@ -72,12 +16,52 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
-/// The properties a create set: every member that is not null.
-pub(crate) fn created_members(doc: &Map<String, Value>) -> Vec<String> {
-    doc.iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k.clone()).collect()
+pub(crate) static INSERT_AUDIT: Statement = Statement::new(
+    "INSERT INTO audit_log (id, at, tenant, caller, app, request_id, operation, profile_id, changed) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+);
+
+/// Audit rows, oldest first; parameters: tenant, profile id, operation, since (each NULL for
+/// any), limit.
+pub(crate) static SELECT_AUDIT: Statement = Statement::new(
+    "SELECT id, at, tenant, caller, app, request_id, operation, profile_id, changed FROM audit_log \
+     WHERE (CAST($1 AS TEXT) IS NULL OR tenant = $1) AND (CAST($2 AS TEXT) IS NULL OR profile_id = $2) \
+     AND (CAST($3 AS TEXT) IS NULL OR operation = $3) AND (CAST($4 AS TEXT) IS NULL OR at >= $4) \
+     ORDER BY at, id LIMIT $5",
+);
+
+/// The values of [`INSERT_AUDIT`], in order: eight columns of text, then `changed` as JSON.
+pub(crate) fn audit_values(record: &AuditRecord) -> Result<([&str; 8], String), StoreError> {
+    let text = [
+        record.id.as_str(),
+        &record.at,
+        &record.tenant,
+        &record.caller,
+        &record.app,
+        &record.request_id,
+        &record.operation,
+        &record.profile_id,
+    ];
+    Ok((text, serde_json::to_string(&record.changed)?))
 }
 
-/// The audit row of an update that was written.
-pub(crate) fn update_audit(actor: &Actor, tenant: &str, id: &str, changed: Vec<String>) -> AuditRecord {
-    AuditRecord::new(actor, "update", tenant, id, changed)
+/// Reads a column of text from an engine's row.
+pub(crate) trait TextColumns {
+    fn text(&self, index: usize) -> Result<String, StoreError>;
+}
+
+/// A row of [`SELECT_AUDIT`]. A `changed` column that is not a JSON list of names is
+/// [`StoreError::Corrupt`].
+pub(crate) fn audit_record(row: &impl TextColumns) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        id: row.text(0)?,
+        at: row.text(1)?,
+        tenant: row.text(2)?,
+        caller: row.text(3)?,
+        app: row.text(4)?,
+        request_id: row.text(5)?,
+        operation: row.text(6)?,
+        profile_id: row.text(7)?,
+        changed: serde_json::from_str(&row.text(8)?)?,
+    })
 }

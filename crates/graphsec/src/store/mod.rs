@@ -5,15 +5,17 @@ mod audit;
 pub mod gate;
 pub mod postgres;
 mod row_cache;
+mod sql;
 pub mod sqlite;
 
-use crate::domain::etag::IfMatch;
+use crate::domain::audit::Author;
 use crate::domain::members;
-use crate::domain::profile::{ProfileInput, ValidationError};
+use crate::domain::profile::ValidationError;
+use crate::domain::write::{Create, Delete, Refusal, Update};
 use serde_json::{Map, Value};
 
+pub use crate::domain::write::Scope;
 pub use audit::{AuditQuery, AuditRecord};
-pub(crate) use audit::{created_members, update_audit};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 use std::sync::Arc;
@@ -29,7 +31,6 @@ impl Store {
     pub async fn get(&self, scope: &Scope, id: &str) -> Result<Option<StoredProfile>, StoreError> {
         let _timer = StoreTimer::start("get");
         match self {
-            // A point read by primary key takes microseconds: not worth a thread hop.
             Store::Sqlite(s) => s.get(scope, id),
             Store::Postgres(p) => p.get(scope, id).await,
         }
@@ -38,11 +39,7 @@ impl Store {
     pub async fn list(&self, scope: Scope, request: ListRequest) -> Result<ListPage, StoreError> {
         let _timer = StoreTimer::start("list");
         match self {
-            Store::Sqlite(s) => {
-                let _slot = s.scan_slots.acquire().await.map_err(|_| StoreError::Closed)?;
-                let s = s.clone();
-                blocking(move || s.list(&scope, &request)).await
-            }
+            Store::Sqlite(s) => s.list(scope, request).await,
             Store::Postgres(p) => p.list(&scope, &request).await,
         }
     }
@@ -50,16 +47,12 @@ impl Store {
     pub async fn count(&self, scope: Scope, filter: Option<odata::Filter>) -> Result<i64, StoreError> {
         let _timer = StoreTimer::start("count");
         match self {
-            Store::Sqlite(s) => {
-                let _slot = s.scan_slots.acquire().await.map_err(|_| StoreError::Closed)?;
-                let s = s.clone();
-                blocking(move || s.count(&scope, filter.as_ref())).await
-            }
+            Store::Sqlite(s) => s.count(scope, filter).await,
             Store::Postgres(p) => p.count(&scope, filter.as_ref()).await,
         }
     }
 
-    /// Applies a write atomically, with its audit-trail row in the same transaction.
+    /// Carries out a write atomically, with its audit-trail row in the same transaction.
     pub async fn write(&self, command: WriteCommand, actor: Actor) -> Result<WriteOutcome, StoreError> {
         let _timer = StoreTimer::start("write");
         match self {
@@ -73,10 +66,7 @@ impl Store {
     /// Refreshes the query planner's statistics (after a bulk load).
     pub async fn analyze(&self) -> Result<(), StoreError> {
         match self {
-            Store::Sqlite(s) => {
-                let s = s.clone();
-                blocking(move || s.analyze()).await
-            }
+            Store::Sqlite(s) => s.analyze().await,
             Store::Postgres(p) => p.analyze().await,
         }
     }
@@ -104,10 +94,7 @@ impl Store {
     /// Audit-trail rows, oldest first.
     pub async fn audit(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
         match self {
-            Store::Sqlite(s) => {
-                let s = s.clone();
-                blocking(move || s.audit(&query)).await
-            }
+            Store::Sqlite(s) => s.audit(query).await,
             Store::Postgres(p) => p.audit(&query).await,
         }
     }
@@ -115,7 +102,7 @@ impl Store {
     /// Whether the store answers and can take writes.
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
-            Store::Sqlite(s) => s.failure().map_or_else(|| s.ping(), Err),
+            Store::Sqlite(s) => s.ping(),
             Store::Postgres(p) => p.ping().await,
         }
     }
@@ -130,10 +117,7 @@ impl Store {
     /// Finishes queued writes and closes. An error means some of them may not be on disk.
     pub async fn close(&self) -> Result<(), StoreError> {
         match self {
-            Store::Sqlite(s) => {
-                let s = s.clone();
-                blocking(move || s.close()).await
-            }
+            Store::Sqlite(s) => s.close().await,
             Store::Postgres(p) => {
                 p.close().await;
                 Ok(())
@@ -158,12 +142,6 @@ impl Drop for StoreTimer {
                 .record(started.elapsed().as_secs_f64());
         }
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Other(format!("blocking task failed: {e}")))?
 }
 
 /// `SELECT <columns> FROM profiles p WHERE <scope> AND <filter> AND <after> ORDER BY .. LIMIT .. OFFSET ..`,
@@ -233,14 +211,6 @@ pub(crate) fn finish_page(mut rows: Vec<StoredProfile>, request: &ListRequest) -
     Ok(ListPage { rows, next })
 }
 
-/// Which tenants' rows an operation may touch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
-    Tenant(String),
-    /// `--auth off`: the emulator sees every tenant.
-    AllTenants,
-}
-
 /// One profile as stored: its canonical JSON text (exactly the wire members) and its version.
 #[derive(Debug, Clone)]
 pub struct StoredProfile {
@@ -283,6 +253,17 @@ pub enum WriteOutcome {
     Invalid(ValidationError),
     /// The write would move a profile into a tenant the caller does not belong to.
     ForeignTenant,
+}
+
+impl From<Refusal> for WriteOutcome {
+    fn from(refusal: Refusal) -> WriteOutcome {
+        match refusal {
+            Refusal::NotFound => WriteOutcome::NotFound,
+            Refusal::PreconditionFailed => WriteOutcome::PreconditionFailed,
+            Refusal::Invalid(invalid) => WriteOutcome::Invalid(invalid),
+            Refusal::ForeignTenant => WriteOutcome::ForeignTenant,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -356,24 +337,14 @@ impl StoreError {
     }
 }
 
-/// A write, executed atomically by the store (read-modify-write happens inside the transaction,
-/// so concurrent PATCHes never tear or lose each other's changes).
+/// A write, executed atomically by the store. Creates, updates and deletes are decided by the
+/// domain's rules ([`crate::domain::write`]); an update or delete is decided inside the
+/// transaction, on the row as it reads it, so concurrent PATCHes never tear or lose each other's
+/// changes.
 pub enum WriteCommand {
-    Create {
-        doc: Map<String, Value>,
-    },
-    Update {
-        scope: Scope,
-        id: String,
-        if_match: Option<IfMatch>,
-        input: ProfileInput,
-        now: String,
-    },
-    Delete {
-        scope: Scope,
-        id: String,
-        if_match: Option<IfMatch>,
-    },
+    Create(Create),
+    Update(Update),
+    Delete(Delete),
     /// Bulk load of new profiles (`graphsec import`); existing ids are skipped.
     Import {
         profiles: Vec<NewProfile>,
@@ -397,47 +368,6 @@ impl NewProfile {
         let text = serde_json::to_string(&doc)?;
         Ok(NewProfile { doc, text })
     }
-}
-
-/// What an update does to the row it read: the same rules on every engine.
-pub(crate) enum UpdatePlan {
-    /// Answered without writing: refused, or a PATCH that changes nothing.
-    Answer(WriteOutcome),
-    /// Write `doc` (whose tenant is `tenant`) as the next version of `previous`; `changed` names
-    /// the members whose value changed.
-    Write { previous: Map<String, Value>, doc: Map<String, Value>, tenant: String, changed: Vec<String> },
-}
-
-/// Checks `If-Match`, merges the PATCH body into the stored document and keeps the profile in
-/// the caller's tenant. A PATCH that changes no member writes nothing: the representation, and
-/// so its version and ETag, stay as they are.
-pub(crate) fn plan_update(
-    scope: &Scope,
-    id: &str,
-    if_match: Option<&IfMatch>,
-    input: &ProfileInput,
-    now: &str,
-    current: &StoredProfile,
-) -> Result<UpdatePlan, StoreError> {
-    if if_match.is_some_and(|m| !m.matches(current.version)) {
-        return Ok(UpdatePlan::Answer(WriteOutcome::PreconditionFailed));
-    }
-    let previous: Map<String, Value> = serde_json::from_str(&current.doc)?;
-    let doc = match crate::domain::profile::apply_patch(&previous, input, id, now) {
-        Ok(doc) => doc,
-        Err(invalid) => return Ok(UpdatePlan::Answer(WriteOutcome::Invalid(invalid))),
-    };
-    let changed = crate::domain::profile::changed_members(&previous, &doc);
-    if changed.is_empty() {
-        return Ok(UpdatePlan::Answer(WriteOutcome::Written(current.clone())));
-    }
-    let tenant = doc.get("azureTenantId").and_then(Value::as_str).unwrap_or_default().to_string();
-    if let Scope::Tenant(own) = scope
-        && tenant != *own
-    {
-        return Ok(UpdatePlan::Answer(WriteOutcome::ForeignTenant));
-    }
-    Ok(UpdatePlan::Write { previous, doc, tenant, changed })
 }
 
 /// The column of `profiles` holding the owning tenant (azureTenantId).
@@ -497,6 +427,11 @@ impl Actor {
     /// graphsec itself, for writes no request waits for.
     pub fn system(app: &str) -> Actor {
         Actor { caller: "graphsec".into(), app: app.into(), request_id: String::new(), gate: None }
+    }
+
+    /// Who the audit trail names for the write.
+    pub fn author(&self) -> Author<'_> {
+        Author { caller: &self.caller, app: &self.app, request_id: &self.request_id }
     }
 
     /// See [`gate::WriteGate::take_up`]; a write without a request always runs.

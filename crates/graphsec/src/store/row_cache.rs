@@ -1,12 +1,12 @@
 //! The rows the SQLite writer wrote last, kept so that a PATCH of a recently written profile is
-//! prepared without reading the database.
+//! decided without reading the database.
 //!
 //! Only the writer thread fills it, after its commits, so an entry is what the database holds
 //! unless another connection (another process on the same file) wrote since. The writer notices
 //! that (`PRAGMA data_version`) and [`RowCache::invalidate`]s the cache; every entry handed out
-//! carries the cache's generation, and a PATCH prepared from an older generation is redone on
-//! the current row. A PATCH prepared from an entry the writer has since replaced is caught, like
-//! one prepared from a reader's snapshot, by the version check of the update itself.
+//! carries the cache's generation, and a PATCH decided on an older generation is decided again
+//! on the current row. A PATCH decided on an entry the writer has since replaced is caught, like
+//! one decided on a reader's snapshot, by the version check of the update itself.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

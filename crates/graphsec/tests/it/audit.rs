@@ -3,7 +3,7 @@
 
 use crate::support::*;
 use graphsec::config::AuthChoice;
-use graphsec::store::{AuditQuery, AuditRecord};
+use graphsec::store::{AuditQuery, AuditRecord, StoreError};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant};
@@ -12,6 +12,8 @@ backend_tests!(
     a_patch_that_changes_nothing_keeps_its_version_and_writes_no_audit,
     audit_entries_list_the_members_that_changed_and_stay_small,
     entries_past_the_retention_are_pruned,
+    a_corrupt_audit_row_is_an_error,
+    an_entry_carries_the_timestamp_of_the_write_it_records,
 );
 
 async fn entries(server: &TestServer, id: &str) -> Vec<AuditRecord> {
@@ -90,5 +92,43 @@ async fn entries_past_the_retention_are_pruned(backend: Backend) {
     }
     patch(&server, &token, "a", json!({"n": "last"})).await;
     assert_eq!(entries(&server, "a").await.len(), 1, "a new entry is kept");
+    server.stop().await;
+}
+
+/// An audit row whose list of changed members is not JSON is reported, not read as empty: the
+/// same on both engines.
+async fn a_corrupt_audit_row_is_an_error(backend: Backend) {
+    let fixture = Fixture::new(backend);
+    let server = TestServer::start_config(fixture.config(AuthChoice::Local)).await;
+    let token = server.token(TENANT_A, READ_WRITE);
+    server.create(&token, json!({"id": "a"})).await;
+    let corrupt = "UPDATE audit_log SET changed = 'not json' WHERE profile_id = 'a'";
+    match fixture.schema() {
+        None => {
+            let conn = rusqlite::Connection::open(fixture.temp.path().join("graphsec.sqlite3")).unwrap();
+            assert_eq!(conn.execute(corrupt, []).unwrap(), 1);
+        }
+        Some(schema) => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&postgres_url().unwrap()).await.unwrap();
+            let sql = format!("SET search_path = \"{schema}\"; {corrupt}");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+        }
+    }
+    let query = AuditQuery { profile_id: Some("a".into()), limit: 10, ..AuditQuery::default() };
+    let answer = server.store.audit(query).await;
+    assert!(matches!(answer, Err(StoreError::Corrupt(_))), "{answer:?}");
+    server.stop().await;
+}
+
+/// A write reads the clock once: its audit entry is stamped with the time the profile records.
+async fn an_entry_carries_the_timestamp_of_the_write_it_records(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.token(TENANT_A, READ_WRITE);
+    let created = server.create(&token, json!({"id": "a"})).await;
+    let patched = patch(&server, &token, "a", json!({"riskScore": "3"})).await;
+    let audited = entries(&server, "a").await;
+    assert_eq!(audited[0].at, created["lastModifiedDateTime"].as_str().unwrap());
+    assert_eq!(audited[1].at, patched["lastModifiedDateTime"].as_str().unwrap());
     server.stop().await;
 }

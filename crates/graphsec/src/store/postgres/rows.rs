@@ -2,34 +2,43 @@
 //! transaction; whether a failed one is tried again is decided by the caller.
 
 use super::{pg, stored};
-use crate::store::{AuditRecord, IndexedColumns, NewProfile, Scope, StoreError, StoredProfile, WriteOutcome};
+use crate::domain::write::Current;
+use crate::store::audit::{self, AuditRecord};
+use crate::store::sql::{self, NamedRow};
+use crate::store::{IndexedColumns, NewProfile, Scope, StoreError, StoredProfile, WriteOutcome};
+use odata::Dialect::Postgres as Pg;
 use serde_json::{Map, Value};
 use sqlx::{Postgres, Row, Transaction};
+use std::collections::HashMap;
 
-pub(super) async fn select_for_update(
+static NAMED_ROW_FOR_UPDATE: NamedRow = sql::named_row!("tenant, wire, version", " FOR UPDATE");
+
+/// The row a write names, as found, locked until the transaction ends.
+pub(super) struct Found {
+    pub(super) tenant: String,
+    pub(super) profile: StoredProfile,
+}
+
+impl Found {
+    pub(super) fn current(&self) -> Current<'_> {
+        Current { tenant: &self.tenant, doc: &self.profile.doc, version: self.profile.version }
+    }
+}
+
+/// The row an id names within the scope (see [`NamedRow`]), locked for the write.
+pub(super) async fn find_for_update(
     tx: &mut Transaction<'_, Postgres>,
     scope: &Scope,
     id: &str,
-) -> Result<Option<(String, StoredProfile)>, StoreError> {
-    let row = match scope {
-        Scope::Tenant(tenant) => {
-            sqlx::query("SELECT tenant, wire, version FROM profiles WHERE tenant = $1 AND id = $2 FOR UPDATE")
-                .bind(tenant)
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await
-        }
-        Scope::AllTenants => {
-            sqlx::query("SELECT tenant, wire, version FROM profiles WHERE id = $1 ORDER BY tenant LIMIT 1 FOR UPDATE")
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await
-        }
+) -> Result<Option<Found>, StoreError> {
+    let (sql, values) = NAMED_ROW_FOR_UPDATE.of(Pg, scope, id);
+    let mut query = sqlx::query(sql);
+    for value in values {
+        query = query.bind(value);
     }
-    .map_err(pg)?;
-    match row {
+    match query.fetch_optional(&mut **tx).await.map_err(pg)? {
         None => Ok(None),
-        Some(r) => Ok(Some((r.try_get(0).map_err(pg)?, stored(&r, 1)?))),
+        Some(r) => Ok(Some(Found { tenant: r.try_get(0).map_err(pg)?, profile: stored(&r, 1)? })),
     }
 }
 
@@ -130,50 +139,19 @@ pub(super) async fn import(
     tx: &mut Transaction<'_, Postgres>,
     profiles: &[NewProfile],
 ) -> Result<WriteOutcome, StoreError> {
-    let mut text: [Vec<Option<String>>; 10] = Default::default();
-    let mut tags_of = std::collections::HashMap::new();
-    for profile in profiles {
-        let c = IndexedColumns::of(&profile.doc)?;
-        let values = [
-            Some(c.tenant),
-            Some(c.id),
-            c.user_principal_name,
-            c.display_name,
-            c.risk_score,
-            c.azure_subscription_id,
-            c.created_date_time,
-            c.last_modified_date_time,
-        ];
-        for (column, value) in text.iter_mut().zip(values) {
-            column.push(value.map(str::to_string));
-        }
-        text[8].push(Some(profile.text.clone()));
-        text[9].push(Some(profile.text.clone()));
-        tags_of
-            .entry((c.tenant.to_string(), c.id.to_string()))
-            .or_insert_with(|| c.tags.iter().map(|t| t.to_string()).collect::<Vec<_>>());
-    }
-    let inserted: Vec<(String, String)> = sqlx::query_as(
+    let (columns, tags_of) = import_columns(profiles)?;
+    let mut query = sqlx::query_as(
         "INSERT INTO profiles (tenant, id, version, user_principal_name, display_name, risk_score, \
          azure_subscription_id, created_date_time, last_modified_date_time, doc, wire) \
          SELECT t.tenant, t.id, 1, t.upn, t.dn, t.rs, t.sub, t.created, t.modified, t.doc::jsonb, t.wire \
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) \
          AS t(tenant, id, upn, dn, rs, sub, created, modified, doc, wire) \
          ON CONFLICT (tenant, id) DO NOTHING RETURNING tenant, id",
-    )
-    .bind(&text[0])
-    .bind(&text[1])
-    .bind(&text[2])
-    .bind(&text[3])
-    .bind(&text[4])
-    .bind(&text[5])
-    .bind(&text[6])
-    .bind(&text[7])
-    .bind(&text[8])
-    .bind(&text[9])
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(pg)?;
+    );
+    for column in &columns {
+        query = query.bind(column);
+    }
+    let inserted: Vec<(String, String)> = query.fetch_all(&mut **tx).await.map_err(pg)?;
     let (mut tenants, mut ids, mut positions, mut tags) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for key in &inserted {
         for (pos, tag) in tags_of.get(key).into_iter().flatten().enumerate() {
@@ -199,23 +177,43 @@ pub(super) async fn import(
     Ok(WriteOutcome::Imported { inserted: inserted_count, skipped: profiles.len() as u64 - inserted_count })
 }
 
+/// The profiles' ten text columns, as arrays for `UNNEST`, and each (tenant, id)'s first tags.
+type ImportColumns = ([Vec<Option<String>>; 10], HashMap<(String, String), Vec<String>>);
+
+fn import_columns(profiles: &[NewProfile]) -> Result<ImportColumns, StoreError> {
+    let mut text: [Vec<Option<String>>; 10] = Default::default();
+    let mut tags_of = HashMap::new();
+    for profile in profiles {
+        let c = IndexedColumns::of(&profile.doc)?;
+        let values = [
+            Some(c.tenant),
+            Some(c.id),
+            c.user_principal_name,
+            c.display_name,
+            c.risk_score,
+            c.azure_subscription_id,
+            c.created_date_time,
+            c.last_modified_date_time,
+        ];
+        for (column, value) in text.iter_mut().zip(values) {
+            column.push(value.map(str::to_string));
+        }
+        text[8].push(Some(profile.text.clone()));
+        text[9].push(Some(profile.text.clone()));
+        tags_of
+            .entry((c.tenant.to_string(), c.id.to_string()))
+            .or_insert_with(|| c.tags.iter().map(|t| t.to_string()).collect::<Vec<_>>());
+    }
+    Ok((text, tags_of))
+}
+
 pub(super) async fn insert_audit(tx: &mut Transaction<'_, Postgres>, record: &AuditRecord) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit_log (id, at, tenant, caller, app, request_id, operation, profile_id, changed) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&record.id)
-    .bind(&record.at)
-    .bind(&record.tenant)
-    .bind(&record.caller)
-    .bind(&record.app)
-    .bind(&record.request_id)
-    .bind(&record.operation)
-    .bind(&record.profile_id)
-    .bind(serde_json::to_string(&record.changed)?)
-    .execute(&mut **tx)
-    .await
-    .map_err(pg)?;
+    let (text, changed) = audit::audit_values(record)?;
+    let mut query = sqlx::query(audit::INSERT_AUDIT.text(Pg));
+    for value in text {
+        query = query.bind(value);
+    }
+    query.bind(changed).execute(&mut **tx).await.map_err(pg)?;
     Ok(())
 }
 

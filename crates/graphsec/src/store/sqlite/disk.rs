@@ -19,8 +19,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// small disk.
 pub(super) const WAL_RESTART_PAGES: i64 = 1_024;
 /// Past this many (1 GiB of 4 KiB pages), the WAL is truncated whatever it costs the writer:
-/// readers have kept restarts from succeeding pass after pass. A heavy PATCH load appends about
-/// 100,000 frames a second, so a lower bound would be crossed between two passes of normal
+/// readers have kept restarts from succeeding pass after pass. The bound is high because a heavy
+/// PATCH load appends frames fast enough to cross a lower one between two passes of normal
 /// operation.
 const WAL_TRUNCATE_PAGES: i64 = 262_144;
 /// How long a restart may wait for readers of the old WAL frames; it holds writes back while it

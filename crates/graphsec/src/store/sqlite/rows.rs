@@ -1,38 +1,67 @@
-//! A profile's rows as SQL: reading the row a write names, planning an update of it, and
-//! writing rows, tags and audit records.
+//! A profile's rows as SQL: reading the row a write names, and writing rows, tags and audit
+//! records inside the writer's transaction.
 
-use crate::domain::etag::IfMatch;
-use crate::domain::profile::ProfileInput;
+use crate::domain::write::{Change, Current};
+use crate::store::audit::{self, AuditRecord};
 use crate::store::row_cache::{CacheChange, CachedRow};
-use crate::store::{Actor, AuditRecord, IndexedColumns, Scope, StoreError, StoredProfile, UpdatePlan, WriteOutcome};
+use crate::store::sql::{self, NamedRow};
+use crate::store::{IndexedColumns, Scope, StoreError, StoredProfile, WriteOutcome};
+use odata::Dialect::Sqlite;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
+
+static NAMED_ROW: NamedRow = sql::named_row!("rowid, tenant, doc, version", "");
 
 pub(super) fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA data_version", [], |r| r.get(0))
 }
 
-/// Where a profile's row is, and the version it was read at.
-pub(super) struct RowRef {
+/// The row a write names, as found, with where it is.
+#[derive(Debug, Clone)]
+pub(super) struct Found {
     pub(super) rowid: i64,
     pub(super) tenant: String,
     pub(super) id: String,
     pub(super) version: i64,
+    pub(super) doc: String,
 }
 
-/// The next text of a row, the columns copied from it whose values changed, and the distinct
-/// tags it loses and gains.
-pub(super) struct RowChange {
-    pub(super) text: String,
-    pub(super) columns: Vec<(&'static str, Option<String>)>,
-    pub(super) tags_removed: Vec<String>,
-    pub(super) tags_added: Vec<String>,
+impl Found {
+    /// The row as the domain's rules are given it.
+    pub(super) fn current(&self) -> Current<'_> {
+        Current { tenant: &self.tenant, doc: &self.doc, version: self.version }
+    }
+
+    /// The row as a cached entry describes it.
+    pub(super) fn cached(tenant: &str, id: &str, row: CachedRow) -> Found {
+        Found { rowid: row.rowid, tenant: tenant.to_string(), id: id.to_string(), version: row.version, doc: row.doc }
+    }
+
+    pub(super) fn stored(self) -> StoredProfile {
+        StoredProfile { doc: self.doc, version: self.version }
+    }
 }
 
-impl RowChange {
-    fn between(previous: &Map<String, Value>, doc: &Map<String, Value>) -> Result<RowChange, StoreError> {
-        let (old, new) = (IndexedColumns::of(previous)?, IndexedColumns::of(doc)?);
+/// A decided rewrite of a row in its tenant, as SQL: the row and the version it was decided on,
+/// its next text, the copied columns whose values change, the distinct tags it loses and gains,
+/// and the audit record.
+pub(super) struct Edit {
+    rowid: i64,
+    tenant: String,
+    id: String,
+    /// The version the rewrite was decided on; it is written only over that version.
+    version: i64,
+    text: String,
+    columns: Vec<(&'static str, Option<String>)>,
+    tags_removed: Vec<String>,
+    tags_added: Vec<String>,
+    audit: AuditRecord,
+}
+
+impl Edit {
+    pub(super) fn of(found: &Found, change: Change) -> Result<Edit, StoreError> {
+        let (old, new) = (IndexedColumns::of(&change.previous)?, IndexedColumns::of(&change.doc)?);
         let columns = [
             ("user_principal_name", old.user_principal_name, new.user_principal_name),
             ("display_name", old.display_name, new.display_name),
@@ -48,86 +77,78 @@ impl RowChange {
         .collect();
         let (old_tags, new_tags): (HashSet<&str>, HashSet<&str>) =
             (old.tags.iter().copied().collect(), new.tags.iter().copied().collect());
-        Ok(RowChange {
-            text: serde_json::to_string(doc)?,
+        let tags_removed = old_tags.difference(&new_tags).map(|t| t.to_string()).collect();
+        let tags_added = new_tags.difference(&old_tags).map(|t| t.to_string()).collect();
+        Ok(Edit {
+            rowid: found.rowid,
+            tenant: found.tenant.clone(),
+            id: found.id.clone(),
+            version: found.version,
+            text: serde_json::to_string(&change.doc)?,
             columns,
-            tags_removed: old_tags.difference(&new_tags).map(|t| t.to_string()).collect(),
-            tags_added: new_tags.difference(&old_tags).map(|t| t.to_string()).collect(),
+            tags_removed,
+            tags_added,
+            audit: change.audit,
         })
     }
-}
 
-/// What an update does to the row it names, decided on the connection's snapshot.
-pub(super) enum RowUpdate {
-    /// Answered without writing.
-    Answered(WriteOutcome),
-    InPlace {
-        from: RowRef,
-        change: RowChange,
-        audit: AuditRecord,
-    },
-    /// Into another tenant (auth off only): a delete and an insert.
-    ToTenant {
-        from: RowRef,
-        doc: Map<String, Value>,
-        audit: AuditRecord,
-    },
-}
-
-/// Plans an update of `found`, the row the update names as read (`None`: there is none).
-pub(super) fn plan_row_update(
-    found: Option<(RowRef, StoredProfile)>,
-    scope: &Scope,
-    id: &str,
-    if_match: Option<&IfMatch>,
-    input: &ProfileInput,
-    now: &str,
-    actor: &Actor,
-) -> Result<RowUpdate, StoreError> {
-    let Some((from, current)) = found else {
-        return Ok(RowUpdate::Answered(WriteOutcome::NotFound));
-    };
-    let (previous, doc, tenant, changed) = match crate::store::plan_update(scope, id, if_match, input, now, &current)? {
-        UpdatePlan::Answer(outcome) => return Ok(RowUpdate::Answered(outcome)),
-        UpdatePlan::Write { previous, doc, tenant, changed } => (previous, doc, tenant, changed),
-    };
-    let audit = crate::store::update_audit(actor, &tenant, id, changed);
-    if tenant != from.tenant {
-        return Ok(RowUpdate::ToTenant { from, doc, audit });
+    /// Stores the rewrite with its audit row; `None` when the row is no longer at the version it
+    /// was decided on.
+    pub(super) fn write(
+        &self,
+        conn: &Connection,
+        cache: &mut Vec<CacheChange>,
+    ) -> Result<Option<WriteOutcome>, StoreError> {
+        if !self.update_row(conn)? {
+            return Ok(None);
+        }
+        insert_audit(conn, &self.audit)?;
+        let version = self.version + 1;
+        cache.push(CacheChange::Put {
+            tenant: self.tenant.clone(),
+            id: self.id.clone(),
+            row: CachedRow { rowid: self.rowid, version, doc: self.text.clone() },
+        });
+        Ok(Some(WriteOutcome::Written(StoredProfile { doc: self.text.clone(), version })))
     }
-    Ok(RowUpdate::InPlace { change: RowChange::between(&previous, &doc)?, from, audit })
-}
 
-/// Stores an in-place update with its audit row; `None` when the row is no longer at the version
-/// it was planned from.
-pub(super) fn write_in_place(
-    conn: &Connection,
-    from: &RowRef,
-    change: &RowChange,
-    audit: &AuditRecord,
-    cache: &mut Vec<CacheChange>,
-) -> Result<Option<WriteOutcome>, StoreError> {
-    if !update_row(conn, from, change)? {
-        return Ok(None);
+    /// Rewrites the row if it is still at the version it was read at, touching only the indexed
+    /// columns (and tags) that changed, so a PATCH of one member updates one index rather than
+    /// all of them. False when the row is no longer there at that version.
+    fn update_row(&self, conn: &Connection) -> Result<bool, StoreError> {
+        let mut sql = String::from("UPDATE profiles SET version = ?1, doc = ?2");
+        for (i, (column, _)) in self.columns.iter().enumerate() {
+            sql.push_str(&format!(", {column} = ?{}", i + 7));
+        }
+        // The rowid finds the row without an index search; tenant and id make sure it is the same
+        // profile (rowids of deleted rows are reused).
+        sql.push_str(" WHERE rowid = ?3 AND tenant = ?4 AND id = ?5 AND version = ?6");
+        let mut stmt = conn.prepare_cached(&sql)?;
+        stmt.raw_bind_parameter(1, self.version + 1)?;
+        stmt.raw_bind_parameter(2, &self.text)?;
+        stmt.raw_bind_parameter(3, self.rowid)?;
+        stmt.raw_bind_parameter(4, &self.tenant)?;
+        stmt.raw_bind_parameter(5, &self.id)?;
+        stmt.raw_bind_parameter(6, self.version)?;
+        for (i, (_, value)) in self.columns.iter().enumerate() {
+            stmt.raw_bind_parameter(i + 7, value)?;
+        }
+        if stmt.raw_execute()? == 0 {
+            return Ok(false);
+        }
+        if !self.tags_removed.is_empty() {
+            let mut tag_delete =
+                conn.prepare_cached("DELETE FROM profile_tags WHERE tenant = ?1 AND tag = ?2 AND id = ?3")?;
+            for tag in &self.tags_removed {
+                tag_delete.execute([&self.tenant, tag, &self.id])?;
+            }
+        }
+        insert_tags(conn, &self.tenant, &self.id, &self.tags_added)?;
+        Ok(true)
     }
-    insert_audit(conn, audit)?;
-    let version = from.version + 1;
-    cache.push(CacheChange::Put {
-        tenant: from.tenant.clone(),
-        id: from.id.clone(),
-        row: CachedRow { rowid: from.rowid, version, doc: change.text.clone() },
-    });
-    Ok(Some(WriteOutcome::Written(StoredProfile { doc: change.text.clone(), version })))
 }
 
-/// The row a [`CachedRow`] describes, as [`select_for_write`] would have read it.
-pub(super) fn from_cache(tenant: &str, id: &str, row: CachedRow) -> (RowRef, StoredProfile) {
-    (
-        RowRef { rowid: row.rowid, tenant: tenant.to_string(), id: id.to_string(), version: row.version },
-        StoredProfile { doc: row.doc, version: row.version },
-    )
-}
-
+/// Inserts a profile at `version`: `Written`, or `Conflict` when its tenant has the id already.
 pub(super) fn insert(conn: &Connection, doc: &Map<String, Value>, version: i64) -> Result<WriteOutcome, StoreError> {
     let text = serde_json::to_string(doc)?;
     if insert_row(conn, &IndexedColumns::of(doc)?, &text, version)? {
@@ -171,21 +192,9 @@ pub(super) fn insert_row(
 }
 
 pub(super) fn insert_audit(conn: &Connection, record: &AuditRecord) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO audit_log (id, at, tenant, caller, app, request_id, operation, profile_id, changed) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
-        record.id,
-        record.at,
-        record.tenant,
-        record.caller,
-        record.app,
-        record.request_id,
-        record.operation,
-        record.profile_id,
-        serde_json::to_string(&record.changed)?,
-    ])?;
+    let (text, changed) = audit::audit_values(record)?;
+    let values = text.into_iter().chain([changed.as_str()]);
+    conn.prepare_cached(audit::INSERT_AUDIT.text(Sqlite))?.execute(rusqlite::params_from_iter(values))?;
     Ok(())
 }
 
@@ -201,53 +210,13 @@ pub(super) fn prune_audit(conn: &Connection, before: &str, limit: u32) -> Result
     Ok(deleted as u64)
 }
 
-/// Rewrites a row in place if it is still at the version it was read at, touching only the
-/// indexed columns (and tags) that changed, so a PATCH of one member updates one index rather
-/// than all of them. False when the row is no longer there at that version.
-pub(super) fn update_row(conn: &Connection, from: &RowRef, change: &RowChange) -> Result<bool, StoreError> {
-    let mut sql = String::from("UPDATE profiles SET version = ?1, doc = ?2");
-    for (i, (column, _)) in change.columns.iter().enumerate() {
-        sql.push_str(&format!(", {column} = ?{}", i + 7));
-    }
-    // The rowid finds the row without an index search; tenant and id make sure it is the same
-    // profile (rowids of deleted rows are reused).
-    sql.push_str(" WHERE rowid = ?3 AND tenant = ?4 AND id = ?5 AND version = ?6");
-    let mut stmt = conn.prepare_cached(&sql)?;
-    stmt.raw_bind_parameter(1, from.version + 1)?;
-    stmt.raw_bind_parameter(2, &change.text)?;
-    stmt.raw_bind_parameter(3, from.rowid)?;
-    stmt.raw_bind_parameter(4, &from.tenant)?;
-    stmt.raw_bind_parameter(5, &from.id)?;
-    stmt.raw_bind_parameter(6, from.version)?;
-    for (i, (_, value)) in change.columns.iter().enumerate() {
-        stmt.raw_bind_parameter(i + 7, value)?;
-    }
-    if stmt.raw_execute()? == 0 {
-        return Ok(false);
-    }
-    if !change.tags_removed.is_empty() {
-        let mut tag_delete =
-            conn.prepare_cached("DELETE FROM profile_tags WHERE tenant = ?1 AND tag = ?2 AND id = ?3")?;
-        for tag in &change.tags_removed {
-            tag_delete.execute([&from.tenant, tag, &from.id])?;
-        }
-    }
-    insert_tags(conn, &from.tenant, &from.id, &change.tags_added)?;
-    Ok(true)
-}
-
 /// The `tags_json` column: a profile's string tags as a JSON array, NULL when it has none.
-pub(super) fn tags_json(tags: &[&str]) -> Option<String> {
+fn tags_json(tags: &[&str]) -> Option<String> {
     (!tags.is_empty()).then(|| Value::from(tags).to_string())
 }
 
 /// Indexes the tags of a profile; a tag it already has is skipped.
-pub(super) fn insert_tags(
-    conn: &Connection,
-    tenant: &str,
-    id: &str,
-    tags: &[impl AsRef<str>],
-) -> Result<(), StoreError> {
+fn insert_tags(conn: &Connection, tenant: &str, id: &str, tags: &[impl AsRef<str>]) -> Result<(), StoreError> {
     if tags.is_empty() {
         return Ok(());
     }
@@ -257,10 +226,6 @@ pub(super) fn insert_tags(
         tag_insert.execute([tenant, tag.as_ref(), id])?;
     }
     Ok(())
-}
-
-pub(super) fn exists(conn: &Connection, tenant: &str, id: &str) -> Result<bool, StoreError> {
-    Ok(conn.prepare_cached("SELECT 1 FROM profiles WHERE tenant = ?1 AND id = ?2")?.exists([tenant, id])?)
 }
 
 pub(super) fn delete_row(
@@ -280,33 +245,14 @@ pub(super) fn delete_row(
     Ok(())
 }
 
-/// The row an id names within the scope. With every tenant in scope, the same id may exist in
-/// several tenants; the lowest tenant id is taken so the choice is stable.
-pub(super) fn select_for_write(
-    conn: &Connection,
-    scope: &Scope,
-    id: &str,
-) -> Result<Option<(RowRef, StoredProfile)>, StoreError> {
-    let row = |r: &rusqlite::Row<'_>| {
-        let version = r.get(3)?;
-        Ok((
-            RowRef { rowid: r.get(0)?, tenant: r.get(1)?, id: id.to_string(), version },
-            StoredProfile { doc: r.get(2)?, version },
-        ))
-    };
-    let found = match scope {
-        Scope::Tenant(tenant) => conn
-            .prepare_cached("SELECT rowid, tenant, doc, version FROM profiles WHERE tenant = ?1 AND id = ?2")?
-            .query_row([tenant.as_str(), id], row)
-            .optional()?,
-        Scope::AllTenants => conn
-            .prepare_cached("SELECT rowid, tenant, doc, version FROM profiles WHERE id = ?1 ORDER BY tenant LIMIT 1")?
-            .query_row([id], row)
-            .optional()?,
-    };
+/// The row an id names within the scope (see [`NamedRow`]).
+pub(super) fn find(conn: &Connection, scope: &Scope, id: &str) -> Result<Option<Found>, StoreError> {
+    let (sql, values) = NAMED_ROW.of(Sqlite, scope, id);
+    let found = conn
+        .prepare_cached(sql)?
+        .query_row(rusqlite::params_from_iter(values), |r| {
+            Ok(Found { rowid: r.get(0)?, tenant: r.get(1)?, id: id.to_string(), doc: r.get(2)?, version: r.get(3)? })
+        })
+        .optional()?;
     Ok(found)
-}
-
-pub(super) fn select_one(conn: &Connection, scope: &Scope, id: &str) -> Result<Option<StoredProfile>, StoreError> {
-    Ok(select_for_write(conn, scope, id)?.map(|(_, profile)| profile))
 }

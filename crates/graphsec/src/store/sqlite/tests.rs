@@ -1,9 +1,11 @@
 use super::disk::{WAL_RESTART_PAGES, checkpoint, restart_wal, wal_checkpoint};
+use super::schema::MIGRATIONS;
 use super::*;
 use crate::domain::profile;
-use crate::store::NewProfile;
-use crate::store::{WriteCommand, WriteOutcome};
+use crate::domain::write::{Create, Delete};
+use crate::store::{NewProfile, Scope};
 use serde_json::{Map, Value};
+use std::path::Path;
 
 const TENANT: &str = "11111111-2222-3333-4444-555555555555";
 
@@ -11,14 +13,22 @@ fn actor() -> Actor {
     Actor { caller: "tester".into(), app: "tests".into(), request_id: "r".into(), gate: None }
 }
 
-fn update(body: &str, now: &str) -> WriteCommand {
-    WriteCommand::Update {
+fn patch(body: &str, now: &str) -> Update {
+    Update {
         scope: Scope::Tenant(TENANT.into()),
         id: "p1".into(),
         if_match: None,
         input: profile::parse_input(body.as_bytes()).unwrap(),
         now: now.into(),
     }
+}
+
+fn update(body: &str, now: &str) -> WriteCommand {
+    WriteCommand::Update(patch(body, now))
+}
+
+fn create(doc: Map<String, Value>, now: &str) -> WriteCommand {
+    WriteCommand::Create(Create { doc, now: now.into() })
 }
 
 /// A pass over a WAL past the restart bound copies it all back and asks for a restart, which
@@ -48,19 +58,19 @@ fn a_long_wal_restarts_from_its_beginning() {
     assert!(log_pages < 10, "the WAL went on from frame {log_pages}");
 }
 
-/// An update merged against a version that another write has since replaced is merged again
-/// by the writer: neither write is lost.
+/// An update decided on a version that another write has since replaced is decided again by
+/// the writer: neither write is lost.
 #[tokio::test]
-async fn a_stale_prepared_update_is_redone_on_the_current_row() {
+async fn a_stale_edit_is_decided_again_on_the_current_row() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("db.sqlite3"), Durability::Full, Duration::from_secs(5)).unwrap();
     let now = "2026-01-01T00:00:00.0000000Z";
     let input = profile::parse_input(br#"{"id":"p1","displayName":"first"}"#).unwrap();
     let doc = profile::build_new(input, TENANT, now).unwrap();
-    store.write(WriteCommand::Create { doc }, actor()).await.unwrap();
+    store.write(create(doc, now), actor()).await.unwrap();
 
-    let stale = store.prepare_update(update(r#"{"riskScore":"9"}"#, now), &actor());
-    let Ok(Ok(stale @ Job::Prepared(_))) = stale else { panic!("expected a prepared update") };
+    let stale = store.decide_ahead(patch(r#"{"riskScore":"9"}"#, now), &actor());
+    let Ok(Ok(stale @ Job::Edit { .. })) = stale else { panic!("expected an edit") };
     store.write(update(r#"{"displayName":"second"}"#, now), actor()).await.unwrap();
     let WriteOutcome::Written(written) = store.run_on_writer(stale, actor()).await.unwrap() else {
         panic!("the stale update was not written")
@@ -94,7 +104,7 @@ async fn a_bulk_load_is_on_disk_after_close() {
     let second = store.write(batch(&[r#"{"id":"a","tags":["z"]}"#, r#"{"id":"c"}"#]), actor()).await.unwrap();
     assert!(matches!(first, WriteOutcome::Imported { inserted: 2, skipped: 0 }), "{first:?}");
     assert!(matches!(second, WriteOutcome::Imported { inserted: 1, skipped: 1 }), "{second:?}");
-    store.close().unwrap();
+    store.finish().unwrap();
     drop(store);
 
     let conn = Connection::open(&path).unwrap();
@@ -124,7 +134,7 @@ fn tags_of_an_older_schema_are_rekeyed_by_tag() {
         .unwrap();
     }
     let store = SqliteStore::open(&path, Durability::Full, Duration::from_secs(5)).unwrap();
-    store.close().unwrap();
+    store.finish().unwrap();
     drop(store);
 
     let conn = Connection::open(&path).unwrap();
@@ -146,8 +156,9 @@ fn tags_of_an_older_schema_are_rekeyed_by_tag() {
 async fn store_with_p1(dir: &Path) -> Arc<SqliteStore> {
     let store = SqliteStore::open(&dir.join("db.sqlite3"), Durability::Full, Duration::from_secs(5)).unwrap();
     let input = profile::parse_input(br#"{"id":"p1","displayName":"first","riskScore":"1"}"#).unwrap();
-    let doc = profile::build_new(input, TENANT, "2026-01-01T00:00:00.0000000Z").unwrap();
-    store.write(WriteCommand::Create { doc }, actor()).await.unwrap();
+    let now = "2026-01-01T00:00:00.0000000Z";
+    let doc = profile::build_new(input, TENANT, now).unwrap();
+    store.write(create(doc, now), actor()).await.unwrap();
     store
 }
 
@@ -167,7 +178,9 @@ async fn updated_rows_are_cached_as_stored_and_deleted_ones_forgotten() {
     let stored = store.get(&Scope::Tenant(TENANT.into()), "p1").unwrap().unwrap();
     assert_eq!((cached.version, cached.doc), (stored.version, stored.doc));
 
-    let delete = WriteCommand::Delete { scope: Scope::Tenant(TENANT.into()), id: "p1".into(), if_match: None };
+    let now = "2026-01-03T00:00:00.0000000Z".to_string();
+    let delete =
+        WriteCommand::Delete(Delete { scope: Scope::Tenant(TENANT.into()), id: "p1".into(), if_match: None, now });
     store.write(delete, actor()).await.unwrap();
     assert!(store.rows.get(TENANT, "p1").is_none());
 }

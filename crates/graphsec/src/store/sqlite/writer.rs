@@ -1,4 +1,4 @@
-//! The writer thread: takes queued writes in groups and applies each group in one transaction.
+//! The writer thread: takes queued writes in groups and commits each group in one transaction.
 //!
 //! A group's life has two phases with different rules. Until `COMMIT` succeeds nothing is
 //! written, so a failure may be retried: a write that failed on its own (a statement error) is
@@ -10,16 +10,17 @@
 use super::disk;
 use super::faults::{Faults, Step};
 use super::health::{FailOnPanic, Health};
-use super::rows::{self, RowUpdate};
+use super::rows::{self, Edit, Found};
 use super::{Job, Queued, Reply};
+use crate::domain::write::{Decision, Update};
 use crate::store::row_cache::{CacheChange, RowCache};
-use crate::store::{Actor, AuditRecord, IndexedColumns, StoreError, WriteCommand, WriteOutcome};
+use crate::store::{Actor, IndexedColumns, StoreError, WriteCommand, WriteOutcome};
 use rusqlite::{Connection, TransactionBehavior};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-/// Most writes applied in one transaction.
+/// Most writes committed in one transaction.
 const MAX_GROUP: usize = 512;
 /// The writer's page cache once it has been given a bulk load (`graphsec import`): a batch of
 /// thousands of rows dirties more pages than the default cache holds, and pages pushed out
@@ -62,7 +63,7 @@ impl GroupFailure {
     }
 }
 
-/// Applies queued writes until the queue closes; then copies the WAL into the database.
+/// Commits queued writes until the queue closes; then copies the WAL into the database.
 pub(super) fn run_writer(mut writer: Writer, queue: mpsc::Receiver<Queued>) -> Result<(), StoreError> {
     let health = writer.health.clone();
     let _guard = FailOnPanic { health: &health, thread: "writer" };
@@ -91,7 +92,7 @@ pub(super) fn run_writer(mut writer: Writer, queue: mpsc::Receiver<Queued>) -> R
         };
         let answers: Answers = match refusal {
             Some(error) => batch.into_iter().map(|(_, _, reply)| (reply, Err(error.duplicate()))).collect(),
-            None => writer.run_group(batch),
+            None => writer.answer_group(batch),
         };
         for (reply, outcome) in answers {
             let _ = reply.send(outcome);
@@ -124,9 +125,9 @@ pub(super) fn run_writer(mut writer: Writer, queue: mpsc::Receiver<Queued>) -> R
 }
 
 impl Writer {
-    /// Applies a group and pairs each caller with its outcome. A panic while applying fails the
-    /// store: the group's callers are told so, and nothing more is written.
-    fn run_group(&mut self, batch: Vec<Queued>) -> Answers {
+    /// Commits a group and pairs each caller with its outcome. A panic while committing fails
+    /// the store: the group's callers are told so, and nothing more is written.
+    fn answer_group(&mut self, batch: Vec<Queued>) -> Answers {
         let started = Instant::now();
         // Writes whose request has stopped waiting are dropped unseen; the rest are taken up.
         let batch: Vec<Queued> = batch.into_iter().filter(|(_, actor, _)| actor.take_up()).collect();
@@ -134,21 +135,23 @@ impl Writer {
             return Vec::new();
         }
         let jobs: Vec<(&Job, &Actor)> = batch.iter().map(|(job, actor, _)| (job, actor)).collect();
-        let outcomes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.apply_group(&jobs)));
+        let outcomes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.commit_group(&jobs)));
         drop(jobs);
-        tracing::trace!(writes = batch.len(), micros = started.elapsed().as_micros() as u64, "group applied");
+        tracing::trace!(writes = batch.len(), micros = started.elapsed().as_micros() as u64, "group committed");
         match outcomes {
             Ok(outcomes) => batch.into_iter().zip(outcomes).map(|((_, _, reply), outcome)| (reply, outcome)).collect(),
             Err(_) => {
-                self.health.fail("the SQLite writer thread panicked while applying writes");
+                self.health.fail("the SQLite writer thread panicked while committing writes");
                 let failure = self.health.failure().unwrap_or(StoreError::Closed);
                 batch.into_iter().map(|(_, _, reply)| (reply, Err(failure.duplicate()))).collect()
             }
         }
     }
 
-    fn apply_group(&mut self, jobs: &[(&Job, &Actor)]) -> Outcomes {
-        let failure = match self.commit_group(jobs) {
+    /// Commits the jobs in one transaction; when that fails for what may be one write's own
+    /// failure, commits each in a transaction of its own.
+    fn commit_group(&mut self, jobs: &[(&Job, &Actor)]) -> Outcomes {
+        let failure = match self.commit_once(jobs) {
             Ok(outcomes) => return outcomes,
             Err(failure) => failure,
         };
@@ -164,7 +167,7 @@ impl Writer {
             tracing::warn!(error = %failure.error, writes = jobs.len(), "group commit failed; retrying its writes one by one");
             return jobs
                 .iter()
-                .map(|one| match self.commit_group(std::slice::from_ref(one)) {
+                .map(|one| match self.commit_once(std::slice::from_ref(one)) {
                     Ok(mut outcome) => outcome.remove(0),
                     Err(failure) => Err(failure.error),
                 })
@@ -173,8 +176,8 @@ impl Writer {
         jobs.iter().map(|_| Err(failure.error.duplicate())).collect()
     }
 
-    /// Runs the jobs in one transaction and commits it: the outcomes once committed, or why not.
-    fn commit_group(&mut self, jobs: &[(&Job, &Actor)]) -> Result<Outcomes, GroupFailure> {
+    /// Writes the jobs in one transaction and commits it: the outcomes once committed, or why not.
+    fn commit_once(&mut self, jobs: &[(&Job, &Actor)]) -> Result<Outcomes, GroupFailure> {
         if !self.bulk_cache && jobs.iter().any(|(job, _)| matches!(job, Job::Command(WriteCommand::Import { .. }))) {
             self.conn
                 .pragma_update(None, "cache_size", -BULK_WRITER_CACHE_KIB)
@@ -199,7 +202,7 @@ impl Writer {
         for (job, actor) in jobs {
             self.faults.check(Step::Statement).map_err(GroupFailure::of_statement)?;
             let outcome =
-                apply_job(&tx, job, actor, generation, &mut cache_changes).map_err(GroupFailure::of_statement)?;
+                write_job(&tx, job, actor, generation, &mut cache_changes).map_err(GroupFailure::of_statement)?;
             outcomes.push(Ok(outcome));
         }
         self.faults.check(Step::Commit).map_err(GroupFailure::of_statement)?;
@@ -226,7 +229,8 @@ impl Writer {
     }
 }
 
-fn apply_job(
+/// Writes one job inside the group's transaction.
+fn write_job(
     conn: &Connection,
     job: &Job,
     actor: &Actor,
@@ -234,38 +238,42 @@ fn apply_job(
     cache: &mut Vec<CacheChange>,
 ) -> Result<WriteOutcome, StoreError> {
     match job {
-        Job::Command(command) => apply_command(conn, command, actor, cache),
-        // Prepared from cached rows that have been invalidated since.
-        Job::Prepared(update) if update.generation.is_some_and(|g| g != generation) => {
-            apply_command(conn, &update.command, actor, cache)
-        }
-        Job::Prepared(update) => {
-            match rows::write_in_place(conn, &update.from, &update.change, &update.audit, cache)? {
-                Some(outcome) => Ok(outcome),
-                // Changed or deleted since it was read: decide again on the current row.
-                None => apply_command(conn, &update.command, actor, cache),
-            }
-        }
+        Job::Command(command) => write_command(conn, command, actor, cache),
+        // Decided on cached rows that have been invalidated since.
+        Job::Edit { generation: Some(g), update, .. } if *g != generation => write_update(conn, update, actor, cache),
+        Job::Edit { edit, update, .. } => match edit.write(conn, cache)? {
+            Some(outcome) => Ok(outcome),
+            // Changed or deleted since it was read: decide again on the current row.
+            None => write_update(conn, update, actor, cache),
+        },
     }
 }
 
 /// Reads, decides and writes one command inside the group's transaction.
-fn apply_command(
+fn write_command(
     conn: &Connection,
     command: &WriteCommand,
     actor: &Actor,
     cache: &mut Vec<CacheChange>,
 ) -> Result<WriteOutcome, StoreError> {
     match command {
-        WriteCommand::Create { doc } => {
-            let outcome = rows::insert(conn, doc, 1)?;
+        WriteCommand::Create(create) => {
+            let outcome = rows::insert(conn, &create.doc, 1)?;
             if matches!(outcome, WriteOutcome::Written(_)) {
-                let columns = IndexedColumns::of(doc)?;
-                let record =
-                    AuditRecord::new(actor, "create", columns.tenant, columns.id, crate::store::created_members(doc));
-                rows::insert_audit(conn, &record)?;
+                rows::insert_audit(conn, &create.audit(actor.author()))?;
             }
             Ok(outcome)
+        }
+        WriteCommand::Update(update) => write_update(conn, update, actor, cache),
+        WriteCommand::Delete(delete) => {
+            let found = rows::find(conn, &delete.scope, &delete.id)?;
+            let audit = match delete.decide(found.as_ref().map(Found::current), actor.author()) {
+                Ok(audit) => audit,
+                Err(refusal) => return Ok(refusal.into()),
+            };
+            rows::delete_row(conn, &audit.tenant, &delete.id, cache)?;
+            rows::insert_audit(conn, &audit)?;
+            Ok(WriteOutcome::Deleted)
         }
         WriteCommand::Import { profiles } => {
             let mut inserted = 0;
@@ -279,36 +287,31 @@ fn apply_command(
         WriteCommand::PruneAudit { before, limit } => {
             Ok(WriteOutcome::Pruned { deleted: rows::prune_audit(conn, before, *limit)? })
         }
-        WriteCommand::Update { scope, id, if_match, input, now } => {
-            let found = rows::select_for_write(conn, scope, id)?;
-            match rows::plan_row_update(found, scope, id, if_match.as_ref(), input, now, actor)? {
-                RowUpdate::Answered(outcome) => Ok(outcome),
-                RowUpdate::InPlace { from, change, audit } => {
-                    rows::write_in_place(conn, &from, &change, &audit, cache)?
-                        .ok_or_else(|| StoreError::Other("a row changed inside the writer's own transaction".into()))
-                }
-                RowUpdate::ToTenant { from, doc, audit } => {
-                    if rows::exists(conn, &audit.tenant, id)? {
-                        // Moving to a tenant that already has this id.
-                        return Ok(WriteOutcome::Conflict);
-                    }
-                    rows::delete_row(conn, &from.tenant, id, cache)?;
-                    let outcome = rows::insert(conn, &doc, from.version + 1)?;
-                    rows::insert_audit(conn, &audit)?;
-                    Ok(outcome)
-                }
+    }
+}
+
+/// Decides an update on the row as the transaction reads it, and writes what was decided.
+fn write_update(
+    conn: &Connection,
+    update: &Update,
+    actor: &Actor,
+    cache: &mut Vec<CacheChange>,
+) -> Result<WriteOutcome, StoreError> {
+    let found = rows::find(conn, &update.scope, &update.id)?;
+    match (update.decide(found.as_ref().map(Found::current), actor.author())?, found) {
+        (Decision::Refuse(refusal), _) => Ok(refusal.into()),
+        (Decision::Keep, Some(found)) => Ok(WriteOutcome::Written(found.stored())),
+        (Decision::Rewrite(change), Some(found)) => Edit::of(&found, *change)?
+            .write(conn, cache)?
+            .ok_or_else(|| StoreError::Other("a row changed inside the writer's own transaction".into())),
+        (Decision::Move(change), Some(found)) => {
+            let outcome = rows::insert(conn, &change.doc, change.version)?;
+            if matches!(outcome, WriteOutcome::Written(_)) {
+                rows::delete_row(conn, &found.tenant, &found.id, cache)?;
+                rows::insert_audit(conn, &change.audit)?;
             }
+            Ok(outcome)
         }
-        WriteCommand::Delete { scope, id, if_match } => {
-            let Some((from, _)) = rows::select_for_write(conn, scope, id)? else {
-                return Ok(WriteOutcome::NotFound);
-            };
-            if if_match.as_ref().is_some_and(|m| !m.matches(from.version)) {
-                return Ok(WriteOutcome::PreconditionFailed);
-            }
-            rows::delete_row(conn, &from.tenant, id, cache)?;
-            rows::insert_audit(conn, &AuditRecord::new(actor, "delete", &from.tenant, id, Vec::new()))?;
-            Ok(WriteOutcome::Deleted)
-        }
+        (_, None) => Err(StoreError::Other("an update was decided on no row".into())),
     }
 }
