@@ -19,7 +19,7 @@ pub enum Command {
     /// Print a bearer token signed with the data directory's key (accepted by `serve --auth local`).
     Token(TokenArgs),
     /// Apply the database migrations and exit (PostgreSQL; SQLite migrates itself on open).
-    Migrate(StorageArgs),
+    Migrate(DataLocation),
     /// Bulk-load profiles from newline-delimited JSON (one POST body per line; `-` reads stdin).
     Import(ImportArgs),
     /// Print the audit trail (one JSON object per line, oldest first).
@@ -44,7 +44,7 @@ pub struct AuditArgs {
     #[command(subcommand)]
     pub action: Option<AuditAction>,
     #[command(flatten)]
-    pub storage: StorageArgs,
+    pub location: DataLocation,
     /// Only this tenant's entries.
     #[arg(long)]
     pub tenant: Option<String>,
@@ -71,18 +71,18 @@ pub enum AuditAction {
 #[derive(Args, Debug, Clone)]
 pub struct PruneArgs {
     #[command(flatten)]
-    pub storage: StorageArgs,
+    pub location: DataLocation,
     /// Delete the entries written before this time (e.g. 2026-01-31T00:00:00Z).
     #[arg(long)]
     pub before: String,
 }
 
-/// Where profiles are stored.
+/// Where and how the server stores profiles.
 #[derive(Args, Debug, Clone)]
 pub struct StorageArgs {
     /// Directory for the SQLite database and the local signing key (created if missing); `serve`
     /// locks it, so that one server at a time runs on it.
-    #[arg(long, env = "GRAPHSEC_DATA_DIR", default_value = "./graphsec-data")]
+    #[arg(long, env = "GRAPHSEC_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
     /// PostgreSQL URL (`postgres://user@host:5432/db`); without it profiles live in SQLite in the data directory.
     #[arg(long, env = "GRAPHSEC_DATABASE_URL")]
@@ -91,25 +91,61 @@ pub struct StorageArgs {
     #[arg(long, env = "GRAPHSEC_DATABASE_SCHEMA")]
     pub database_schema: Option<String>,
     /// Most PostgreSQL connections this instance opens.
-    #[arg(long, env = "GRAPHSEC_DATABASE_POOL_SIZE", default_value_t = 16)]
+    #[arg(long, env = "GRAPHSEC_DATABASE_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZE)]
     pub database_pool_size: u32,
     /// How long a request waits for a PostgreSQL connection (also bounds connecting) and for a lock
     /// (at most half of `--query-timeout`), e.g. `5s`.
-    #[arg(long, env = "GRAPHSEC_DATABASE_TIMEOUT", default_value = "5s", value_parser = parse_duration_seconds)]
+    #[arg(long, env = "GRAPHSEC_DATABASE_TIMEOUT", default_value = DEFAULT_DATABASE_TIMEOUT, value_parser = parse_duration_seconds)]
     pub database_timeout: u64,
     /// Longest a list or count query may run before it is stopped and answered 400, e.g. `10s`.
-    #[arg(long, env = "GRAPHSEC_QUERY_TIMEOUT", default_value = "10s", value_parser = parse_duration_seconds)]
+    #[arg(long, env = "GRAPHSEC_QUERY_TIMEOUT", default_value = DEFAULT_QUERY_TIMEOUT, value_parser = parse_duration_seconds)]
     pub query_timeout: u64,
     /// SQLite: `full` fsyncs every commit (survives power loss); `normal` survives process crashes
-    /// only. `import` runs as `normal` and syncs everything before it reports success.
+    /// only.
     #[arg(long, env = "GRAPHSEC_DURABILITY", default_value = "full", value_parser = durability())]
     pub durability: Durability,
+}
+
+const DEFAULT_DATA_DIR: &str = "./graphsec-data";
+const DEFAULT_POOL_SIZE: u32 = 16;
+const DEFAULT_DATABASE_TIMEOUT: &str = "5s";
+const DEFAULT_QUERY_TIMEOUT: &str = "10s";
+
+/// Where the profiles are, for the commands that work on a server's data (`import`, `audit`,
+/// `migrate`): a server's tuning flags do nothing there.
+#[derive(Args, Debug, Clone)]
+pub struct DataLocation {
+    /// The server's data directory (`graphsec serve --data-dir`).
+    #[arg(long, env = "GRAPHSEC_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// The server's PostgreSQL URL (`postgres://user@host:5432/db`), if it runs on PostgreSQL.
+    #[arg(long, env = "GRAPHSEC_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// The server's PostgreSQL schema, if it uses one.
+    #[arg(long, env = "GRAPHSEC_DATABASE_SCHEMA")]
+    pub database_schema: Option<String>,
+}
+
+impl DataLocation {
+    /// The store at this location, opened as the server opens it by default, with `durability`.
+    pub fn storage(&self, durability: Durability) -> StorageArgs {
+        let seconds = |default| parse_duration_seconds(default).expect("the default parses");
+        StorageArgs {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            database_schema: self.database_schema.clone(),
+            database_pool_size: DEFAULT_POOL_SIZE,
+            database_timeout: seconds(DEFAULT_DATABASE_TIMEOUT),
+            query_timeout: seconds(DEFAULT_QUERY_TIMEOUT),
+            durability,
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct ImportArgs {
     #[command(flatten)]
-    pub storage: StorageArgs,
+    pub location: DataLocation,
     /// Tenant of lines without azureTenantId.
     #[arg(long, env = "GRAPHSEC_DEFAULT_TENANT", default_value = DEFAULT_TENANT)]
     pub tenant: String,
@@ -221,7 +257,7 @@ pub struct ServeConfig {
 
 #[derive(Args, Debug, Clone)]
 pub struct TokenArgs {
-    /// Data directory holding the signing key (created with the key if missing).
+    /// The server's data directory, which holds the signing key (`graphsec serve --data-dir`).
     #[arg(long, env = "GRAPHSEC_DATA_DIR", default_value = "./graphsec-data")]
     pub data_dir: PathBuf,
     /// Tenant id for the `tid` claim: the caller sees only this tenant's profiles.

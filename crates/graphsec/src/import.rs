@@ -22,7 +22,7 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<ImportReport> {
     };
     // A bulk load is not acknowledged batch by batch: its batches are not synced one by one, and
     // closing the store syncs them all before success is reported.
-    let storage = crate::config::StorageArgs { durability: Durability::Normal, ..args.storage.clone() };
+    let storage = args.location.storage(Durability::Normal);
     let store = crate::app::open_existing_store(&storage).await?;
     let started = std::time::Instant::now();
     let batch_size = args.batch.max(1);
@@ -35,7 +35,10 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<ImportReport> {
     drop(to_committer);
     // The first cause is reported: a failed commit before a line the parser went on to reject.
     let outcome = match committer.await {
-        Ok(Ok(report)) => parsed.map(|()| report),
+        Ok(Ok(report)) => match parsed {
+            Ok(()) => Ok(report),
+            Err(bad_line) => Err(stopped_at(bad_line, &report)),
+        },
         Ok(Err(e)) => Err(e),
         Err(e) => Err(e.into()),
     };
@@ -50,7 +53,28 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<ImportReport> {
     Ok(report)
 }
 
-/// Reads, validates and batches the lines, stopping at the first invalid one.
+/// The error for an import that stopped at an invalid line, after the lines before it.
+fn stopped_at(bad_line: anyhow::Error, before: &ImportReport) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{bad_line:#}; the lines before it are imported ({}), none after it: fix the line and import the file again (ids already imported are skipped)",
+        before.summary()
+    )
+}
+
+impl ImportReport {
+    /// `3 profiles imported, 1 skipped (id already present)`.
+    pub fn summary(&self) -> String {
+        let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        format!(
+            "{} imported, {} skipped (id already present)",
+            plural(self.inserted, "profile", "profiles"),
+            self.skipped
+        )
+    }
+}
+
+/// Reads, validates and batches the lines. At the first invalid one it hands over the valid lines
+/// before it, and stops.
 async fn parse_batches(
     reader: Box<dyn BufRead>,
     args: &ImportArgs,
@@ -64,9 +88,15 @@ async fn parse_batches(
         if line.trim().is_empty() {
             continue;
         }
-        let doc = profile::parse_input(line.as_bytes())
-            .and_then(|input| profile::build_new(input, &args.tenant, &now))
-            .map_err(|e| anyhow::anyhow!("line {}: {}", index + 1, e.message))?;
+        let doc = match new_profile(&line, &args.tenant, &now) {
+            Ok(doc) => doc,
+            Err(message) => {
+                if !batch.is_empty() {
+                    let _ = to_committer.send(batch).await;
+                }
+                anyhow::bail!("line {}: {message}", index + 1);
+            }
+        };
         batch.push(NewProfile::new(doc)?);
         if batch.len() == batch_size {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
@@ -79,6 +109,18 @@ async fn parse_batches(
         let _ = to_committer.send(batch).await;
     }
     Ok(())
+}
+
+/// A line as a new profile, validated as the body of a POST; or what is wrong with it.
+fn new_profile(line: &str, tenant: &str, now: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    match serde_json::from_str::<serde_json::Value>(line) {
+        Err(e) => return Err(format!("not valid JSON ({e})")),
+        Ok(value) if !value.is_object() => return Err("not a JSON object".into()),
+        Ok(_) => {}
+    }
+    profile::parse_input(line.as_bytes())
+        .and_then(|input| profile::build_new(input, tenant, now))
+        .map_err(|e| e.message)
 }
 
 async fn commit_in_order(

@@ -1,7 +1,8 @@
 use graphsec::auth::local::{LocalKey, TokenRequest};
 use graphsec::config::{
-    AuditAction, AuditArgs, Cli, Command, ImportArgs, LogFormat, ServeConfig, StorageArgs, TokenArgs,
+    AuditAction, AuditArgs, Cli, Command, DataLocation, ImportArgs, LogFormat, ServeConfig, TokenArgs,
 };
+use graphsec::store::sqlite::Durability;
 
 // Many small, short-lived allocations per request (headers, JSON, strings), made and freed on
 // different threads: mimalloc handles that pattern with less locking than glibc's allocator.
@@ -76,7 +77,8 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn migrate(args: StorageArgs) -> anyhow::Result<()> {
+fn migrate(location: DataLocation) -> anyhow::Result<()> {
+    let args = location.storage(Durability::Full);
     init_logging(LogFormat::Text, "info");
     runtime()?.block_on(async {
         match &args.database_url {
@@ -98,9 +100,8 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let report = graphsec::import::run(&args).await?;
         println!(
-            "imported {} profiles ({} skipped: id already present) in {:.2} s ({:.0} profiles/s)",
-            report.inserted,
-            report.skipped,
+            "{} in {:.2} s ({:.0} profiles/s)",
+            report.summary(),
             report.seconds,
             report.inserted as f64 / report.seconds.max(1e-9)
         );
@@ -113,7 +114,7 @@ fn audit(args: AuditArgs) -> anyhow::Result<()> {
     if let Some(AuditAction::Prune(prune)) = args.action {
         let before = graphsec::domain::datetime::normalize(&prune.before).map_err(anyhow::Error::msg)?;
         return runtime()?.block_on(async {
-            let store = graphsec::app::open_existing_store(&prune.storage).await?;
+            let store = graphsec::app::open_existing_store(&prune.location.storage(Durability::Full)).await?;
             let deleted = store.prune_audit(&before).await;
             store.close().await?;
             println!("deleted {} audit entries written before {before}", deleted?);
@@ -123,7 +124,7 @@ fn audit(args: AuditArgs) -> anyhow::Result<()> {
     let since =
         args.since.as_deref().map(graphsec::domain::datetime::normalize).transpose().map_err(anyhow::Error::msg)?;
     runtime()?.block_on(async {
-        let store = graphsec::app::open_existing_store(&args.storage).await?;
+        let store = graphsec::app::open_existing_store(&args.location.storage(Durability::Full)).await?;
         let query = graphsec::store::AuditQuery {
             tenant: args.tenant,
             profile_id: args.profile_id,

@@ -30,7 +30,7 @@ async fn import_loads_ndjson_with_post_validation_and_skips_existing_ids() {
     let output = graphsec(&["import", "--data-dir", &dir, "--tenant", TENANT_A, file.to_str().unwrap()]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.starts_with("imported 2 profiles (1 skipped"), "{stdout}");
+    assert!(stdout.starts_with("2 profiles imported, 1 skipped (id already present)"), "{stdout}");
 
     let server = TestServer::start_config(fixture.config(AuthChoice::Local)).await;
     let a: Value = server.get_json(&item("a"), &server.token(TENANT_A, READ)).await;
@@ -42,16 +42,29 @@ async fn import_loads_ndjson_with_post_validation_and_skips_existing_ids() {
     let b = server.request(Method::GET, &item("b"), &server.token(TENANT_B, READ)).send().await.unwrap();
     assert_eq!(b.status(), 200);
 
-    std::fs::write(&file, "{\"id\": \"c\"}\n{\"displayName\": 5}\n").unwrap();
-    let output = graphsec(&["import", "--data-dir", &dir, "--batch", "1", file.to_str().unwrap()]);
+    std::fs::write(&file, "{\"id\": \"c\"}\n{\"displayName\": 5}\n{\"id\": \"d\"}\n").unwrap();
+    let output = graphsec(&["import", "--data-dir", &dir, file.to_str().unwrap()]);
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("line 2"), "the bad line is named");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("graphsec: line 2: "), "the bad line is named: {stderr}");
+    assert!(stderr.contains("the lines before it are imported (1 profile imported, 0 skipped"), "{stderr}");
+    std::fs::write(&file, "{\"id\": \"e\"}\nnot json\n").unwrap();
+    let output = graphsec(&["import", "--data-dir", &dir, file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("graphsec: line 2: not valid JSON"), "{stderr}");
+    assert!(!stderr.contains("Content-Type"), "a file has lines, not headers: {stderr}");
     let c = server
         .request(Method::GET, &item("c"), &server.token(graphsec::config::DEFAULT_TENANT, READ))
         .send()
         .await
         .unwrap();
-    assert_eq!(c.status(), 200, "the batch before the bad line is kept");
+    assert_eq!(c.status(), 200, "the lines before the bad one are kept, in its batch too");
+    let d = server
+        .request(Method::GET, &item("d"), &server.token(graphsec::config::DEFAULT_TENANT, READ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.status(), 404, "nothing after the bad line is imported");
 }
 
 #[tokio::test]
@@ -156,6 +169,15 @@ fn token_cert_and_help_tell_the_truth() {
         "--log-format",
     ] {
         assert!(help.contains(flag), "serve --help lacks {flag}");
+    }
+    for command in ["serve", "import", "audit", "migrate", "token"] {
+        let help = String::from_utf8(graphsec(&[command, "--help"]).stdout).unwrap();
+        assert!(!help.contains("[`"), "{command} --help shows a code reference:\n{help}");
+        if command != "serve" {
+            for flag in ["--durability", "--query-timeout", "--database-pool-size", "--database-timeout"] {
+                assert!(!help.contains(flag), "{command} --help lists {flag}, which does nothing there");
+            }
+        }
     }
     // Migrating SQLite is a no-op that succeeds; migrating again too.
     for _ in 0..2 {
