@@ -260,6 +260,15 @@ pub async fn open_store(args: &StorageArgs, migrate_on_start: bool) -> anyhow::R
         None => {
             crate::data_dir::create(&args.data_dir)?;
             let path = args.data_dir.join(crate::data_dir::SQLITE_FILE);
+            // SQLite reports any failure to open as "unable to open database file"; the operating
+            // system says which it is (permission denied, a directory, a read-only file system).
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .with_context(|| format!("cannot open the database {}", path.display()))?;
             let store = SqliteStore::open(&path, args.durability, std::time::Duration::from_secs(args.query_timeout))
                 .with_context(|| format!("cannot open the database {}", path.display()))?;
             Ok(Store::Sqlite(store))
