@@ -429,3 +429,31 @@ async fn a_write_cut_off_before_commit_is_retried_and_one_cut_off_at_commit_is_n
     assert_eq!(audit_rows(&server, "p1", "update").await, 2);
     assert_eq!(audit_rows(&server, "at-commit", "create").await, 1);
 }
+
+/// A database server out of disk (SQLSTATE 53100) is a 507, as on SQLite: nothing was written, and
+/// the same write succeeds once there is room.
+#[tokio::test]
+#[cfg_attr(not(graphsec_test_postgres), ignore = "needs GRAPHSEC_TEST_POSTGRES")]
+async fn a_full_disk_answers_507_and_writes_nothing() {
+    let fixture = pg_fixture();
+    let server = start(&fixture, None, |_| {}).await;
+    let token = server.token(TENANT_A, READ_WRITE);
+    let schema = schema(&fixture);
+    let mut admin = admin().await;
+    let fill = format!(
+        r#"CREATE FUNCTION "{schema}".disk_is_full() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN RAISE EXCEPTION 'could not extend file' USING ERRCODE = 'disk_full'; END $$;
+           CREATE TRIGGER disk_is_full BEFORE INSERT ON "{schema}".profiles
+           FOR EACH ROW EXECUTE FUNCTION "{schema}".disk_is_full();"#
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(fill)).execute(&mut admin).await.unwrap();
+    let response = post(&server, &token, "p").send().await.unwrap();
+    let body = expect_error(response, 507, "insufficientStorage").await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("nothing was written"), "{body}");
+    expect_status(server.request(Method::GET, &item("p"), &token), 404, "nothing was written").await;
+    assert_eq!(audit_rows(&server, "p", "create").await, 0);
+
+    let free = format!(r#"DROP TRIGGER disk_is_full ON "{schema}".profiles"#);
+    sqlx::raw_sql(sqlx::AssertSqlSafe(free)).execute(&mut admin).await.unwrap();
+    expect_status(post(&server, &token, "p"), 201, "the write once there is room").await;
+}

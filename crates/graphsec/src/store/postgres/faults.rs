@@ -33,6 +33,8 @@ enum Fault {
     LockTimeout,
     /// 57014: `statement_timeout`, or a cancel from outside (`pg_cancel_backend`).
     Canceled,
+    /// 53100: the database server's disk is full; the statement, and so the write, failed.
+    DiskFull,
     Other,
 }
 
@@ -46,6 +48,7 @@ fn fault(error: &sqlx::Error) -> Fault {
             code if code.starts_with("08") => Fault::ConnectionLost,
             "55P03" => Fault::LockTimeout,
             "57014" => Fault::Canceled,
+            "53100" => Fault::DiskFull,
             _ => Fault::Other,
         },
         _ => Fault::Other,
@@ -89,8 +92,14 @@ fn settle(error: sqlx::Error) -> StoreError {
             tracing::warn!(%error, "PostgreSQL is not available");
             StoreError::Unavailable(error.to_string())
         }
+        Fault::DiskFull => disk_full(&error),
         Fault::Other => StoreError::Postgres(error),
     }
+}
+
+fn disk_full(error: &sqlx::Error) -> StoreError {
+    tracing::error!(%error, "PostgreSQL's disk is full: writes fail until space is freed");
+    StoreError::DiskFull
 }
 
 /// The error of a COMMIT. A connection that broke after the COMMIT was sent (or a cancel that
@@ -102,6 +111,7 @@ pub(super) fn at_commit(error: sqlx::Error) -> StoreError {
             tracing::warn!(%error, "PostgreSQL connection lost during COMMIT: the write may or may not be stored");
             StoreError::OutcomeUnknown(error.to_string())
         }
+        Fault::DiskFull => disk_full(&error),
         _ => StoreError::Postgres(error),
     }
 }
