@@ -174,6 +174,7 @@ PY
 log "generating and importing $PROFILES profiles"
 python3 "$LIB/gen_profiles.py" --count "$PROFILES" --tenant "$TENANT" --ndjson "$WORK/profiles.ndjson"
 DATA=$WORK/data
+"$GRAPHSEC" migrate --data-dir "$DATA" >> "$RAW_LOG" 2>&1 || die "graphsec migrate failed"
 "$GRAPHSEC" import --data-dir "$DATA" --tenant "$TENANT" "$WORK/profiles.ndjson" >> "$RAW_LOG" 2>&1 \
     || die "graphsec import failed"
 rm -f "$WORK/profiles.ndjson"

@@ -336,8 +336,8 @@ gs_serve() { # gs_serve DURABILITY DATA_DIR
         --data-dir "$2" --log-level warn --durability "$1" "${GS_EXTRA[@]}"
 }
 
-TOKEN=$("$GRAPHSEC" token --data-dir "$GS_DATA" --tenant "$TENANT" --ttl 6h)
 gs_serve full "$GS_DATA"
+TOKEN=$("$GRAPHSEC" token --data-dir "$GS_DATA" --tenant "$TENANT" --ttl 6h)
 metric graphsec startup_empty_ms "$LAUNCH_MS"
 log "seeding graphsec with $PROFILES profiles over HTTP"
 read -r SEEDED SEED_SECONDS < <(python3 "$LIB/seed_http.py" --url "$GS_URL$GRAPHSEC_COLLECTION" \
@@ -513,6 +513,7 @@ if [[ $IMPORT_COUNT -gt 0 ]]; then
             --ndjson "$WORK/import.ndjson"
         metric import file_mb "$(mb $(( $(stat -c %s "$WORK/import.ndjson") / 1024 )))"
         log "importing $IMPORT_COUNT profiles"
+        "$GRAPHSEC" migrate --data-dir "$IMP_DATA" >> "$RAW_LOG" 2>&1 || die "graphsec migrate failed"
         read -r IMP_SECONDS IMP_RSS_KB IMP_CODE < <(python3 "$LIB/timed.py" --out "$WORK/import.log" \
             --timeout "$IMPORT_TIMEOUT" -- "$GRAPHSEC" import --data-dir "$IMP_DATA" \
             --tenant "$TENANT" "$WORK/import.ndjson")
@@ -524,8 +525,8 @@ if [[ $IMPORT_COUNT -gt 0 ]]; then
             metric_text import status "failed (exit $IMP_CODE after $IMP_SECONDS s)"
         else
             # The count graphsec printed; the number of lines if it printed none.
-            IMPORTED=$(grep -oiE 'imported[^0-9]*[0-9][0-9,_]*' "$WORK/import.log" | grep -oE '[0-9][0-9,_]*' \
-                | tr -d ',_' | tail -n1 || true)
+            IMPORTED=$(grep -oiE '(imported[^0-9]*[0-9][0-9,_]*|[0-9][0-9,_]* profiles? imported)' "$WORK/import.log" \
+                | grep -oE '[0-9][0-9,_]*' | tr -d ',_' | tail -n1 || true)
             IMPORTED=${IMPORTED:-$IMPORT_COUNT}
             metric_text import status ok
             metric import count "$IMPORTED"
@@ -538,9 +539,9 @@ if [[ $IMPORT_COUNT -gt 0 ]]; then
             [[ $IMPORTED == "$IMPORT_COUNT" ]] || note "graphsec import reported $IMPORTED of $IMPORT_COUNT lines."
             rm -f "$WORK/import.ndjson"
 
-            TOKEN_1M=$("$GRAPHSEC" token --data-dir "$IMP_DATA" --tenant "$TENANT" --ttl 6h)
             gs_serve full "$IMP_DATA"
             BIG_PID=$LAUNCH_PID
+            TOKEN_1M=$("$GRAPHSEC" token --data-dir "$IMP_DATA" --tenant "$TENANT" --ttl 6h)
             metric graphsec+import startup_ms "$LAUNCH_MS"
             idle_rss graphsec+import "$BIG_PID"
             for scenario in get patch list; do

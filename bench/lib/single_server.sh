@@ -27,8 +27,11 @@ DATA=$WORK/data
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URL=http://127.0.0.1:$PORT
 python3 "$BENCH_DIR/lib/gen_profiles.py" --count "$PROFILES" --tenant "$TENANT" --ndjson "$WORK/profiles.ndjson"
+# import and token need a data directory graphsec made: migrate makes the database, the first
+# serve the signing key.
+"$GRAPHSEC" migrate --data-dir "$DATA" > /dev/null
 "$GRAPHSEC" import --data-dir "$DATA" "$WORK/profiles.ndjson" > /dev/null
-TOKEN=$("$GRAPHSEC" token --data-dir "$DATA" --tenant "$TENANT" --ttl 6h)
+TOKEN=
 
 # serve ARGS...: graphsec on the data directory, as bench/run.sh starts it, plus ARGS.
 serve() {
@@ -36,6 +39,7 @@ serve() {
         --timeout 60 -- "$GRAPHSEC" serve --listen "127.0.0.1:$PORT" --data-dir "$DATA" --log-level warn \
         --rate-limit 0 "$@" > /dev/null || { tail -n 20 "$WORK/server.log" >&2; exit 1; }
     SERVER_PID=$(cat "$WORK/pid")
+    if [[ -z $TOKEN ]]; then TOKEN=$("$GRAPHSEC" token --data-dir "$DATA" --tenant "$TENANT" --ttl 6h); fi
 }
 
 # patch_load SECONDS: PATCHes of random profiles with wrk -t2 -c64; prints the BENCH_RESULT line
