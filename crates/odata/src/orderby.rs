@@ -164,6 +164,16 @@ impl OrderBy {
         &self.keys
     }
 
+    /// This order, then the non-null declared scalar `name` ascending, unless it is already a key:
+    /// for a caller whose rows are unique only with `name` added to the schema's key.
+    pub fn then_by(mut self, name: &'static str) -> OrderBy {
+        let already = self.keys.iter().any(|k| matches!(k.target, SortTarget::Declared { name: n, .. } if n == name));
+        if !already {
+            self.keys.push(OrderKey { target: SortTarget::Declared { name, nullable: false }, descending: false });
+        }
+        self
+    }
+
     /// Stable text of the order, tie-breaker included, e.g. `displayName desc,id asc`.
     pub fn canonical(&self) -> String {
         let parts: Vec<String> = self

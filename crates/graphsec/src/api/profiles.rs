@@ -43,8 +43,13 @@ pub async fn list(
     prefs: Preferences,
 ) -> Result<Response, GraphError> {
     let scope = principal.scope();
-    let order =
+    let mut order =
         options.orderby.clone().unwrap_or_else(|| odata::OrderBy::default_order(crate::domain::members::schema()));
+    if scope == Scope::AllTenants {
+        // Ids are unique within a tenant only: across tenants the tenant breaks the tie, or a page
+        // boundary between two profiles with one id would skip the second.
+        order = order.then_by(crate::domain::members::TENANT);
+    }
     let filter_text = options.filter.as_ref().map(odata::Filter::canonical).unwrap_or_default();
     let scope_text = scope_identity(&scope);
     let identity = skiptoken::QueryIdentity { scope: &scope_text, filter: &filter_text, order: &order.canonical() };

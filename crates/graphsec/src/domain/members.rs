@@ -83,6 +83,8 @@ const fn member(name: &'static str, ty: Type, column: Option<&'static str>, inde
 
 /// The key member.
 pub const KEY: &str = "id";
+/// The member naming the tenant a profile belongs to.
+pub const TENANT: &str = "azureTenantId";
 
 /// The declared members, in CSDL order (which is also the order of a stored document).
 pub const MEMBERS: [Member; 11] = [

@@ -10,7 +10,8 @@ backend_tests!(
     paging_stays_correct_when_rows_change_between_pages,
     prefer_maxpagesize_lowers_the_page_size,
     skip_count_and_option_spellings,
-    a_tampered_skiptoken_is_400
+    a_tampered_skiptoken_is_400,
+    without_authentication_every_tenants_profiles_are_paged_even_when_ids_repeat
 );
 
 async fn seeded(backend: Backend, n: usize) -> (TestServer, String) {
@@ -130,4 +131,34 @@ async fn a_tampered_skiptoken_is_400(backend: Backend) {
     let reordered = format!("{}&$orderby=displayName", next);
     let response = server.client.get(&reordered).bearer_auth(&token).send().await.unwrap();
     expect_error(response, 400, "BadRequest").await;
+}
+
+/// `--auth off` sees every tenant, and an id is unique only within its tenant: paging one row at
+/// a time must still reach each tenant's profile with a shared id.
+async fn without_authentication_every_tenants_profiles_are_paged_even_when_ids_repeat(backend: Backend) {
+    use graphsec::config::AuthChoice;
+    let server = TestServer::start_with(backend, AuthChoice::Off).await;
+    for (id, tenant) in [("a", TENANT_A), ("dup", TENANT_A), ("dup", TENANT_B), ("z", TENANT_B)] {
+        server.create("", json!({"id": id, "azureTenantId": tenant, "displayName": "same"})).await;
+    }
+    for order in ["", "&$orderby=displayName", "&$orderby=displayName desc,id desc"] {
+        let mut url = server.url(&format!("{COLLECTION}?$top=1{order}"));
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            let page = get_json(&server, &url, "").await;
+            for p in page["value"].as_array().unwrap() {
+                seen.push(format!("{}/{}", p["azureTenantId"].as_str().unwrap(), p["id"].as_str().unwrap()));
+            }
+            match page["@odata.nextLink"].as_str() {
+                Some(next) => url = next.to_string(),
+                None => break,
+            }
+        }
+        seen.sort();
+        assert_eq!(
+            seen,
+            [format!("{TENANT_A}/a"), format!("{TENANT_A}/dup"), format!("{TENANT_B}/dup"), format!("{TENANT_B}/z")],
+            "{order}"
+        );
+    }
 }
