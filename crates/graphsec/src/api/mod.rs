@@ -40,9 +40,9 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// hold another).
 fn routes(batch_items: Option<Router>) -> Router<Arc<AppState>> {
     let mut table = Router::new()
-        .route("/healthz", plain(get(service::healthz)))
-        .route("/readyz", plain(get(service::readyz)))
-        .route("/openapi.json", plain(get(service::openapi)))
+        .route(route::HEALTHZ, plain(get(service::healthz)))
+        .route(route::READYZ, plain(get(service::readyz)))
+        .route(route::OPENAPI, plain(get(service::openapi)))
         .route(route::SERVICE_ROOT, resource(&Route::ServiceDocument, get(service::service_document)))
         .route(route::METADATA, resource(&Route::Metadata, get(service::metadata)))
         .route(route::SECURITY, resource(&Route::Security, get(service::security)))
@@ -62,8 +62,7 @@ fn routes(batch_items: Option<Router>) -> Router<Arc<AppState>> {
 /// A resource answers 405, with `Allow`, to any method it does not list (`HEAD` included,
 /// which axum would otherwise serve as a body-less `GET`).
 fn resource(route: &Route, methods: MethodRouter<Arc<AppState>>) -> MethodRouter<Arc<AppState>> {
-    let allowed = route.methods();
-    refuse_others(methods, allowed)
+    refuse_others(methods, route.methods())
 }
 
 /// The operator's endpoints answer `GET` only.

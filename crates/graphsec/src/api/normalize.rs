@@ -12,11 +12,8 @@ use http::Method;
 use http::uri::{PathAndQuery, Uri};
 use std::sync::Arc;
 
-/// Paths outside the OData service, answered as they are spelled.
-pub const PLAIN_PATHS: [&str; 3] = ["/healthz", "/readyz", "/openapi.json"];
-
 pub(crate) async fn normalize(State(app): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    if PLAIN_PATHS.contains(&request.uri().path()) {
+    if route::PLAIN_PATHS.contains(&request.uri().path()) {
         return next.run(request).await;
     }
     match canonical(&app, request).await {

@@ -40,6 +40,12 @@ impl Route {
     }
 }
 
+pub const HEALTHZ: &str = "/healthz";
+pub const READYZ: &str = "/readyz";
+pub const OPENAPI: &str = "/openapi.json";
+/// Paths outside the OData service, answered only as they are spelled.
+pub const PLAIN_PATHS: [&str; 3] = [HEALTHZ, READYZ, OPENAPI];
+
 pub const SERVICE_ROOT: &str = "/beta";
 pub const METADATA: &str = "/beta/$metadata";
 pub const BATCH: &str = "/beta/$batch";
