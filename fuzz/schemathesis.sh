@@ -108,7 +108,7 @@ log "seeded 15 stable + 40 deletable profiles for tenant A and 8 for tenant B"
 # --- schemathesis ---------------------------------------------------------------------------------
 ALL_CHECKS=$CHECKS${CHECKS_EXTRA:+,$CHECKS_EXTRA}
 log "schemathesis: checks $ALL_CHECKS; max-examples $MAX_EXAMPLES; max-time ${MAX_TIME}s; seed $SEED"
-CMD=("$VENV/bin/schemathesis" run "$BASE_URL/openapi.json"
+CMD=("$VENV/bin/schemathesis" --config-file "$FUZZ_DIR/schemathesis.toml" run "$BASE_URL/openapi.json"
     --header "Authorization: Bearer $TOKEN_A"
     --checks "$ALL_CHECKS"
     --max-examples "$MAX_EXAMPLES" --max-time "$MAX_TIME" --seed "$SEED" --workers "$WORKERS"

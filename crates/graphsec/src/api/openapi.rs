@@ -4,11 +4,14 @@
 
 use super::query::{self, Target};
 use super::route::Route;
-use crate::domain::members::{ACCOUNT_STATUS, MEMBERS, USER_ACCOUNT, VENDOR_INFORMATION};
+use crate::domain::members::{ACCOUNT_STATUS, KEY, MEMBERS, TENANT, USER_ACCOUNT, VENDOR_INFORMATION};
+use crate::domain::profile::MAX_ID_LEN;
 use odata::{ComplexType, Type};
 use serde_json::{Map, Value, json};
 
 const PROFILE: &str = "#/components/schemas/microsoft.graph.userSecurityProfile";
+/// A PATCH body: the profile's members without `id`, which the URL names.
+const PROFILE_CHANGE: &str = "#/components/schemas/userSecurityProfileChange";
 const ERROR: &str = "#/components/schemas/microsoft.graph.ODataError";
 
 pub fn document() -> Value {
@@ -134,7 +137,7 @@ fn profile_operation(route: &Route, method: &str) -> Operation {
             "userSecurityProfiles.update",
             "Update a profile (partial)",
             vec![if_match_header(), prefer_header()],
-            Some(PROFILE),
+            Some(PROFILE_CHANGE),
             ("200", "The updated profile (204 with Prefer: return=minimal).", json_content(json!({"$ref": PROFILE}))),
         ),
         (_, _) => op(
@@ -279,17 +282,31 @@ fn json_content(schema: Value) -> Value {
 }
 
 fn id_parameter() -> Value {
-    json!({"name": "id", "in": "path", "required": true, "description": "Profile id (case-sensitive)", "schema": {"type": "string"}})
+    json!({"name": "id", "in": "path", "required": true, "description": "Profile id (case-sensitive)",
+           "schema": {"type": "string", "minLength": 1}})
+}
+
+/// What validation accepts for `id` and `azureTenantId` (`domain::profile`): non-empty, at most
+/// `MAX_ID_LEN` characters, and (for an id) no control characters.
+fn identifier(schema: &mut Value, without_controls: bool) {
+    if let Value::Object(schema) = schema {
+        schema.insert("minLength".into(), 1.into());
+        schema.insert("maxLength".into(), MAX_ID_LEN.into());
+        if without_controls {
+            schema.insert("pattern".into(), "^[^\\u0000-\\u001F\\u007F-\\u009F]+$".into());
+        }
+    }
 }
 
 fn prefer_header() -> Value {
     json!({"name": "Prefer", "in": "header", "required": false, "schema": {"type": "string"},
-           "description": "return=minimal | return=representation | odata.maxpagesize=N"})
+           "description": "return=minimal | return=representation | odata.maxpagesize=N; others are ignored"})
 }
 
 fn if_match_header() -> Value {
-    json!({"name": "If-Match", "in": "header", "required": false, "schema": {"type": "string"},
-           "description": "An ETag such as W/\"3\", or *"})
+    json!({"name": "If-Match", "in": "header", "required": false,
+           "schema": {"type": "string", "pattern": "^(\\*|(W/)?\"[^\",]*\"( *, *(W/)?\"[^\",]*\")*)$"},
+           "description": "* or the ETags (W/\"3\") of the versions the change may apply to; another version answers 412"})
 }
 
 fn query_parameters(target: Target) -> Vec<Value> {
@@ -301,7 +318,8 @@ fn query_parameters(target: Target) -> Vec<Value> {
                 "skip" => json!({"type": "integer", "minimum": 0}),
                 "count" => json!({"type": "boolean"}),
                 "format" => json!({"type": "string", "enum": ["json"]}),
-                _ => json!({"type": "string"}),
+                // An option given without a value is refused (docs/query-options.md §1).
+                _ => json!({"type": "string", "minLength": 1}),
             };
             json!({"name": format!("${name}"), "in": "query", "required": false, "schema": schema})
         })
@@ -343,15 +361,34 @@ fn complex_schema(ty: &ComplexType) -> Value {
     json!({"type": "object", "additionalProperties": true, "properties": properties})
 }
 
+/// Member names a profile body may use: declared and dynamic names (a letter or `_`, then
+/// letters, digits and `_`, at most 128), and annotations (`@odata.type`, `tags@odata.type`).
+const DYNAMIC_NAME: &str = "^([A-Za-z_][A-Za-z0-9_]{0,127}|.*@.*)$";
+
+fn without(mut members: Map<String, Value>, name: &str) -> Map<String, Value> {
+    members.remove(name);
+    members
+}
+
 fn components() -> Value {
-    let profile: Map<String, Value> =
+    let mut profile: Map<String, Value> =
         MEMBERS.iter().map(|m| (m.name.to_string(), property_schema(&m.ty, m.nullable))).collect();
+    if let Some(id) = profile.get_mut(KEY) {
+        identifier(id, true);
+    }
+    if let Some(tenant) = profile.get_mut(TENANT) {
+        identifier(tenant, false);
+    }
     let statuses: Vec<&str> = ACCOUNT_STATUS.members.iter().map(|(name, _)| *name).collect();
     json!({
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         "schemas": {
-            "microsoft.graph.userSecurityProfile": {"type": "object", "properties": profile, "additionalProperties": true,
+            "microsoft.graph.userSecurityProfile": {"type": "object", "properties": profile.clone(),
+                "additionalProperties": true, "propertyNames": {"pattern": DYNAMIC_NAME},
                 "description": "Open type: undeclared members are stored as dynamic properties."},
+            "userSecurityProfileChange": {"type": "object", "properties": without(profile, KEY),
+                "additionalProperties": true, "propertyNames": {"pattern": DYNAMIC_NAME},
+                "description": "The members to change; undeclared members are dynamic properties (null removes one)."},
             USER_ACCOUNT.name: complex_schema(&USER_ACCOUNT),
             ACCOUNT_STATUS.name: {"type": "string", "enum": statuses},
             VENDOR_INFORMATION.name: complex_schema(&VENDOR_INFORMATION),
@@ -365,9 +402,12 @@ fn components() -> Value {
             "batchRequest": {"type": "object", "required": ["requests"], "properties": {"requests": {
                 "type": "array", "minItems": 1, "maxItems": super::batch::MAX_REQUESTS, "items": {
                     "type": "object", "required": ["id", "method", "url"], "properties": {
-                        "id": {"type": "string"}, "method": {"type": "string"}, "url": {"type": "string"},
-                        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-                        "body": {}, "dependsOn": {"type": "array", "items": {"type": "string"}}}}}}},
+                        "id": {"type": "string", "minLength": 1},
+                        "method": {"type": "string", "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
+                        "url": {"type": "string", "minLength": 1},
+                        "headers": {"type": "object", "nullable": true,
+                            "additionalProperties": {"anyOf": [{"type": "string"}, {"type": "number"}]}},
+                        "body": {}, "dependsOn": {"type": "array", "nullable": true, "items": {"type": "string", "minLength": 1}}}}}}},
             "batchResponse": {"type": "object", "required": ["responses"], "properties": {"responses": {
                 "type": "array", "items": {"type": "object", "required": ["id", "status"], "properties": {
                     "id": {"type": "string"}, "status": {"type": "integer"},

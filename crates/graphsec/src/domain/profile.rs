@@ -15,7 +15,8 @@ pub const ENTITY_TYPE_NAME: &str = "microsoft.graph.userSecurityProfile";
 /// non-member is refused.
 const DOCUMENTED_STATUS_PLACEHOLDER: &str = "String";
 
-const MAX_ID_LEN: usize = 512;
+/// Most characters in an `id` or an `azureTenantId`.
+pub const MAX_ID_LEN: usize = 512;
 const MAX_DYNAMIC_NAME_LEN: usize = 128;
 
 /// Why a body was refused; rendered as a 400 with `inner_code` as the inner error code.
@@ -190,11 +191,11 @@ fn normalize_declared(name: &str, value: Value) -> Result<Value, ValidationError
             Value::String(s) if is_valid_id(s) => Ok(value),
             Value::Null => Ok(value),
             _ => Err(ValidationError::invalid(format!(
-                "'id' must be a non-empty string of at most {MAX_ID_LEN} bytes without control characters."
+                "'id' must be a non-empty string of at most {MAX_ID_LEN} characters without control characters."
             ))),
         },
         "azureTenantId" => match &value {
-            Value::String(s) if !s.is_empty() && s.len() <= MAX_ID_LEN => Ok(value),
+            Value::String(s) if !s.is_empty() && s.chars().count() <= MAX_ID_LEN => Ok(value),
             Value::Null => Err(ValidationError::invalid("'azureTenantId' cannot be null.")),
             _ => Err(ValidationError::invalid("'azureTenantId' must be a non-empty string.")),
         },
@@ -338,7 +339,7 @@ fn contains_nul(value: &Value) -> bool {
 }
 
 pub fn is_valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= MAX_ID_LEN && !id.chars().any(char::is_control)
+    !id.is_empty() && id.chars().count() <= MAX_ID_LEN && !id.chars().any(char::is_control)
 }
 
 fn wrong_type(name: &str, expected: &str) -> ValidationError {
@@ -351,6 +352,17 @@ mod tests {
     use serde_json::json;
 
     const NOW: &str = "2024-01-02T03:04:05.0000000Z";
+
+    /// The limit is in characters, as `/openapi.json`'s `maxLength` states it.
+    #[test]
+    fn ids_and_tenants_are_limited_in_characters() {
+        for name in ["id", "azureTenantId"] {
+            let longest = "é".repeat(MAX_ID_LEN);
+            assert!(parse_input(json!({ name: longest }).to_string().as_bytes()).is_ok(), "{name}");
+            let over = "é".repeat(MAX_ID_LEN + 1);
+            assert!(parse_input(json!({ name: over }).to_string().as_bytes()).is_err(), "{name}");
+        }
+    }
 
     fn input(v: Value) -> ProfileInput {
         parse_input(v.to_string().as_bytes()).unwrap()
