@@ -76,6 +76,28 @@ def flatmap_body(context, body):
 
 
 @schemathesis.hook
+def map_body(context, body):
+    """A batch's request ids must differ (ignoring case), and dependsOn must name other requests
+    without a cycle: rules across items, which no JSON schema can state. Ids get their position
+    appended, and dependsOn keeps only earlier requests."""
+    if context.operation is None or context.operation.path != "/beta/$batch" or not isinstance(body, dict):
+        return body
+    requests = body.get("requests")
+    if not isinstance(requests, list):
+        return body
+    earlier = []
+    for n, request in enumerate(requests):
+        # An empty id is the document's own refusal: left for the server to refuse.
+        if not isinstance(request, dict) or not isinstance(request.get("id"), str) or not request["id"]:
+            continue
+        request["id"] = f"{request['id']}-{n}"
+        if isinstance(request.get("dependsOn"), list):
+            request["dependsOn"] = earlier[-1:] if request["dependsOn"] else []
+        earlier.append(request["id"])
+    return body
+
+
+@schemathesis.hook
 def flatmap_headers(context, headers):
     """A generated If-Match is almost never a valid entity tag; also try none and `*`."""
     if not isinstance(headers, dict) or "If-Match" not in headers:
@@ -107,6 +129,8 @@ _EXPRESSIONS = {
 def flatmap_query(context, query):
     if not isinstance(query, dict):
         return st.just(query)
+    # A $skiptoken is valid only as the server signed it into a nextLink.
+    query = {name: value for name, value in query.items() if name != "$skiptoken"}
     strategies = {
         name: st.sampled_from(_EXPRESSIONS[name])
         for name, value in query.items()

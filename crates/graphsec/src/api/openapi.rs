@@ -315,7 +315,7 @@ fn query_parameters(target: Target) -> Vec<Value> {
         .map(|name| {
             let schema = match *name {
                 "top" => json!({"type": "integer", "minimum": 1, "maximum": query::MAX_TOP}),
-                "skip" => json!({"type": "integer", "minimum": 0}),
+                "skip" => json!({"type": "integer", "minimum": 0, "maximum": i64::MAX}),
                 "count" => json!({"type": "boolean"}),
                 "format" => json!({"type": "string", "enum": ["json"]}),
                 // An option given without a value is refused (docs/query-options.md §1).
@@ -354,11 +354,11 @@ fn property_schema(ty: &Type, nullable: bool) -> Value {
     }
 }
 
-/// An open complex type's schema.
+/// A complex type's schema: its members only (validation refuses any other).
 fn complex_schema(ty: &ComplexType) -> Value {
     let properties: Map<String, Value> =
         ty.members.iter().map(|m| (m.name.to_string(), property_schema(&m.ty, m.nullable))).collect();
-    json!({"type": "object", "additionalProperties": true, "properties": properties})
+    json!({"type": "object", "additionalProperties": false, "properties": properties})
 }
 
 /// Member names a profile body may use: declared and dynamic names (a letter or `_`, then
@@ -404,8 +404,8 @@ fn components() -> Value {
                     "type": "object", "required": ["id", "method", "url"], "properties": {
                         "id": {"type": "string", "minLength": 1},
                         "method": {"type": "string", "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
-                        "url": {"type": "string", "minLength": 1},
-                        "headers": {"type": "object", "nullable": true,
+                        "url": {"type": "string", "pattern": "^([^/\\u0000-\\u001F\\u007F-\\u009F]|/[^/\\u0000-\\u001F\\u007F-\\u009F])[^\\u0000-\\u001F\\u007F-\\u009F]*$"},
+                        "headers": {"type": "object", "nullable": true, "propertyNames": {"pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
                             "additionalProperties": {"anyOf": [{"type": "string"}, {"type": "number"}]}},
                         "body": {}, "dependsOn": {"type": "array", "nullable": true, "items": {"type": "string", "minLength": 1}}}}}}},
             "batchResponse": {"type": "object", "required": ["responses"], "properties": {"responses": {
