@@ -344,6 +344,7 @@ fn graph_header_name(name: &HeaderName) -> String {
     match name.as_str() {
         "etag" => "ETag".into(),
         "odata-version" => "OData-Version".into(),
+        "odata-entityid" => "OData-EntityId".into(),
         "www-authenticate" => "WWW-Authenticate".into(),
         "request-id" | "client-request-id" => name.as_str().into(),
         other => other
@@ -404,6 +405,8 @@ mod tests {
             ("etag", "ETag"),
             ("retry-after", "Retry-After"),
             ("odata-version", "OData-Version"),
+            ("odata-entityid", "OData-EntityId"),
+            ("cache-control", "Cache-Control"),
             ("preference-applied", "Preference-Applied"),
             ("www-authenticate", "WWW-Authenticate"),
             ("allow", "Allow"),

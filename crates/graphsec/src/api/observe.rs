@@ -40,8 +40,18 @@ pub(crate) async fn observe(State(app): State<Arc<AppState>>, mut request: Reque
         response = error.render(&ctx);
     }
     add_request_ids(response.headers_mut(), &ctx);
+    add_standard_headers(response.headers_mut(), app.tls);
     record(&method, &path, &response, started, &span);
     response
+}
+
+/// What Graph sends on every answer: no caching by clients or proxies (answers depend on the
+/// caller's token), and over TLS the instruction to keep using it.
+fn add_standard_headers(headers: &mut http::HeaderMap, tls: bool) {
+    headers.entry(http::header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-cache"));
+    if tls {
+        headers.insert(http::header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    }
 }
 
 fn record(method: &http::Method, path: &str, response: &Response, started: Instant, span: &tracing::Span) {

@@ -194,6 +194,10 @@ pub async fn create(
         WriteOutcome::Written(stored) => {
             let mut response = written_response(&app, &ctx, StatusCode::CREATED, &stored, &prefs).await?;
             if let Ok(location) = HeaderValue::from_str(&item_url(&ctx, &id)) {
+                // Without a body, OData names the created entity in OData-EntityId as well.
+                if response.status() == StatusCode::NO_CONTENT {
+                    response.headers_mut().insert("OData-EntityId", location.clone());
+                }
                 response.headers_mut().insert(header::LOCATION, location);
             }
             Ok(response)

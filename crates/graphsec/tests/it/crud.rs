@@ -241,6 +241,42 @@ async fn patch_honours_prefer(backend: Backend) {
     assert_eq!(response.headers()["preference-applied"], "return=representation");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["displayName"], "r");
+
+    // A create without a body names what it created in OData-EntityId, as in Location.
+    let response = server
+        .request(Method::POST, COLLECTION, &token)
+        .header("Prefer", "return=minimal")
+        .json(&json!({"id": "a b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert!(response.headers()["location"].to_str().unwrap().ends_with("/userSecurityProfiles/a%20b"));
+    assert_eq!(response.headers()["odata-entityid"], response.headers()["location"]);
+    assert!(
+        !server
+            .request(Method::POST, COLLECTION, &token)
+            .json(&json!({"id": "c"}))
+            .send()
+            .await
+            .unwrap()
+            .headers()
+            .contains_key("odata-entityid"),
+        "an answer with the entity has no OData-EntityId"
+    );
+}
+
+/// No answer may be cached by a client or a proxy: each depends on the caller's token.
+#[tokio::test]
+async fn answers_are_not_to_be_cached() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let token = server.token(TENANT_A, READ_WRITE);
+    for (path, token) in [(COLLECTION, token.as_str()), (item("missing").as_str(), token.as_str()), (COLLECTION, "bad")]
+    {
+        let response = server.request(Method::GET, path, token).send().await.unwrap();
+        assert_eq!(response.headers()["cache-control"], "no-cache", "{path} {}", response.status());
+        assert!(!response.headers().contains_key("strict-transport-security"), "not over plain HTTP");
+    }
 }
 
 async fn delete_removes_and_then_answers_404(backend: Backend) {

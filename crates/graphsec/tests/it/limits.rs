@@ -96,6 +96,7 @@ async fn https_with_a_development_certificate() {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["strict-transport-security"], "max-age=31536000", "over TLS only");
     let body: serde_json::Value = response.json().await.unwrap();
     assert!(body["@odata.context"].as_str().unwrap().starts_with(&format!("https://localhost:{port}/beta/")));
     // Plain HTTP to the TLS port is not served, and the client is told why.
