@@ -35,6 +35,8 @@ pub struct AppState {
     pub chaos: Option<crate::api::chaos::Chaos>,
     /// Memory for response bodies being built or sent.
     pub budget: crate::api::budget::ResponseBudget,
+    /// The origins whose pages may call the API; `None`: no cross-origin requests.
+    pub cors: Option<Arc<crate::api::cors::CorsOrigins>>,
 }
 
 /// A bound, not yet running server.
@@ -80,6 +82,7 @@ impl Server {
                 (config.response_memory_mb as usize) << 20,
                 std::time::Duration::from_secs(config.response_memory_wait),
             ),
+            cors: crate::api::cors::CorsOrigins::parse(&config.cors_origins).map(Arc::new),
         });
         let limits = crate::server::ConnectionLimits {
             header_read_timeout: std::time::Duration::from_secs(config.header_read_timeout),

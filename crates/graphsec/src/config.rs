@@ -253,6 +253,11 @@ pub struct ServeConfig {
     /// With `--auth off`, the tenant of profiles created without azureTenantId.
     #[arg(long, env = "GRAPHSEC_DEFAULT_TENANT", default_value = "00000000-0000-0000-0000-000000000001")]
     pub default_tenant: String,
+    /// Origins whose web pages may call the API (CORS): `*` for any (callers still need a token;
+    /// no cookies are used), a comma-separated list such as `https://app.example.com`, or an
+    /// empty value for none.
+    #[arg(long, env = "GRAPHSEC_CORS_ORIGINS", default_value = "*")]
+    pub cors_origins: String,
 }
 
 #[derive(Args, Debug, Clone)]

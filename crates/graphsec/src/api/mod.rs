@@ -7,6 +7,7 @@ pub mod body;
 pub mod budget;
 pub mod chaos;
 pub mod context;
+pub mod cors;
 mod envelope;
 pub mod error;
 pub mod extract;
@@ -79,15 +80,21 @@ fn refuse_others(
 }
 
 /// The layers every request passes, outermost last: Graph's path rules, a panic answered 500,
-/// and the request layer.
+/// the request layer, and cross-origin requests (around it, so that rendered errors get the
+/// headers too).
 fn layered(state: Arc<AppState>, routes: Router<Arc<AppState>>) -> Router {
     let table = routes.with_state(state.clone());
-    Router::new()
+    let cors = state.cors.clone();
+    let router = Router::new()
         .fallback_service(table)
         .layer(axum::middleware::from_fn_with_state(state.clone(), normalize::normalize))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked");
             axum::response::IntoResponse::into_response(GraphError::internal())
         }))
-        .layer(axum::middleware::from_fn_with_state(state, observe::observe))
+        .layer(axum::middleware::from_fn_with_state(state, observe::observe));
+    match cors {
+        Some(origins) => router.layer(axum::middleware::from_fn_with_state(origins, cors::cors)),
+        None => router,
+    }
 }

@@ -29,6 +29,7 @@ mod batch;
 mod budget;
 mod cli;
 mod concurrency;
+mod cors;
 mod crash;
 mod crud;
 mod errors;

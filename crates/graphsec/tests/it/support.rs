@@ -92,6 +92,7 @@ impl Fixture {
             response_memory_mb: 256,
             response_memory_wait: 5,
             default_tenant: TENANT_A.into(),
+            cors_origins: "*".into(),
         }
     }
 }
