@@ -49,7 +49,8 @@ function freePort() {
 const SETPRIV = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => fs.existsSync(p));
 
 class GraphsecServer {
-  // tlsDir: where cert.pem and key.pem are; extraArgs: more `graphsec serve` flags.
+  // tlsDir: where cert.pem and key.pem are, or null for plain HTTP; extraArgs: more
+  // `graphsec serve` flags.
   constructor({ tlsDir = required("GRAPHSEC_COMPAT_TLS_DIR"), extraArgs = [] } = {}) {
     this.binary = required("GRAPHSEC_BIN");
     this.tlsDir = tlsDir;
@@ -62,7 +63,7 @@ class GraphsecServer {
   }
 
   get origin() {
-    return `https://localhost:${this.port}`;
+    return this.tlsDir === null ? `http://127.0.0.1:${this.port}` : `https://localhost:${this.port}`;
   }
 
   async start(timeoutMs = 30000) {
@@ -88,8 +89,9 @@ class GraphsecServer {
       "serve",
       "--listen", `127.0.0.1:${this.port}`,
       "--data-dir", this.dataDir,
-      "--tls-cert", path.join(this.tlsDir, "cert.pem"),
-      "--tls-key", path.join(this.tlsDir, "key.pem"),
+      ...(this.tlsDir === null
+        ? []
+        : ["--tls-cert", path.join(this.tlsDir, "cert.pem"), "--tls-key", path.join(this.tlsDir, "key.pem")]),
       "--log-level", "warn",
       ...this.extraArgs,
     ];
