@@ -16,7 +16,7 @@ const SEED = [
   ["p1", "Alpha", "10", ["HVA"], "graphsec", ["active"]],
   ["p2", "Bravo", "20", [], "other", ["suspended"]],
   ["p3", "Charlie", "30", ["HVA", "VIP"], "graphsec", ["active", "deleted"]],
-  ["p4", "Delta", null, null, null, []],
+  ["p4", "Delta", null, [], null, []],
   ["p5", "Echo", "50", ["VIP"], "graphsec", ["staged"]],
   ["p6", "alpha lower", "60", ["HVA"], "other", ["active"]],
 ];

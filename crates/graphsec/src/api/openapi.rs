@@ -343,8 +343,9 @@ fn property_schema(ty: &Type, nullable: bool) -> Value {
         Type::DateTimeOffset => date_time(),
         Type::Enum(e) => json!({"nullable": true, "allOf": [reference(e.name)]}),
         Type::Complex(c) => json!({"nullable": true, "allOf": [reference(c.name)]}),
-        Type::Collection(Type::Complex(c)) => json!({"type": "array", "nullable": true, "items": reference(c.name)}),
-        Type::Collection(item) => json!({"type": "array", "nullable": true, "items": property_schema(item, false)}),
+        // A collection is never null: an empty one is [].
+        Type::Collection(Type::Complex(c)) => json!({"type": "array", "items": reference(c.name)}),
+        Type::Collection(item) => json!({"type": "array", "items": property_schema(item, false)}),
     };
     match schema {
         Value::Object(members) if !nullable => {

@@ -106,6 +106,8 @@ pub fn build_new(input: ProfileInput, default_tenant: &str, now: &str) -> Result
             ("createdDateTime", None | Some(Value::Null)) => Value::String(now.to_string()),
             ("lastModifiedDateTime", _) => Value::String(now.to_string()),
             ("vendorInformation", Some(Value::Object(v))) => Value::Object(merge_vendor_information(None, &v)),
+            // A collection is never null: absent, it is empty.
+            ("tags" | "accounts", None) => Value::Array(Vec::new()),
             (_, Some(v)) => v,
             (_, None) => Value::Null,
         };
@@ -202,7 +204,8 @@ fn normalize_declared(name: &str, value: Value) -> Result<Value, ValidationError
         "createdDateTime" | "lastModifiedDateTime" => normalize_datetime(name, value),
         "tags" => normalize_string_collection(name, value),
         "accounts" => match value {
-            Value::Null => Ok(Value::Null),
+            Value::Null => Err(null_collection(name, "Collection(microsoft.graph.userAccount)")),
+            Value::Array(items) if items.iter().any(Value::is_null) => Err(null_element("microsoft.graph.userAccount")),
             Value::Array(items) => {
                 items.into_iter().map(normalize_user_account).collect::<Result<_, _>>().map(Value::Array)
             }
@@ -285,9 +288,30 @@ fn normalize_datetime(name: &str, value: Value) -> Result<Value, ValidationError
 
 fn normalize_string_collection(name: &str, value: Value) -> Result<Value, ValidationError> {
     match &value {
-        Value::Null => Ok(value),
+        Value::Null => Err(null_collection(name, "Collection(Edm.String)")),
+        Value::Array(items) if items.iter().any(Value::is_null) => Err(null_element("Edm.String")),
         Value::Array(items) if items.iter().all(Value::is_string) => Ok(value),
-        _ => Err(wrong_type(name, "a collection of strings (null elements are not allowed)")),
+        _ => Err(wrong_type(name, "a collection of strings")),
+    }
+}
+
+/// A collection is never null (an empty one is `[]`); in ODataLib's words.
+fn null_collection(name: &str, ty: &str) -> ValidationError {
+    ValidationError {
+        inner_code: "invalidPropertyValue",
+        message: format!(
+            "A null value was found for the property named '{name}', which has the expected type '{ty}[Nullable=False]'. The expected type '{ty}[Nullable=False]' does not allow null values."
+        ),
+    }
+}
+
+/// The elements of a declared collection are never null; in ODataLib's words.
+fn null_element(ty: &str) -> ValidationError {
+    ValidationError {
+        inner_code: "invalidPropertyValue",
+        message: format!(
+            "A null value was found with the expected type '{ty}[Nullable=False]'. The expected type '{ty}[Nullable=False]' does not allow null values."
+        ),
     }
 }
 

@@ -396,3 +396,39 @@ async fn service_document_and_health(backend: Backend) {
     assert_eq!(body["value"][0]["name"], "security");
     assert_eq!(body["@odata.context"], format!("{}/beta/$metadata", server.base));
 }
+
+/// A collection is never null: absent, it is written `[]`; a null for one is refused in
+/// ODataLib's words; and profiles stored with null collections before are read with `[]`.
+#[tokio::test]
+async fn collections_are_never_null() {
+    let fixture = Fixture::new(Backend::Sqlite);
+    let server = TestServer::start_config(fixture.config(graphsec::config::AuthChoice::Local)).await;
+    let token = server.token(TENANT_A, READ_WRITE);
+    let created = server.create(&token, json!({"id": "p"})).await;
+    assert_eq!((&created["tags"], &created["accounts"]), (&json!([]), &json!([])));
+    let refused = server.request(Method::PATCH, &item("p"), &token).json(&json!({"tags": null})).send().await.unwrap();
+    let body = expect_error(refused, 400, "BadRequest").await;
+    assert_eq!(
+        body["error"]["message"],
+        "A null value was found for the property named 'tags', which has the expected type \
+         'Collection(Edm.String)[Nullable=False]'. The expected type 'Collection(Edm.String)[Nullable=False]' \
+         does not allow null values."
+    );
+    server.stop().await;
+
+    // A data directory written before: its profile has null collections, and the migration that
+    // makes them [] has not run yet.
+    let database = fixture.temp.path().join("graphsec.sqlite3");
+    let conn = rusqlite::Connection::open(&database).unwrap();
+    conn.execute_batch(
+        r#"UPDATE profiles SET doc = replace(replace(doc, '"tags":[]', '"tags":null'), '"accounts":[]', '"accounts":null');
+           PRAGMA user_version = 3;"#,
+    )
+    .unwrap();
+    drop(conn);
+    let server = TestServer::start_config(fixture.config(graphsec::config::AuthChoice::Local)).await;
+    let read: Value = server.get_json(&item("p"), &token).await;
+    assert_eq!((&read["tags"], &read["accounts"]), (&json!([]), &json!([])), "{read}");
+    assert_eq!(read["@odata.etag"], created["@odata.etag"], "the version is the same");
+    server.stop().await;
+}

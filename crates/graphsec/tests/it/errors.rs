@@ -30,13 +30,17 @@ async fn assert_unchanged(server: &TestServer, token: &str) {
 
 async fn bad_bodies_are_400_and_change_nothing(backend: Backend) {
     let (server, token) = setup(backend).await;
-    let cases: [(&str, &str); 12] = [
+    let cases: [(&str, &str); 16] = [
         ("{", "invalidJson"),
         ("[]", "invalidRequest"),
         ("\"text\"", "invalidRequest"),
         (r#"{"displayName": 1}"#, "invalidPropertyValue"),
         (r#"{"tags": "HVA"}"#, "invalidPropertyValue"),
         (r#"{"tags": [1]}"#, "invalidPropertyValue"),
+        (r#"{"tags": null}"#, "invalidPropertyValue"),
+        (r#"{"tags": ["a", null]}"#, "invalidPropertyValue"),
+        (r#"{"accounts": null}"#, "invalidPropertyValue"),
+        (r#"{"accounts": [null]}"#, "invalidPropertyValue"),
         (r#"{"accounts": [{"status": "sleeping"}]}"#, "invalidEnumValue"),
         (r#"{"accounts": [{"lastSeenDateTime": "yesterday"}]}"#, "invalidDateTimeOffset"),
         (r#"{"vendorInformation": {"color": "red"}}"#, "invalidRequest"),

@@ -143,7 +143,7 @@ async fn tag_filters_follow_writes(backend: Backend) {
     ])
     .await;
 
-    patch("p1", json!({"tags": null})).await;
+    patch("p1", json!({"tags": []})).await;
     expect(vec![("tags/any(t: t eq 'c')", vec![]), ("tags/any()", vec!["p2"]), ("tags/$count eq 0", vec!["p1"])]).await;
 
     // A deleted profile leaves no tags behind for a new one with its id.

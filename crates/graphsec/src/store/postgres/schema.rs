@@ -21,6 +21,10 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../migrations/postgres/0003_sort_indexes_nulls_first.sql"),
         postgres_only: true,
     },
+    Migration {
+        sql: include_str!("../../../migrations/postgres/0004_collections_never_null.sql"),
+        postgres_only: false,
+    },
 ];
 /// Advisory lock key serialising migrations across instances ("graphsec" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6772_6170_6873_6563;
