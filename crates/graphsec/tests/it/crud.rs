@@ -432,3 +432,34 @@ async fn collections_are_never_null() {
     assert_eq!(read["@odata.etag"], created["@odata.etag"], "the version is the same");
     server.stop().await;
 }
+
+/// The PostgreSQL migration rewrites null collections stored before, in the sent text and in
+/// the JSONB its filters read.
+#[tokio::test]
+#[cfg_attr(not(graphsec_test_postgres), ignore = "needs GRAPHSEC_TEST_POSTGRES")]
+async fn postgres_rewrites_null_collections_stored_before() {
+    use sqlx::Connection;
+    let fixture = Fixture::new(Backend::Postgres);
+    let server = TestServer::start_config(fixture.config(AuthChoice::Local)).await;
+    let token = server.token(TENANT_A, READ_WRITE);
+    let created = server.create(&token, json!({"id": "p"})).await;
+    server.stop().await;
+
+    let schema = fixture.schema().expect("a PostgreSQL fixture");
+    let mut admin = sqlx::PgConnection::connect(&required_postgres_url()).await.unwrap();
+    let rewind = format!(
+        r#"SET search_path TO "{schema}";
+           UPDATE profiles SET wire = replace(replace(wire, '"tags":[]', '"tags":null'), '"accounts":[]', '"accounts":null'),
+                               doc = doc || '{{"tags": null, "accounts": null}}'::jsonb;
+           DELETE FROM graphsec_migrations WHERE version = 4;"#
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(rewind)).execute(&mut admin).await.unwrap();
+
+    let server = TestServer::start_config(fixture.config(AuthChoice::Local)).await;
+    let read: Value = server.get_json(&item("p"), &token).await;
+    assert_eq!((&read["tags"], &read["accounts"]), (&json!([]), &json!([])), "{read}");
+    assert_eq!(read["@odata.etag"], created["@odata.etag"], "the version is the same");
+    let empty: Value = server.get_json(&format!("{COLLECTION}?$filter=tags/$count eq 0"), &token).await;
+    assert_eq!(empty["value"][0]["id"], "p", "the JSONB copy reads [] too");
+    server.stop().await;
+}
