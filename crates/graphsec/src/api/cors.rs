@@ -2,11 +2,9 @@
 //! `Access-Control-Request-Method`) from an allowed origin is answered at once, and every other
 //! answer to such an origin, errors included, names the origin and the headers a page may read.
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use std::sync::Arc;
 
 /// The origins whose pages may call the API (`--cors-origins`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,26 +47,31 @@ const EXPOSE_HEADERS: &str = "ETag, Location, OData-EntityId, OData-Version, Pre
 /// How long a browser may reuse a preflight's answer, in seconds.
 const MAX_AGE: &str = "3600";
 
-pub(crate) async fn cors(State(origins): State<Arc<CorsOrigins>>, request: Request, next: Next) -> Response {
-    let Some(allowed) = request.headers().get(header::ORIGIN).and_then(|origin| origins.allow(origin)) else {
-        return next.run(request).await;
-    };
-    let preflight =
-        request.method() == Method::OPTIONS && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    if preflight {
-        let mut response = StatusCode::NO_CONTENT.into_response();
-        let headers = response.headers_mut();
-        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(ALLOW_METHODS));
-        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOW_HEADERS));
-        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static(MAX_AGE));
-        name_origin(headers, allowed, &origins);
-        return response;
-    }
-    let mut response = next.run(request).await;
+/// The `Access-Control-Allow-Origin` for a request, if it comes from a page `origins` allows.
+pub(crate) fn allowed_origin(origins: &CorsOrigins, request: &Request) -> Option<HeaderValue> {
+    origins.allow(request.headers().get(header::ORIGIN)?)
+}
+
+/// Whether the request is a browser's preflight rather than a request of its own.
+pub(crate) fn is_preflight(request: &Request) -> bool {
+    request.method() == Method::OPTIONS && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+/// The answer to a preflight from an allowed origin: what the page may send.
+pub(crate) fn preflight(allowed: HeaderValue, origins: &CorsOrigins) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
     let headers = response.headers_mut();
-    headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSE_HEADERS));
-    name_origin(headers, allowed, &origins);
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(ALLOW_METHODS));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOW_HEADERS));
+    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static(MAX_AGE));
+    name_origin(headers, allowed, origins);
     response
+}
+
+/// Marks any other answer to an allowed origin: what the page may read.
+pub(crate) fn expose(headers: &mut HeaderMap, allowed: HeaderValue, origins: &CorsOrigins) {
+    headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSE_HEADERS));
+    name_origin(headers, allowed, origins);
 }
 
 /// The allowed origin; when it depends on the request, caches must keep answers apart by it.

@@ -80,21 +80,15 @@ fn refuse_others(
 }
 
 /// The layers every request passes, outermost last: Graph's path rules, a panic answered 500,
-/// the request layer, and cross-origin requests (around it, so that rendered errors get the
-/// headers too).
+/// and the request layer.
 fn layered(state: Arc<AppState>, routes: Router<Arc<AppState>>) -> Router {
     let table = routes.with_state(state.clone());
-    let cors = state.cors.clone();
-    let router = Router::new()
+    Router::new()
         .fallback_service(table)
         .layer(axum::middleware::from_fn_with_state(state.clone(), normalize::normalize))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked");
             axum::response::IntoResponse::into_response(GraphError::internal())
         }))
-        .layer(axum::middleware::from_fn_with_state(state, observe::observe));
-    match cors {
-        Some(origins) => router.layer(axum::middleware::from_fn_with_state(origins, cors::cors)),
-        None => router,
-    }
+        .layer(axum::middleware::from_fn_with_state(state, observe::observe))
 }

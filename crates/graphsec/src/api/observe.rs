@@ -1,8 +1,10 @@
-//! The outermost layer of every request, `$batch` items included: it gives the request its ids
-//! and log span, bounds it in time, renders a [`GraphError`] into Graph's error body, and records
-//! the answer in the log and the metrics.
+//! The outermost layer of every request, `$batch` items included: it answers browsers'
+//! preflights, gives the request its ids and log span, bounds it in time, renders a
+//! [`GraphError`] into Graph's error body, adds the headers every answer carries (CORS ones
+//! included), and records the answer in the log and the metrics.
 
 use super::context::RequestContext;
+use super::cors;
 use super::error::GraphError;
 use crate::app::AppState;
 use crate::store::gate::WriteGate;
@@ -19,6 +21,12 @@ use tracing::Instrument;
 pub(crate) struct OuterDeadline(pub tokio::time::Instant);
 
 pub(crate) async fn observe(State(app): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
+    let cors = app.cors.as_deref().and_then(|origins| Some((origins, cors::allowed_origin(origins, &request)?)));
+    if let Some((origins, allowed)) = &cors
+        && cors::is_preflight(&request)
+    {
+        return cors::preflight(allowed.clone(), origins);
+    }
     let ctx = RequestContext::new(request.headers(), app.tls);
     let span = tracing::info_span!("request", request_id = %ctx.request_id);
     let started = Instant::now();
@@ -41,6 +49,9 @@ pub(crate) async fn observe(State(app): State<Arc<AppState>>, mut request: Reque
     }
     add_request_ids(response.headers_mut(), &ctx);
     add_standard_headers(response.headers_mut(), app.tls);
+    if let Some((origins, allowed)) = cors {
+        cors::expose(response.headers_mut(), allowed, origins);
+    }
     record(&method, &path, &response, started, &span);
     response
 }
