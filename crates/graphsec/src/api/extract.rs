@@ -17,11 +17,12 @@ use http::request::Parts;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+/// The request layer's context, taken rather than copied: a handler takes it once.
 impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
     type Rejection = GraphError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, GraphError> {
-        parts.extensions.get::<RequestContext>().cloned().ok_or_else(GraphError::internal)
+        parts.extensions.remove::<RequestContext>().ok_or_else(GraphError::internal)
     }
 }
 
