@@ -37,6 +37,8 @@ pub struct AppState {
     pub budget: crate::api::budget::ResponseBudget,
     /// The origins whose pages may call the API; `None`: no cross-origin requests.
     pub cors: Option<Arc<crate::api::cors::CorsOrigins>>,
+    /// Where the links written into answers point.
+    pub public_url: crate::api::public_url::PublicUrl,
 }
 
 /// A bound, not yet running server.
@@ -56,6 +58,8 @@ impl Server {
     pub async fn bind(config: &ServeConfig) -> anyhow::Result<Server> {
         // Nothing is created in the data directory before the address is known to be free.
         let listener = listen("--listen", &config.listen).await?;
+        let public_url = crate::api::public_url::PublicUrl::new(config.public_url.as_deref(), &config.trusted_proxies)
+            .map_err(anyhow::Error::msg)?;
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
             _ => None,
@@ -83,6 +87,7 @@ impl Server {
                 std::time::Duration::from_secs(config.response_memory_wait),
             ),
             cors: crate::api::cors::CorsOrigins::parse(&config.cors_origins).map(Arc::new),
+            public_url,
         });
         let limits = crate::server::ConnectionLimits {
             header_read_timeout: std::time::Duration::from_secs(config.header_read_timeout),

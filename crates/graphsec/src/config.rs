@@ -258,6 +258,17 @@ pub struct ServeConfig {
     /// empty value for none.
     #[arg(long, env = "GRAPHSEC_CORS_ORIGINS", default_value = "*")]
     pub cors_origins: String,
+    /// The address clients reach the server at, `scheme://host[:port]` (e.g. behind a
+    /// TLS-terminating load balancer, `https://graph.example.com`): every link in an answer
+    /// (`@odata.nextLink`, `@odata.context`, `@odata.id`, `Location`) starts with it. Without
+    /// it, links use the request's `Host` and the connection's scheme.
+    #[arg(long, env = "GRAPHSEC_PUBLIC_URL", conflicts_with = "trusted_proxies")]
+    pub public_url: Option<String>,
+    /// Proxies whose `Forwarded` or `X-Forwarded-Proto`/`X-Forwarded-Host` headers set the links'
+    /// scheme and host: comma-separated addresses or networks, e.g. `10.0.0.0/8,127.0.0.1`.
+    /// From any other address these headers are ignored. Empty: trust none.
+    #[arg(long, env = "GRAPHSEC_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -4,6 +4,7 @@
 
 use crate::api::error::GraphError;
 use axum::Router;
+use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -14,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 
 #[derive(Debug, Clone)]
 pub struct ConnectionLimits {
@@ -54,10 +56,14 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             tracing::warn!(%peer, max = limits.max_connections, "connection refused: too many open connections");
-            tokio::spawn(refuse_overloaded(stream, tls.is_some()));
+            tokio::spawn(refuse_overloaded(stream));
             continue;
         };
-        let service = TowerToHyperService::new(router.clone());
+        // The peer's address decides whether its forwarded headers are believed.
+        let service = TowerToHyperService::new(router.clone().map_request(move |mut request: http::Request<_>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request
+        }));
         let (http, watcher, tls, timeout) = (http.clone(), graceful.watcher(), tls.clone(), limits.header_read_timeout);
         tokio::spawn(async move {
             let _slot = slot;
@@ -104,8 +110,8 @@ async fn refuse_plain_http(mut stream: tokio::net::TcpStream) {
 }
 
 /// Over the connection cap: one short Graph error, then close.
-async fn refuse_overloaded<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, tls: bool) {
-    let ctx = crate::api::context::RequestContext::new(&http::HeaderMap::new(), tls);
+async fn refuse_overloaded<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
+    let ctx = crate::api::context::RequestContext::new(&http::HeaderMap::new(), "http://localhost");
     let body = GraphError::unavailable("The server has too many open connections; retry shortly.").body(&ctx);
     let response = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nrequest-id: {id}\r\nclient-request-id: {id}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",

@@ -6,7 +6,7 @@ use super::context::RequestContext;
 use super::envelope::Envelope;
 use super::error::GraphError;
 use super::extract::{Authenticated, JsonBody};
-use super::observe::{OuterDeadline, add_request_ids};
+use super::observe::{Enclosing, add_request_ids};
 use super::render::CanonicalJson;
 use crate::app::AppState;
 use axum::Router;
@@ -34,6 +34,13 @@ pub(super) struct Item {
     pub(super) depends_on: Vec<usize>,
 }
 
+/// What every item takes from the batch request: its `Authorization`, and the origin its links
+/// point at.
+pub(super) struct Outer {
+    headers: HeaderMap,
+    origin: String,
+}
+
 /// The service a batch's items run through: the whole API but `$batch`.
 #[derive(Clone)]
 pub struct ItemService(pub Router);
@@ -42,17 +49,19 @@ pub async fn run(
     State(app): State<Arc<AppState>>,
     Extension(ItemService(items)): Extension<ItemService>,
     _: Authenticated,
-    outer: HeaderMap,
+    ctx: RequestContext,
+    headers: HeaderMap,
     JsonBody(bytes): JsonBody,
 ) -> Result<Response, GraphError> {
-    let parsed = parse(&bytes, outer.get(header::HOST).and_then(|h| h.to_str().ok()))?;
+    let parsed = parse(&bytes, Some(ctx.public_host()))?;
     // The parsed items (bodies, headers) live until the last answer is sent; the items' answers
     // take their own reservations as they run.
     let reservation = app.budget.reserve_exact(bytes.len() * 2).await?;
     drop(bytes);
     let order = execution_order(&parsed);
     let deadline = tokio::time::Instant::now() + app.request_timeout;
-    let envelope = Envelope::new(app.clone(), items, outer, parsed, order, deadline, reservation);
+    let outer = Outer { headers, origin: ctx.origin().to_string() };
+    let envelope = Envelope::new(items, outer, parsed, order, deadline, reservation);
     Ok(super::render::odata_response_body(StatusCode::OK, Body::new(envelope)))
 }
 
@@ -235,39 +244,32 @@ fn execution_order(items: &[Item]) -> Vec<usize> {
 }
 
 /// The item as a request of its own. The outer request's Authorization applies to every item
-/// that does not carry its own, and its Host to all of them (the answers' links point at the
-/// server that was asked). The item must also finish within the batch's `deadline`.
-fn item_request(outer: &HeaderMap, item: &Item, deadline: tokio::time::Instant) -> Option<Request<Body>> {
+/// that does not carry its own, and its origin to all of them (the answers' links point where
+/// the batch's do). The item must also finish within the batch's `deadline`.
+fn item_request(outer: &Outer, item: &Item, deadline: tokio::time::Instant) -> Option<Request<Body>> {
     let mut request = Request::builder().method(item.method.clone()).uri(item.url.as_str());
     let headers = request.headers_mut()?;
     *headers = item.headers.clone();
     if !headers.contains_key(header::AUTHORIZATION)
-        && let Some(value) = outer.get(header::AUTHORIZATION)
+        && let Some(value) = outer.headers.get(header::AUTHORIZATION)
     {
         headers.insert(header::AUTHORIZATION, value.clone());
     }
-    if let Some(host) = outer.get(header::HOST) {
-        headers.insert(header::HOST, host.clone());
-    }
     let body = item.body.clone().map(Body::from).unwrap_or_else(Body::empty);
     let mut request = request.body(body).ok()?;
-    request.extensions_mut().insert(OuterDeadline(deadline));
+    request.extensions_mut().insert(Enclosing { deadline, origin: outer.origin.clone() });
     Some(request)
 }
 
 /// The ids of an answer the item service did not give: its own request-id, and its own
 /// header's client-request-id, if any.
-fn item_context(app: &AppState, outer: &HeaderMap, item_headers: &HeaderMap) -> RequestContext {
-    let mut headers = item_headers.clone();
-    if let Some(host) = outer.get(header::HOST) {
-        headers.insert(header::HOST, host.clone());
-    }
-    RequestContext::new(&headers, app.tls)
+fn item_context(outer: &Outer, item_headers: &HeaderMap) -> RequestContext {
+    RequestContext::new(item_headers, &outer.origin)
 }
 
 /// `error` as the answer to an item that was not run.
-fn answer_unrun(app: &AppState, outer: &HeaderMap, item_headers: &HeaderMap, error: GraphError) -> Response {
-    let ctx = item_context(app, outer, item_headers);
+fn answer_unrun(outer: &Outer, item_headers: &HeaderMap, error: GraphError) -> Response {
+    let ctx = item_context(outer, item_headers);
     let mut response = error.render(&ctx);
     add_request_ids(response.headers_mut(), &ctx);
     response
@@ -288,22 +290,20 @@ pub(super) enum Part {
 
 /// Runs one item through the item service, or answers 424 for it.
 pub(super) async fn run_item(
-    app: Arc<AppState>,
     items: Router,
-    outer: Arc<HeaderMap>,
+    outer: Arc<Outer>,
     item: Item,
     failed_dependency: bool,
     deadline: tokio::time::Instant,
 ) -> Finished {
     let response = match failed_dependency {
-        true => answer_unrun(&app, &outer, &item.headers, GraphError::failed_dependency()),
+        true => answer_unrun(&outer, &item.headers, GraphError::failed_dependency()),
         false => match item_request(&outer, &item, deadline) {
             Some(request) => match items.oneshot(request).await {
                 Ok(response) => response,
                 Err(never) => match never {},
             },
             None => answer_unrun(
-                &app,
                 &outer,
                 &item.headers,
                 GraphError::bad_request("The request could not be built from the batch item."),
@@ -317,9 +317,9 @@ pub(super) async fn run_item(
 }
 
 /// The answer of an item whose handling panicked outside the item service's own guard.
-pub(super) fn panicked(app: &AppState, outer: &HeaderMap, id: &str) -> Finished {
+pub(super) fn panicked(outer: &Outer, id: &str) -> Finished {
     tracing::error!(id, "a batch item's handler panicked");
-    streamed(id, answer_unrun(app, outer, &HeaderMap::new(), GraphError::internal()))
+    streamed(id, answer_unrun(outer, &HeaderMap::new(), GraphError::internal()))
 }
 
 fn head(id: &str, response: &Response) -> (u16, Value) {
@@ -444,7 +444,7 @@ mod tests {
     /// it gave, for everything the server renders: escapes, odd numbers, nesting, member order.
     #[tokio::test]
     async fn embedded_answers_are_the_reserialised_ones() {
-        let ctx = RequestContext::new(&HeaderMap::new(), false);
+        let ctx = RequestContext::new(&HeaderMap::new(), "http://localhost");
         let doc = json!({
             "id": "a\"b\\c\u{1}é\u{2028}", "z": 1, "a": [1, 2.5, -0.0, 1e300, 5e-324, 12345678901234567890u64, null],
             "nested": {"y": true, "x": {"w": "v"}}, "@odata.weird": "/",

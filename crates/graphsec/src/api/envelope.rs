@@ -7,11 +7,9 @@
 
 use super::batch::{self, Finished, Item, Part};
 use super::budget::Reservation;
-use crate::app::AppState;
 use axum::Router;
 use axum::body::Body;
 use bytes::Bytes;
-use http::HeaderMap;
 use hyper::body::{Body as _, Frame};
 use std::future::Future;
 use std::pin::Pin;
@@ -21,10 +19,9 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 pub(super) struct Envelope {
-    app: Arc<AppState>,
     /// What the items run through.
     service: Router,
-    outer: Arc<HeaderMap>,
+    outer: Arc<batch::Outer>,
     deadline: tokio::time::Instant,
     /// The batch request's span, so that what its items log carries its request-id.
     span: tracing::Span,
@@ -63,9 +60,8 @@ impl Drop for Running {
 
 impl Envelope {
     pub(super) fn new(
-        app: Arc<AppState>,
         service: Router,
-        outer: HeaderMap,
+        outer: batch::Outer,
         items: Vec<Item>,
         order: Vec<usize>,
         deadline: tokio::time::Instant,
@@ -73,7 +69,6 @@ impl Envelope {
     ) -> Envelope {
         let n = items.len();
         Envelope {
-            app,
             service,
             outer: Arc::new(outer),
             deadline,
@@ -103,14 +98,7 @@ impl Envelope {
             return false;
         };
         let failed_dependency = self.depends_on[index].iter().any(|d| self.statuses[*d].is_none_or(|s| s >= 400));
-        let run = batch::run_item(
-            self.app.clone(),
-            self.service.clone(),
-            self.outer.clone(),
-            item,
-            failed_dependency,
-            self.deadline,
-        );
+        let run = batch::run_item(self.service.clone(), self.outer.clone(), item, failed_dependency, self.deadline);
         self.running = Some(Running { index, task: tokio::spawn(run.instrument(self.span.clone())) });
         true
     }
@@ -196,7 +184,7 @@ impl Envelope {
         };
         let index = running.index;
         self.running = None;
-        let finished = result.unwrap_or_else(|_| batch::panicked(&self.app, &self.outer, &self.ids[index]));
+        let finished = result.unwrap_or_else(|_| batch::panicked(&self.outer, &self.ids[index]));
         self.statuses[index] = Some(finished.status);
         self.finished[index] = Some(finished.part);
         Step::Continue

@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod page;
 pub mod prefer;
 pub mod profiles;
+pub mod public_url;
 pub mod query;
 pub mod render;
 pub mod route;
@@ -29,12 +30,26 @@ use axum::routing::{MethodRouter, get, post};
 use error::GraphError;
 use route::Route;
 use std::sync::Arc;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::SizeAbove;
 
 /// The whole API as one service: every request, and each item of a `$batch`, passes through the
-/// same layers and route table.
+/// same layers and route table. Answers are gzip-compressed for clients that accept it, as
+/// Graph's are; a `$batch` item's answer is compressed with its batch's.
 pub fn router(state: Arc<AppState>) -> Router {
     let items = layered(state.clone(), routes(None));
-    layered(state, routes(Some(items)))
+    layered(state, routes(Some(items))).layer(compression())
+}
+
+/// Below a kilobyte, compressing costs more time than the bytes it saves; the fastest level
+/// keeps the cost per answer small while still shrinking JSON several times.
+fn compression() -> CompressionLayer<SizeAbove> {
+    CompressionLayer::new()
+        .no_br()
+        .no_deflate()
+        .no_zstd()
+        .quality(tower_http::CompressionLevel::Fastest)
+        .compress_when(SizeAbove::new(1024))
 }
 
 /// `$batch` items run through `batch_items`; a router for items has no `$batch` (a batch cannot

@@ -8,17 +8,22 @@ use super::cors;
 use super::error::GraphError;
 use crate::app::AppState;
 use crate::store::gate::WriteGate;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::HeaderValue;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
 
-/// A deadline a request must also meet: a `$batch` item's is its batch's.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct OuterDeadline(pub tokio::time::Instant);
+/// What a `$batch` item takes from its batch: a deadline it must also meet, and the origin its
+/// links point at.
+#[derive(Debug, Clone)]
+pub(crate) struct Enclosing {
+    pub deadline: tokio::time::Instant,
+    pub origin: String,
+}
 
 pub(crate) async fn observe(State(app): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
     let cors = app.cors.as_deref().and_then(|origins| Some((origins, cors::allowed_origin(origins, &request)?)));
@@ -27,14 +32,21 @@ pub(crate) async fn observe(State(app): State<Arc<AppState>>, mut request: Reque
     {
         return cors::preflight(allowed.clone(), origins);
     }
-    let ctx = RequestContext::new(request.headers(), app.tls);
+    let enclosing = request.extensions_mut().remove::<Enclosing>();
+    let ctx = match &enclosing {
+        Some(enclosing) => RequestContext::new(request.headers(), &enclosing.origin),
+        None => {
+            let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip());
+            RequestContext::new(request.headers(), &app.public_url.origin(request.headers(), peer, app.tls))
+        }
+    };
     let span = tracing::info_span!("request", request_id = %ctx.request_id);
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let mut deadline = tokio::time::Instant::now() + app.request_timeout;
-    if let Some(OuterDeadline(outer)) = request.extensions().get::<OuterDeadline>() {
-        deadline = deadline.min(*outer);
+    if let Some(enclosing) = enclosing {
+        deadline = deadline.min(enclosing.deadline);
     }
     request.extensions_mut().insert(ctx.clone());
     let mut response = match within_deadline(deadline, next.run(request).instrument(span.clone())).await {

@@ -209,7 +209,7 @@ mod tests {
     }
 
     async fn streamed(rows: Vec<StoredProfile>, page: &Page<'_>) -> (Option<u64>, usize, String) {
-        let ctx = RequestContext::new(&http::HeaderMap::new(), false);
+        let ctx = RequestContext::new(&http::HeaderMap::new(), "http://localhost");
         let budget = ResponseBudget::new(64 << 20, Duration::from_secs(1));
         let reservation = budget.reserve(8 << 20).await.unwrap();
         let body = PageBody::new(&ctx, rows, page, reservation).unwrap();
@@ -226,7 +226,7 @@ mod tests {
 
     #[tokio::test]
     async fn streamed_pages_are_byte_for_byte_the_whole_page() {
-        let ctx = RequestContext::new(&http::HeaderMap::new(), false);
+        let ctx = RequestContext::new(&http::HeaderMap::new(), "http://localhost");
         let select = odata::parse_select("id,displayName,missing", crate::domain::members::schema()).unwrap();
         let cases = [
             (0, Page { count: None, next_link: None, select: None }),

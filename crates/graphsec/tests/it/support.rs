@@ -93,6 +93,8 @@ impl Fixture {
             response_memory_wait: 5,
             default_tenant: TENANT_A.into(),
             cors_origins: "*".into(),
+            public_url: None,
+            trusted_proxies: String::new(),
         }
     }
 }
@@ -177,6 +179,11 @@ impl TestServer {
             budget,
             fixture: None,
         }
+    }
+
+    /// Keeps `fixture` (the data directory or schema) until the server is gone.
+    pub fn own_fixture(&mut self, fixture: Fixture) {
+        self.fixture = Some(fixture);
     }
 
     /// Stops the server with a graceful shutdown and waits for it.
