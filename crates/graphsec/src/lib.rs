@@ -7,6 +7,7 @@ pub mod config;
 pub mod data_dir;
 pub mod domain;
 pub mod import;
+pub mod logging;
 pub mod server;
 pub mod store;
 pub mod telemetry;

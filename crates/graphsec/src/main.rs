@@ -47,7 +47,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    init_logging(config.log_format, &config.log_level);
+    let _log = graphsec::logging::init(config.log_format, &config.log_level);
     runtime()?.block_on(async {
         let started = std::time::Instant::now();
         let server = graphsec::app::Server::bind(&config).await?;
@@ -79,7 +79,7 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
 
 fn migrate(location: DataLocation) -> anyhow::Result<()> {
     let args = location.storage(Durability::Full);
-    init_logging(LogFormat::Text, "info");
+    let _log = graphsec::logging::init(LogFormat::Text, "info");
     runtime()?.block_on(async {
         match &args.database_url {
             Some(url) => {
@@ -96,7 +96,7 @@ fn migrate(location: DataLocation) -> anyhow::Result<()> {
 }
 
 fn import(args: ImportArgs) -> anyhow::Result<()> {
-    init_logging(LogFormat::Text, "warn");
+    let _log = graphsec::logging::init(LogFormat::Text, "warn");
     runtime()?.block_on(async {
         let report = graphsec::import::run(&args).await?;
         println!(
@@ -110,7 +110,7 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
 }
 
 fn audit(args: AuditArgs) -> anyhow::Result<()> {
-    init_logging(LogFormat::Text, "warn");
+    let _log = graphsec::logging::init(LogFormat::Text, "warn");
     if let Some(AuditAction::Prune(prune)) = args.action {
         let before = graphsec::domain::datetime::normalize(&prune.before).map_err(anyhow::Error::msg)?;
         return runtime()?.block_on(async {
@@ -139,15 +139,4 @@ fn audit(args: AuditArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })
-}
-
-fn init_logging(format: LogFormat, level: &str) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
-    }
 }

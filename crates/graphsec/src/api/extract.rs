@@ -37,7 +37,11 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
         if let Some(chaos) = &app.chaos {
             chaos.disturb().await?;
         }
-        authenticate(app, &parts.headers).await.map(Authenticated)
+        let principal = authenticate(app, &parts.headers).await?;
+        if let Some(tenant) = &principal.tenant {
+            tracing::Span::current().record("tenant", tenant.as_str());
+        }
+        Ok(Authenticated(principal))
     }
 }
 

@@ -40,7 +40,8 @@ pub(crate) async fn observe(State(app): State<Arc<AppState>>, mut request: Reque
             RequestContext::new(request.headers(), &app.public_url.origin(request.headers(), peer, app.tls))
         }
     };
-    let span = tracing::info_span!("request", request_id = %ctx.request_id);
+    // The tenant is recorded once the caller is known (extract.rs).
+    let span = tracing::info_span!("request", request_id = %ctx.request_id, tenant = tracing::field::Empty);
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
