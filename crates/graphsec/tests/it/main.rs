@@ -33,6 +33,7 @@ mod cors;
 mod crash;
 mod crud;
 mod errors;
+mod export;
 mod external_issuer;
 mod faults;
 mod limits;
