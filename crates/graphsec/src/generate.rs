@@ -19,100 +19,20 @@ use std::io::Write;
 /// Times are spread over this span before `--now`.
 const SPAN_SECONDS: i64 = 365 * 86_400;
 
+#[rustfmt::skip]
 const FIRST_NAMES: &[&str] = &[
-    "Adele",
-    "Alex",
-    "Allan",
-    "Amara",
-    "Ana",
-    "Arjun",
-    "Ben",
-    "Carlos",
-    "Chen",
-    "Chloe",
-    "Christie",
-    "Daniel",
-    "Diego",
-    "Elena",
-    "Emily",
-    "Fatima",
-    "Grady",
-    "Hana",
-    "Henrietta",
-    "Ian",
-    "Isaiah",
-    "Jakob",
-    "Johanna",
-    "Joni",
-    "Kenji",
-    "Lee",
-    "Lidia",
-    "Lynne",
-    "Megan",
-    "Miriam",
-    "Mohammed",
-    "Nestor",
-    "Nina",
-    "Oliver",
-    "Patti",
-    "Pradeep",
-    "Priya",
-    "Raul",
-    "Sakura",
-    "Samuel",
-    "Sofia",
-    "Tariq",
-    "Thomas",
-    "Valentina",
-    "Wei",
-    "Yusuf",
-    "Zara",
-    "Zoe",
+    "Adele", "Alex", "Allan", "Amara", "Ana", "Arjun", "Ben", "Carlos", "Chen", "Chloe", "Christie", "Daniel",
+    "Diego", "Elena", "Emily", "Fatima", "Grady", "Hana", "Henrietta", "Ian", "Isaiah", "Jakob", "Johanna", "Joni",
+    "Kenji", "Lee", "Lidia", "Lynne", "Megan", "Miriam", "Mohammed", "Nestor", "Nina", "Oliver", "Patti", "Pradeep",
+    "Priya", "Raul", "Sakura", "Samuel", "Sofia", "Tariq", "Thomas", "Valentina", "Wei", "Yusuf", "Zara", "Zoe",
 ];
 
+#[rustfmt::skip]
 const LAST_NAMES: &[&str] = &[
-    "Adams",
-    "Ahmed",
-    "Bauer",
-    "Brown",
-    "Chen",
-    "Cohen",
-    "Dubois",
-    "Fernandez",
-    "Garcia",
-    "Gonzalez",
-    "Gupta",
-    "Hansen",
-    "Ito",
-    "Jensen",
-    "Johnson",
-    "Kim",
-    "Kowalski",
-    "Larsen",
-    "Lopez",
-    "Martin",
-    "Mueller",
-    "Nakamura",
-    "Nguyen",
-    "Novak",
-    "Okafor",
-    "Patel",
-    "Petrov",
-    "Rossi",
-    "Santos",
-    "Schmidt",
-    "Silva",
-    "Singh",
-    "Smith",
-    "Sullivan",
-    "Tanaka",
-    "Vance",
-    "Wagner",
-    "Wilber",
-    "Williams",
-    "Wong",
-    "Yamamoto",
-    "Zhang",
+    "Adams", "Ahmed", "Bauer", "Brown", "Chen", "Cohen", "Dubois", "Fernandez", "Garcia", "Gonzalez", "Gupta",
+    "Hansen", "Ito", "Jensen", "Johnson", "Kim", "Kowalski", "Larsen", "Lopez", "Martin", "Mueller", "Nakamura",
+    "Nguyen", "Novak", "Okafor", "Patel", "Petrov", "Rossi", "Santos", "Schmidt", "Silva", "Singh", "Smith",
+    "Sullivan", "Tanaka", "Vance", "Wagner", "Wilber", "Williams", "Wong", "Yamamoto", "Zhang",
 ];
 
 /// Tags and how often each is on a profile, per thousand.
@@ -291,7 +211,7 @@ impl<'a> Generator<'a> {
         let risk = self.risk();
         let accounts = (0..pick(&mut self.rng, ACCOUNT_COUNTS))
             .map(|n| self.account(n, display_name, upn, &local, created, risk))
-            .collect::<Vec<_>>();
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let subscription = match self.rng.below(10) {
             0..7 => Some(self.subscriptions[self.rng.below(3) as usize].as_str()),
             _ => None,
@@ -348,7 +268,7 @@ impl<'a> Generator<'a> {
         local: &str,
         created: i64,
         risk: u64,
-    ) -> Account<'n> {
+    ) -> anyhow::Result<Account<'n>> {
         let (service, form) = match n {
             0 => (DIRECTORY_SERVICE, SigninForm::PrincipalName),
             // Distinct services: consecutive entries from a random start.
@@ -362,15 +282,15 @@ impl<'a> Generator<'a> {
         let status = pick(&mut self.rng, STATUSES);
         let seen = created + self.rng.below((self.now - created) as u64 + 1) as i64;
         let seen_ticks = self.rng.below(10_000_000);
-        Account {
+        Ok(Account {
             display_name,
             // A staged account has not signed in yet.
-            last_seen_date_time: (status != "staged").then(|| wire_time(seen, seen_ticks).unwrap_or_default()),
+            last_seen_date_time: if status == "staged" { None } else { Some(wire_time(seen, seen_ticks)?) },
             risk_score: if n == 0 { risk } else { self.rng.below(risk + 1) }.to_string(),
             service,
             signin_name,
             status,
-        }
+        })
     }
 }
 

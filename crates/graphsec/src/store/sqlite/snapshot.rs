@@ -24,6 +24,7 @@ const SELECT_TENANT: &str = "SELECT doc FROM profiles WHERE tenant = ?1 ORDER BY
 /// stream: nothing is held but the current row.
 pub fn export(db: &Path, tenant: Option<&str>, out: &mut dyn Write) -> Result<u64, ExportError> {
     let mut conn = open(db)?;
+    conn.pragma_update(None, "query_only", true).map_err(StoreError::from)?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(StoreError::from)?;
     let mut stmt = match tenant {
         Some(_) => tx.prepare(SELECT_TENANT),
