@@ -24,6 +24,28 @@ pub enum Command {
     Import(ImportArgs),
     /// Print the audit trail (one JSON object per line, oldest first).
     Audit(AuditArgs),
+    /// Print every profile as newline-delimited JSON that `import` loads back as it was.
+    ///
+    /// One line per profile, ordered by tenant and id: the profile as the API returns it, with its
+    /// createdDateTime, lastModifiedDateTime and dynamic properties. `graphsec import` into an
+    /// empty store loads the lines back as they were (an export of the result is the same bytes);
+    /// ETags start again at W/"1". The export reads one snapshot of the database, beside a running
+    /// server, in constant memory.
+    Export(ExportArgs),
+    /// Copy an SQLite data directory into a new data directory, while the server runs.
+    ///
+    /// The copy holds the database as one snapshot and the signing key (so tokens minted for the
+    /// server are accepted by a server on the copy); `graphsec serve --data-dir TO` starts on it as
+    /// it is. For PostgreSQL use pg_dump.
+    Backup(BackupArgs),
+    /// Print made-up, realistic profiles as newline-delimited JSON for `import`.
+    ///
+    /// Names, user principal names in --domain, tags, accounts in several services, risk scores,
+    /// vendor information, and creation and modification times within the year before --now. The
+    /// output depends only on the arguments: the same arguments print the same bytes on any machine,
+    /// and a smaller --count prints the first lines of a larger one. Every line is in the form
+    /// `export` prints, so `generate | import` followed by `export` prints the same lines, sorted.
+    Generate(GenerateArgs),
     /// Write a self-signed development certificate (cert.pem, key.pem) for `serve --tls-*`.
     Cert(CertArgs),
 }
@@ -157,6 +179,47 @@ pub struct ImportArgs {
 }
 
 pub const DEFAULT_TENANT: &str = "00000000-0000-0000-0000-000000000001";
+
+/// `graphsec export`.
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub location: DataLocation,
+    /// Only this tenant's profiles.
+    #[arg(long)]
+    pub tenant: Option<String>,
+}
+
+/// `graphsec backup`.
+#[derive(Args, Debug, Clone)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub location: DataLocation,
+    /// The data directory to create: it must not exist, or be empty.
+    #[arg(long)]
+    pub to: PathBuf,
+}
+
+/// `graphsec generate`.
+#[derive(Args, Debug, Clone)]
+pub struct GenerateArgs {
+    /// How many profiles to print.
+    #[arg(long)]
+    pub count: u64,
+    /// azureTenantId of every profile.
+    #[arg(long, default_value = DEFAULT_TENANT)]
+    pub tenant: String,
+    /// Domain of the user principal names.
+    #[arg(long, default_value = "contoso.com")]
+    pub domain: String,
+    /// Seed of the pseudo-random choices.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The time the profiles' times are before: a fixed time by default, so that the output does
+    /// not depend on when it is made.
+    #[arg(long, default_value = "2026-01-01T00:00:00Z")]
+    pub now: String,
+}
 
 #[derive(Args, Debug, Clone)]
 pub struct ServeConfig {

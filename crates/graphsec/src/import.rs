@@ -119,7 +119,7 @@ fn new_profile(line: &str, tenant: &str, now: &str) -> Result<serde_json::Map<St
         Ok(_) => {}
     }
     profile::parse_input(line.as_bytes())
-        .and_then(|input| profile::build_new(input, tenant, now))
+        .and_then(|input| profile::build_new(input, tenant, now, profile::LastModified::AsGiven))
         .map_err(|e| e.message)
 }
 

@@ -1,6 +1,7 @@
 use graphsec::auth::local::{LocalKey, TokenRequest};
 use graphsec::config::{
-    AuditAction, AuditArgs, Cli, Command, DataLocation, ImportArgs, LogFormat, ServeConfig, TokenArgs,
+    AuditAction, AuditArgs, BackupArgs, Cli, Command, DataLocation, ExportArgs, ImportArgs, LogFormat, ServeConfig,
+    TokenArgs,
 };
 use graphsec::store::sqlite::Durability;
 
@@ -28,6 +29,9 @@ fn main() -> std::process::ExitCode {
         Command::Migrate(args) => migrate(args),
         Command::Import(args) => import(args),
         Command::Audit(args) => audit(args),
+        Command::Export(args) => export(args),
+        Command::Backup(args) => backup(args),
+        Command::Generate(args) => to_stdout(|out| graphsec::generate::run(&args, out)),
         Command::Cert(args) => graphsec::tls::write_development_certificate(&args.out, &args.hosts).map(|()| {
             println!("wrote {0}/cert.pem and {0}/key.pem", args.out.display());
             println!("serve with: graphsec serve --tls-cert {0}/cert.pem --tls-key {0}/key.pem", args.out.display());
@@ -139,4 +143,40 @@ fn audit(args: AuditArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let _log = graphsec::logging::init(LogFormat::Text, "warn");
+    to_stdout(|out| graphsec::export::run(&args, out).map(drop))
+}
+
+fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    let _log = graphsec::logging::init(LogFormat::Text, "warn");
+    let report = graphsec::backup::run(&args)?;
+    println!(
+        "copied {} profiles ({} bytes) from {} to {}; start a server on the copy with: graphsec serve --data-dir {}",
+        report.profiles,
+        report.bytes,
+        args.location.data_dir.display(),
+        args.to.display(),
+        args.to.display()
+    );
+    Ok(())
+}
+
+/// Runs `write` on a buffered standard output. A reader that stops early (`| head`) is not an
+/// error: what it read is what it asked for.
+fn to_stdout(write: impl FnOnce(&mut dyn std::io::Write) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let written = write(&mut out).and_then(|()| Ok(out.flush()?));
+    match written {
+        Err(e)
+            if e.chain().any(|cause| {
+                cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
 }

@@ -15,7 +15,8 @@ use std::sync::{Mutex, PoisonError};
 pub const ISSUER: &str = "graphsec-local";
 /// Graph's resource URI and its application id; tokens for Graph carry one of them as `aud`.
 pub const AUDIENCES: [&str; 2] = ["https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000"];
-const KEY_FILE: &str = "signing-key";
+/// The key's file in the data directory.
+pub const KEY_FILE: &str = "signing-key";
 const KID: &str = "graphsec-local-1";
 const LEEWAY_SECONDS: u64 = 30;
 /// Distinct accepted tokens remembered (see `auth::cache`).

@@ -93,9 +93,24 @@ pub fn parse_input(body: &[u8]) -> Result<ProfileInput, ValidationError> {
     Ok(ProfileInput { members })
 }
 
+/// Whose `lastModifiedDateTime` a new profile gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastModified {
+    /// The time of the create, whatever the body says (POST).
+    Now,
+    /// The body's, when it has one (`graphsec import`): a profile exported from one store keeps
+    /// its history when it is loaded into another.
+    AsGiven,
+}
+
 /// Builds a new profile from a create body. `default_tenant` applies when the body has no
 /// azureTenantId; `now` is the wire-form current time.
-pub fn build_new(input: ProfileInput, default_tenant: &str, now: &str) -> Result<Map<String, Value>, ValidationError> {
+pub fn build_new(
+    input: ProfileInput,
+    default_tenant: &str,
+    now: &str,
+    last_modified: LastModified,
+) -> Result<Map<String, Value>, ValidationError> {
     let mut members = input.members;
     let mut doc = Map::new();
     for name in members::names() {
@@ -104,6 +119,7 @@ pub fn build_new(input: ProfileInput, default_tenant: &str, now: &str) -> Result
             ("id", None | Some(Value::Null)) => Value::String(uuid::Uuid::new_v4().to_string()),
             ("azureTenantId", None) => Value::String(default_tenant.to_string()),
             ("createdDateTime", None | Some(Value::Null)) => Value::String(now.to_string()),
+            ("lastModifiedDateTime", Some(given @ Value::String(_))) if last_modified == LastModified::AsGiven => given,
             ("lastModifiedDateTime", _) => Value::String(now.to_string()),
             ("vendorInformation", Some(Value::Object(v))) => Value::Object(merge_vendor_information(None, &v)),
             // A collection is never null: absent, it is empty.
@@ -393,7 +409,7 @@ mod tests {
     }
 
     fn create(v: Value) -> Map<String, Value> {
-        build_new(input(v), "tenant-a", NOW).unwrap()
+        build_new(input(v), "tenant-a", NOW, LastModified::Now).unwrap()
     }
 
     #[test]
@@ -408,6 +424,19 @@ mod tests {
         assert_eq!(doc["tags"], json!(["x"]));
         assert_eq!(doc["riskScore"], Value::Null);
         assert!(uuid::Uuid::parse_str(doc["id"].as_str().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn only_an_import_keeps_the_given_last_modified_time() {
+        let body =
+            json!({"createdDateTime": "2020-01-01T00:00:00Z", "lastModifiedDateTime": "2021-01-01T01:00:00+01:00"});
+        let posted = create(body.clone());
+        assert_eq!(posted["createdDateTime"], "2020-01-01T00:00:00.0000000Z");
+        assert_eq!(posted["lastModifiedDateTime"], NOW);
+        let imported = build_new(input(body), "tenant-a", NOW, LastModified::AsGiven).unwrap();
+        assert_eq!(imported["lastModifiedDateTime"], "2021-01-01T00:00:00.0000000Z");
+        let without = build_new(input(json!({"lastModifiedDateTime": null})), "t", NOW, LastModified::AsGiven).unwrap();
+        assert_eq!(without["lastModifiedDateTime"], NOW, "null is no time: the import's");
     }
 
     #[test]

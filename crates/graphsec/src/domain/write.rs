@@ -64,7 +64,7 @@ impl Create {
             Scope::Tenant(own) => own,
             Scope::AllTenants => default_tenant,
         };
-        let doc = profile::build_new(input, tenant, &now).map_err(Refusal::Invalid)?;
+        let doc = profile::build_new(input, tenant, &now, profile::LastModified::Now).map_err(Refusal::Invalid)?;
         if !scope.admits(text(&doc, "azureTenantId")) {
             return Err(Refusal::ForeignTenant);
         }

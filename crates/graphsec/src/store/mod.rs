@@ -337,6 +337,15 @@ impl StoreError {
     }
 }
 
+/// What stopped an export (`graphsec export`): the database, or where it was writing to.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot write the export")]
+    Output(#[source] std::io::Error),
+}
+
 /// A write, executed atomically by the store. Creates, updates and deletes are decided by the
 /// domain's rules ([`crate::domain::write`]); an update or delete is decided inside the
 /// transaction, on the row as it reads it, so concurrent PATCHes never tear or lose each other's

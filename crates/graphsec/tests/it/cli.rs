@@ -1,4 +1,5 @@
-//! The operator commands: `import`, `audit`, `token`, `migrate`, `cert`.
+//! The operator commands: `import`, `audit`, `token`, `migrate`, `cert` (and, in `export.rs`,
+//! `generate`, `export` and `backup`).
 
 use crate::support::*;
 use graphsec::config::AuthChoice;
@@ -170,7 +171,7 @@ fn token_cert_and_help_tell_the_truth() {
     ] {
         assert!(help.contains(flag), "serve --help lacks {flag}");
     }
-    for command in ["serve", "import", "audit", "migrate", "token"] {
+    for command in ["serve", "import", "audit", "migrate", "token", "export", "backup", "generate"] {
         let help = String::from_utf8(graphsec(&[command, "--help"]).stdout).unwrap();
         assert!(!help.contains("[`"), "{command} --help shows a code reference:\n{help}");
         if command != "serve" {
@@ -195,6 +196,7 @@ fn commands_refuse_a_data_directory_serve_did_not_make() {
     std::fs::create_dir(&empty).unwrap();
     let file = dir.path().join("a-file");
     std::fs::write(&file, "").unwrap();
+    let backup = dir.path().join("backup");
     for data_dir in [&missing, &empty, &file] {
         let d = data_dir.display().to_string();
         for args in [
@@ -202,6 +204,8 @@ fn commands_refuse_a_data_directory_serve_did_not_make() {
             vec!["audit", "--data-dir", &d],
             vec!["audit", "prune", "--data-dir", &d, "--before", "2026-01-01T00:00:00Z"],
             vec!["import", "--data-dir", &d, file.to_str().unwrap()],
+            vec!["export", "--data-dir", &d],
+            vec!["backup", "--data-dir", &d, "--to", backup.to_str().unwrap()],
         ] {
             let output = graphsec(&args);
             let stderr = String::from_utf8_lossy(&output.stderr);
@@ -214,6 +218,7 @@ fn commands_refuse_a_data_directory_serve_did_not_make() {
         }
     }
     assert!(!missing.exists(), "nothing was created");
+    assert!(!backup.exists(), "nothing was created");
     assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0, "nothing was created");
 }
 

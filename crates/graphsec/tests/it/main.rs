@@ -34,6 +34,7 @@ mod cors;
 mod crash;
 mod crud;
 mod errors;
+mod export;
 mod external_issuer;
 mod faults;
 mod limits;

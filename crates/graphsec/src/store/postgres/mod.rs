@@ -9,6 +9,7 @@
 //! - Serialization failures and deadlocks (SQLSTATE 40001/40P01, the norm on CockroachDB) retry;
 //!   a lost connection is retried once; what the database or network did is a 503 (`faults`).
 
+mod export;
 mod faults;
 mod rows;
 mod schema;

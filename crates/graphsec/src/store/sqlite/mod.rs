@@ -22,6 +22,7 @@ mod health;
 mod read;
 mod rows;
 mod schema;
+pub mod snapshot;
 #[cfg(test)]
 mod tests;
 mod writer;

@@ -66,7 +66,7 @@ async fn a_stale_edit_is_decided_again_on_the_current_row() {
     let store = SqliteStore::open(&dir.path().join("db.sqlite3"), Durability::Full, Duration::from_secs(5)).unwrap();
     let now = "2026-01-01T00:00:00.0000000Z";
     let input = profile::parse_input(br#"{"id":"p1","displayName":"first"}"#).unwrap();
-    let doc = profile::build_new(input, TENANT, now).unwrap();
+    let doc = profile::build_new(input, TENANT, now, profile::LastModified::Now).unwrap();
     store.write(create(doc, now), actor()).await.unwrap();
 
     let stale = store.decide_ahead(patch(r#"{"riskScore":"9"}"#, now), &actor());
@@ -95,7 +95,11 @@ async fn a_bulk_load_is_on_disk_after_close() {
             .iter()
             .map(|body| {
                 let input = profile::parse_input(body.as_bytes()).unwrap();
-                NewProfile::new(profile::build_new(input, TENANT, "2026-01-01T00:00:00.0000000Z").unwrap()).unwrap()
+                NewProfile::new(
+                    profile::build_new(input, TENANT, "2026-01-01T00:00:00.0000000Z", profile::LastModified::AsGiven)
+                        .unwrap(),
+                )
+                .unwrap()
             })
             .collect();
         WriteCommand::Import { profiles }
@@ -157,7 +161,7 @@ async fn store_with_p1(dir: &Path) -> Arc<SqliteStore> {
     let store = SqliteStore::open(&dir.join("db.sqlite3"), Durability::Full, Duration::from_secs(5)).unwrap();
     let input = profile::parse_input(br#"{"id":"p1","displayName":"first","riskScore":"1"}"#).unwrap();
     let now = "2026-01-01T00:00:00.0000000Z";
-    let doc = profile::build_new(input, TENANT, now).unwrap();
+    let doc = profile::build_new(input, TENANT, now, profile::LastModified::Now).unwrap();
     store.write(create(doc, now), actor()).await.unwrap();
     store
 }
