@@ -331,9 +331,11 @@ if "$GRAPHSEC" serve --help 2>/dev/null | grep -q -- '--rate-limit '; then
     GS_EXTRA+=(--rate-limit 0)
     note "graphsec was started with \`--rate-limit 0\`: its per-tenant throttle (1000 requests/s by default with local auth) would otherwise answer most of the load with 429."
 fi
+# graphsec runs as users start it: default flags (info logging, a line per request, to stderr,
+# which launch sends to a file), but the throttle and the data directory.
 gs_serve() { # gs_serve DURABILITY DATA_DIR
     launch "graphsec-$1" "$GS_URL/healthz" "$GRAPHSEC" serve --listen "127.0.0.1:$GS_PORT" \
-        --data-dir "$2" --log-level warn --durability "$1" "${GS_EXTRA[@]}"
+        --data-dir "$2" --durability "$1" "${GS_EXTRA[@]}"
 }
 
 gs_serve full "$GS_DATA"
@@ -352,6 +354,23 @@ idle_rss graphsec "$GS_PID"
 GET_STATUS=$(curl -s -o "$WORK/get.json" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
     "$GS_URL$GRAPHSEC_COLLECTION/u0000000")
 [[ $GET_STATUS == 200 ]] || die "graphsec GET by id answered $GET_STATUS: $(head -c 300 "$WORK/get.json")"
+
+PAGE_BYTES=$(curl -s -H "Authorization: Bearer $TOKEN" "$GS_URL$GRAPHSEC_COLLECTION?%24top=100" | wc -c)
+PAGE_GZIP_BYTES=$(curl -s -H "Authorization: Bearer $TOKEN" -H "Accept-Encoding: gzip" \
+    "$GS_URL$GRAPHSEC_COLLECTION?%24top=100" | wc -c)
+record "{\"kind\":\"meta\",\"page_bytes\":$PAGE_BYTES,\"page_gzip_bytes\":$PAGE_GZIP_BYTES}"
+
+# The same binary and data with --log-level warn: what the request lines cost.
+GSW_DATA=$WORK/graphsec-warn-data
+stop_pid "$GS_PID"
+cp -a "$GS_DATA" "$GSW_DATA"
+gs_serve full "$GS_DATA"
+GS_PID=$LAUNCH_PID
+GSW_PORT=$(free_port)
+GSW_URL=http://127.0.0.1:$GSW_PORT
+launch graphsec-warn "$GSW_URL/healthz" "$GRAPHSEC" serve --listen "127.0.0.1:$GSW_PORT" \
+    --data-dir "$GSW_DATA" --log-level warn "${GS_EXTRA[@]}"
+GSW_PID=$LAUNCH_PID
 record "{\"kind\":\"meta\",\"graphsec_get_bytes\":$(wc -c < "$WORK/get.json")}"
 
 if [[ $RUN_BASELINE == 1 ]]; then
@@ -440,6 +459,7 @@ fi
 for round in $(seq 1 "$ROUNDS"); do
     for scenario in get patch; do
         wrk_run graphsec full "$scenario" "$round" "$GS_PID" "$GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"
+        if [[ $scenario == get ]]; then wrk_run graphsec-warn full get "$round" "$GSW_PID" "$GSW_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"; fi
         if [[ -n $PG_URL ]]; then wrk_run graphsec-pg pg "$scenario" "$round" "$PGS_PID" "$PG_GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"; fi
         if [[ $RUN_BASELINE == 1 ]]; then wrk_run baseline full "$scenario" "$round" "$BL_PID" "$BL_URL" /rows "$PROFILES"; fi
         if [[ $RUN_JSON_SERVER == 1 ]]; then wrk_run json-server - "$scenario" "$round" "$JS_PID" "$JS_URL" /profiles "$PROFILES"; fi
@@ -455,6 +475,14 @@ if [[ $RUN_BASELINE == 1 ]]; then
     stop_pid "$BL_PID"
     metric baseline disk_mb "$(disk_mb "$BL_DB"*)"
 fi
+peak_rss graphsec-warn "$GSW_PID"
+stop_pid "$GSW_PID"
+# A page of 100 profiles as it is sent to a client that accepts gzip, and to one that does not.
+for round in $(seq 1 "$ROUNDS"); do
+    for scenario in page page-gzip; do
+        wrk_run graphsec full "$scenario" "$round" "$GS_PID" "$GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"
+    done
+done
 for scenario in post list; do
     wrk_run graphsec full "$scenario" 1 "$GS_PID" "$GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"
     if [[ -n $PG_URL ]]; then wrk_run graphsec-pg pg "$scenario" 1 "$PGS_PID" "$PG_GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"; fi

@@ -1,5 +1,7 @@
 -- wrk scenario for bench/run.sh; configured through the environment:
---   BENCH_MODE    get | patch | post | list     (list: an indexed $filter on userPrincipalName)
+--   BENCH_MODE    get | patch | post | list | page | page-gzip
+--                 (list: an indexed $filter on userPrincipalName; page: the first 100 profiles,
+--                 page-gzip: the same with Accept-Encoding: gzip)
 --   BENCH_BASE    collection path, e.g. /beta/security/userSecurityProfiles, /rows, /profiles
 --   BENCH_N       number of seeded profiles (ids u0000000 .. u<N-1>), picked uniformly at random
 --   BENCH_TOKEN   bearer token (optional)
@@ -16,6 +18,7 @@ local nonce = os.getenv("BENCH_NONCE") or tostring(os.time())
 
 local headers = { ["Content-Type"] = "application/json" }
 if token ~= "" then headers["Authorization"] = "Bearer " .. token end
+if mode == "page-gzip" then headers["Accept-Encoding"] = "gzip" end
 
 local next_thread = 0
 function setup(thread)
@@ -51,6 +54,8 @@ function request()
   elseif mode == "post" then
     local id = string.format("p%s-%d-%d", nonce, thread_no or 0, counter)
     return wrk.format("POST", base, headers, string.format(post_template, id, id, id, id, id))
+  elseif mode == "page" or mode == "page-gzip" then
+    return wrk.format("GET", base .. "?%24top=100", headers)
   elseif mode == "list" then
     return wrk.format("GET", base .. "?%24filter=userPrincipalName%20eq%20%27" .. pick()
       .. "%40contoso.com%27", headers)
