@@ -7,6 +7,7 @@
 use super::members::{self, ACCOUNT_STATUS, USER_ACCOUNT, VENDOR_INFORMATION};
 use odata::ComplexType;
 use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
 
 pub const ENTITY_TYPE_NAME: &str = "microsoft.graph.userSecurityProfile";
 
@@ -61,6 +62,8 @@ pub fn parse_input(body: &[u8]) -> Result<ProfileInput, ValidationError> {
         ));
     };
     let mut members = Map::new();
+    // Dynamic names by their lower case: a body may hold as many members as it has bytes.
+    let mut dynamic_names: HashMap<String, String> = HashMap::new();
     for (name, value) in object {
         if let Some(annotation) = name.strip_prefix('@') {
             if annotation == "odata.type" {
@@ -80,7 +83,7 @@ pub fn parse_input(body: &[u8]) -> Result<ProfileInput, ValidationError> {
             Some(declared) => normalize_declared(declared, value)?,
             None => {
                 check_dynamic_name(&name)?;
-                if let Some(other) = members.keys().find(|k| k.eq_ignore_ascii_case(&name)) {
+                if let Some(other) = dynamic_names.insert(name.to_ascii_lowercase(), name.clone()) {
                     return Err(ValidationError::invalid(format!(
                         "Dynamic properties '{other}' and '{name}' differ only by case."
                     )));
@@ -173,20 +176,31 @@ pub fn apply_patch(
             doc.insert(name.clone(), value.clone());
         }
     }
+    // The body's own names never differ only by case (parse_input), so only the stored ones can
+    // clash; each lookup and each removal costs the same however many members there are.
+    let stored_names: HashMap<String, &String> = stored
+        .keys()
+        .filter(|name| !members::is_declared(name))
+        .map(|name| (name.to_ascii_lowercase(), name))
+        .collect();
+    let mut removed = HashSet::new();
     for (name, value) in &input.members {
         if members::is_declared(name) {
             continue;
         }
-        if let Some(existing) = doc.keys().find(|k| k.eq_ignore_ascii_case(name) && *k != name) {
+        if let Some(existing) = stored_names.get(&name.to_ascii_lowercase()).filter(|existing| **existing != name) {
             return Err(ValidationError::invalid(format!(
                 "Dynamic property '{name}' differs only by case from the stored property '{existing}'."
             )));
         }
         if value.is_null() {
-            doc.remove(name);
+            removed.insert(name.as_str());
         } else {
             doc.insert(name.clone(), value.clone());
         }
+    }
+    if !removed.is_empty() {
+        doc.retain(|name, _| !removed.contains(name.as_str()));
     }
     Ok(doc)
 }

@@ -11,7 +11,9 @@ backend_tests!(
     content_type_and_encoding_must_be_supported,
     bodies_over_the_limit_are_413_even_when_compressed,
     if_match_guards_patch_and_delete,
-    bad_query_options_are_400_invalid_query_option
+    bad_query_options_are_400_invalid_query_option,
+    dynamic_names_that_differ_only_by_case_are_400,
+    thousands_of_dynamic_members_are_added_and_removed_in_one_patch
 );
 
 async fn setup(backend: Backend) -> (TestServer, String) {
@@ -320,4 +322,43 @@ async fn every_resource_answers_exactly_the_methods_it_allows() {
             }
         }
     }
+}
+
+async fn dynamic_names_that_differ_only_by_case_are_400(backend: Backend) {
+    let (server, token) = setup(backend).await;
+    let send = |method: Method, path: String, body: &'static str| {
+        server.request(method, &path, &token).header("content-type", "application/json").body(body).send()
+    };
+    let response = send(Method::POST, COLLECTION.into(), r#"{"id": "q", "Colour": 1, "colour": 2}"#).await.unwrap();
+    let error = expect_error(response, 400, "BadRequest").await;
+    assert!(error["error"]["message"].as_str().unwrap().contains("differ only by case"), "{error}");
+    server.create(&token, json!({"id": "q", "Colour": 1})).await;
+    let response = send(Method::PATCH, item("q"), r#"{"colour": 2}"#).await.unwrap();
+    let error = expect_error(response, 400, "BadRequest").await;
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("differs only by case from the stored property 'Colour'"), "{message}");
+    // Removing the stored name and adding another spelling in one body is a clash as well.
+    let response = send(Method::PATCH, item("q"), r#"{"Colour": null, "COLOUR": 3}"#).await.unwrap();
+    expect_error(response, 400, "BadRequest").await;
+    let stored: Value = server.get_json(&item("q"), &token).await;
+    assert_eq!((stored["Colour"].clone(), stored["@odata.etag"].clone()), (json!(1), json!("W/\"1\"")));
+    assert_unchanged(&server, &token).await;
+    server.stop().await;
+}
+
+/// A body may hold as many members as it has room for; adding and then removing them all costs
+/// each member the same, whatever their number.
+async fn thousands_of_dynamic_members_are_added_and_removed_in_one_patch(backend: Backend) {
+    let (server, token) = setup(backend).await;
+    let names: Vec<String> = (0..20_000).map(|i| format!("m{i}")).collect();
+    let added: serde_json::Map<String, Value> = names.iter().map(|n| (n.clone(), json!(1))).collect();
+    let removed: serde_json::Map<String, Value> = names.iter().map(|n| (n.clone(), Value::Null)).collect();
+    for (body, expected) in [(added, 20_000 + 11), (removed, 11)] {
+        let response = server.request(Method::PATCH, &item("p"), &token).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let doc: serde_json::Map<String, Value> = response.json().await.unwrap();
+        let members = doc.keys().filter(|k| !k.starts_with('@')).count();
+        assert_eq!(members, expected);
+    }
+    server.stop().await;
 }
