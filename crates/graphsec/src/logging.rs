@@ -56,9 +56,13 @@ fn watch_drops(dropped: ErrorCounter) {
                     total,
                     "log lines were dropped: stderr could not keep up with the load"
                 );
-                reported = total;
+                // A warning that found the queue still full was dropped too: it is said again,
+                // with the full count, once there is room.
+                if dropped.dropped_lines() == total {
+                    reported = total;
+                }
             }
-            last = total;
+            last = dropped.dropped_lines();
         }
     };
     if let Err(e) = std::thread::Builder::new().name("graphsec-log-drops".into()).spawn(watch) {
