@@ -23,6 +23,15 @@ async fn server_with(public_url: Option<&str>, trusted_proxies: &str) -> (TestSe
     (server, token)
 }
 
+/// The first page of the collection, asked over the socket with `headers`.
+async fn first_page(server: &TestServer, token: &str, headers: &[(&'static str, &'static str)]) -> Value {
+    let mut request = server.over_socket(Method::GET, COLLECTION, token);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 fn links(page: &Value) -> [&str; 2] {
     [page["@odata.context"].as_str().unwrap(), page["@odata.nextLink"].as_str().unwrap()]
 }
@@ -30,15 +39,7 @@ fn links(page: &Value) -> [&str; 2] {
 #[tokio::test]
 async fn links_point_at_the_public_url_whatever_the_request_says() {
     let (server, token) = server_with(Some(PUBLIC), "").await;
-    let page: Value = server
-        .over_socket(Method::GET, COLLECTION, &token)
-        .header("X-Forwarded-Host", "elsewhere.test")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = first_page(&server, &token, &[("X-Forwarded-Host", "elsewhere.test")]).await;
     for link in links(&page) {
         assert!(link.starts_with("https://graph.example.com/beta/"), "{link}");
     }
@@ -84,16 +85,9 @@ async fn forwarded_headers_count_only_from_trusted_proxies() {
         ("X-Forwarded-Host", "api.example.com"),
         ("Forwarded", "for=192.0.2.1;proto=https;host=api.example.com:8443"),
     ];
-    let get = |server: &TestServer, token: &str, headers: &[(&'static str, &'static str)]| {
-        let mut request = server.over_socket(Method::GET, COLLECTION, token);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
-    };
-    let page = get(&trusting, &token, &forwarded[..2]).await;
+    let page = first_page(&trusting, &token, &forwarded[..2]).await;
     assert_eq!(links(&page).map(|l| l.split("/beta").next().unwrap()), ["https://api.example.com"; 2]);
-    let page = get(&trusting, &token, &forwarded).await;
+    let page = first_page(&trusting, &token, &forwarded).await;
     assert_eq!(links(&page).map(|l| l.split("/beta").next().unwrap()), ["https://api.example.com:8443"; 2]);
 
     // A client is not a proxy: in-process requests have no trusted peer, and a server that
@@ -109,7 +103,7 @@ async fn forwarded_headers_count_only_from_trusted_proxies() {
         .unwrap();
     assert!(links(&page)[1].starts_with("http://127.0.0.1:"), "{page}");
     let (distrusting, token) = server_with(None, "10.0.0.0/8").await;
-    let page = get(&distrusting, &token, &forwarded).await;
+    let page = first_page(&distrusting, &token, &forwarded).await;
     let own = distrusting.base.clone();
     assert!(links(&page).iter().all(|l| l.starts_with(&own)), "{page}");
 }
