@@ -148,7 +148,10 @@ fn parse_item(
 }
 
 /// `security/x` or `/security/x` relative to `/beta`, or an absolute URL of this very server's
-/// `/beta` (the Python SDK sends those); any other absolute URL is refused. Graph's own examples
+/// `/beta` (the Python SDK sends those); any other absolute URL is refused. A URL is absolute
+/// when it starts with a URI scheme and `://` (RFC 3986 §3.1), so a relative one may carry
+/// `://` in its query (`$filter=x eq 'https://a'`). The text is taken as written, without
+/// trimming, so that `/openapi.json` can state the rule as a pattern. Graph's own examples
 /// write `$filter=a eq 'b'` unencoded, so characters a URI cannot hold are encoded here.
 fn relative_url(url: &str, own_host: Option<&str>) -> Option<String> {
     const NOT_IN_URI: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
@@ -162,8 +165,8 @@ fn relative_url(url: &str, own_host: Option<&str>) -> Option<String> {
         .add(b'|')
         .add(b'\\')
         .add(b'^');
-    let mut trimmed = url.trim();
-    if let Some((scheme, rest)) = trimmed.split_once("://") {
+    let mut text = url;
+    if let Some((scheme, rest)) = text.split_once("://").filter(|(scheme, _)| is_scheme(scheme)) {
         let (host, path) = rest.split_once('/')?;
         let same_server =
             matches!(scheme, "http" | "https") && own_host.is_some_and(|own| own.eq_ignore_ascii_case(host));
@@ -171,16 +174,23 @@ fn relative_url(url: &str, own_host: Option<&str>) -> Option<String> {
         if !same_server || !under_beta {
             return None;
         }
-        trimmed = &path[5..];
+        text = &path[5..];
     }
-    if trimmed.starts_with("//") || trimmed.chars().any(char::is_control) {
+    if text.starts_with("//") || text.chars().any(char::is_control) {
         return None;
     }
-    let relative = trimmed.trim_start_matches('/');
+    let relative = text.trim_start_matches('/');
     if relative.is_empty() {
         return None;
     }
     Some(format!("/beta/{}", percent_encoding::utf8_percent_encode(relative, NOT_IN_URI)))
+}
+
+/// `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`
+fn is_scheme(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 fn item_headers(value: Option<&Value>, id: &str) -> Result<HeaderMap, String> {

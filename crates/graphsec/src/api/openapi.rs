@@ -326,13 +326,27 @@ fn query_parameters(target: Target) -> Vec<Value> {
         .collect()
 }
 
+/// Strings never hold NUL (docs/wire-format.md §2).
+const WITHOUT_NUL: &str = "^[^\\u0000]*$";
+
 fn nullable_string() -> Value {
-    json!({"type": "string", "nullable": true})
+    json!({"type": "string", "nullable": true, "pattern": WITHOUT_NUL})
 }
 
+/// What `odata::canonical_datetime` accepts: a calendar date of the years 0001 to 9999 (29
+/// February in leap years only), hours to 23, minutes and seconds to 59, at most 7 fractional
+/// digits, `Z` or an offset. The one rule left out is that the instant, moved to UTC, must stay
+/// within those years (`0001-01-01T00:00:00+01:00` is refused).
+const DATE_TIME: &str = concat!(
+    "^(",
+    "([0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)-",
+    "((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))",
+    "|([0-9]{2}(0[48]|[2468][048]|[13579][26])|([2468][048]|[13579][26]|0[48])00)-02-29",
+    ")T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,7})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+);
+
 fn date_time() -> Value {
-    json!({"type": "string", "format": "date-time", "nullable": true,
-           "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,7})?)?(Z|[+-][0-9]{2}:[0-9]{2})$"})
+    json!({"type": "string", "format": "date-time", "nullable": true, "pattern": DATE_TIME})
 }
 
 /// The schema of a member of type `ty`.
@@ -366,10 +380,35 @@ fn complex_schema(ty: &ComplexType) -> Value {
 /// letters, digits and `_`, at most 128), and annotations (`@odata.type`, `tags@odata.type`).
 const DYNAMIC_NAME: &str = "^([A-Za-z_][A-Za-z0-9_]{0,127}|.*@.*)$";
 
+/// A dynamic property's value. Untyped, so generated clients keep it any value; the pattern binds
+/// a string. Nested strings and member names are left to the description: 3.0 has no keyword for
+/// names, and a recursive schema would become a class of its own in NSwag and openapi-generator.
+fn dynamic_value() -> Value {
+    json!({"pattern": WITHOUT_NUL, "description": "Any JSON value; no string in it, member names included, contains NUL (U+0000)."})
+}
+
 fn without(mut members: Map<String, Value>, name: &str) -> Map<String, Value> {
     members.remove(name);
     members
 }
+
+/// What `batch::relative_url` accepts, bar the absolute URLs of the server's own host, which no
+/// pattern can name: no control character, not `//` first, and no URI scheme followed by `://`
+/// first (a relative URL may hold `://` later, in its query).
+const BATCH_URL: &str = concat!(
+    "^(",
+    "[^A-Za-z/\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*",
+    "|/[^/\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*",
+    "|[A-Za-z][A-Za-z0-9+.\\-]*(",
+    "[^A-Za-z0-9+.:\\-\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*",
+    "|:([^/\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*)?",
+    "|:/([^/\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*)?",
+    ")?)$"
+);
+
+/// Base64 as `batch::parse_item` decodes a string body: padded, and with the unused bits of the
+/// last character zero.
+const BASE64: &str = "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$";
 
 fn components() -> Value {
     let mut profile: Map<String, Value> =
@@ -385,10 +424,10 @@ fn components() -> Value {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         "schemas": {
             "microsoft.graph.userSecurityProfile": {"type": "object", "properties": profile.clone(),
-                "additionalProperties": true, "propertyNames": {"pattern": DYNAMIC_NAME},
+                "additionalProperties": dynamic_value(), "propertyNames": {"pattern": DYNAMIC_NAME},
                 "description": "Open type: undeclared members are stored as dynamic properties."},
             "userSecurityProfileChange": {"type": "object", "properties": without(profile, KEY),
-                "additionalProperties": true, "propertyNames": {"pattern": DYNAMIC_NAME},
+                "additionalProperties": dynamic_value(), "propertyNames": {"pattern": DYNAMIC_NAME},
                 "description": "The members to change; undeclared members are dynamic properties (null removes one)."},
             USER_ACCOUNT.name: complex_schema(&USER_ACCOUNT),
             ACCOUNT_STATUS.name: {"type": "string", "enum": statuses},
@@ -405,10 +444,10 @@ fn components() -> Value {
                     "type": "object", "required": ["id", "method", "url"], "properties": {
                         "id": {"type": "string", "minLength": 1},
                         "method": {"type": "string", "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
-                        "url": {"type": "string", "pattern": "^([^/\\u0000-\\u001F\\u007F-\\u009F]|/[^/\\u0000-\\u001F\\u007F-\\u009F])[^\\u0000-\\u001F\\u007F-\\u009F]*$"},
+                        "url": {"type": "string", "pattern": BATCH_URL},
                         "headers": {"type": "object", "nullable": true, "propertyNames": {"pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
-                            "additionalProperties": {"anyOf": [{"type": "string"}, {"type": "number"}]}},
-                        "body": {}, "dependsOn": {"type": "array", "nullable": true, "items": {"type": "string", "minLength": 1}}}}}}},
+                            "additionalProperties": {"anyOf": [{"type": "string", "pattern": "^[\\t\\u0020-\\u007E]*$"}, {"type": "number"}]}},
+                        "body": {"pattern": BASE64, "description": "A JSON value, or a string holding the body in base64 (with padding); needs a Content-Type header."}, "dependsOn": {"type": "array", "nullable": true, "items": {"type": "string", "minLength": 1}}}}}}},
             "batchResponse": {"type": "object", "required": ["responses"], "properties": {"responses": {
                 "type": "array", "items": {"type": "object", "required": ["id", "status"], "properties": {
                     "id": {"type": "string"}, "status": {"type": "integer"},

@@ -10,6 +10,7 @@ backend_tests!(
     a_batch_runs_every_operation_in_dependency_order,
     failed_dependencies_are_424_and_items_are_authorised_alone,
     malformed_batches_are_400_as_a_whole,
+    an_item_url_is_absolute_only_when_it_starts_with_a_scheme,
     items_are_throttled_one_by_one
 );
 
@@ -126,6 +127,29 @@ async fn failed_dependencies_are_424_and_items_are_authorised_alone(backend: Bac
     expect_error(response, 401, "InvalidAuthenticationToken").await;
 }
 
+/// `://` after something other than a URI scheme (in a query) leaves a URL relative, and a URL is
+/// taken as written, without trimming (docs/batching.md §2).
+async fn an_item_url_is_absolute_only_when_it_starts_with_a_scheme(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.token(TENANT_A, READ_WRITE);
+    let (status, body) = batch(
+        &server,
+        &token,
+        json!({"requests": [
+            {"id": "1", "method": "POST", "url": "security/userSecurityProfiles",
+             "headers": {"Content-Type": "application/json"}, "body": {"id": "p", "displayName": "https://a"}},
+            {"id": "2", "method": "GET", "dependsOn": ["1"],
+             "url": "security/userSecurityProfiles?$filter=displayName eq 'https://a'&$select=id"},
+            {"id": "3", "method": "GET", "url": " security/userSecurityProfiles"}
+        ]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(by_id(&body, "2")["status"], 200, "{body}");
+    assert_eq!(by_id(&body, "2")["body"]["value"][0]["id"], "p", "{body}");
+    assert_eq!(by_id(&body, "3")["status"], 400, "the segment ' security' is unknown: {body}");
+}
+
 async fn malformed_batches_are_400_as_a_whole(backend: Backend) {
     let server = TestServer::start(backend).await;
     let token = server.token(TENANT_A, READ_WRITE);
@@ -147,6 +171,8 @@ async fn malformed_batches_are_400_as_a_whole(backend: Backend) {
         json!({"requests": [{"id": "a", "method": "POST", "url": "/security/userSecurityProfiles", "body": {"id": "x"}}]}),
         json!({"requests": [{"id": "a", "method": "POST", "url": "/security/userSecurityProfiles", "headers": {"Content-Type": "application/json"}, "body": "%%%"}]}),
         json!({"requests": [{"id": "a", "method": "GET", "url": "https://evil.example/beta/security/userSecurityProfiles"}]}),
+        json!({"requests": [{"id": "a", "method": "GET", "url": "a://b"}]}),
+        json!({"requests": [{"id": "a", "method": "GET", "url": "//security/userSecurityProfiles"}]}),
     ];
     for case in cases {
         let response = server.request(Method::POST, "/beta/$batch", &token).json(&case).send().await.unwrap();
