@@ -1,21 +1,38 @@
-//! Log lines leave the request path at once: they are formatted where they happen, then queued
-//! for a writer thread of their own, which writes them to stderr in batches. A request never
-//! waits for stderr. When stderr cannot keep up and the queue is full, new lines are dropped and
-//! counted (`graphsec_log_lines_dropped_total`), and once the load has passed a warning says how
-//! many were lost.
+//! Log lines leave the request path at once: each is formatted where it happens and appended to
+//! an in-memory buffer, and a writer thread of its own writes the buffer to stderr every few
+//! milliseconds. A request never makes a system call for its log line nor waits for stderr.
+//! When stderr cannot keep up and the buffer is full, new lines are dropped and counted
+//! (`graphsec_log_lines_dropped_total`), and once the load has passed a warning says how many
+//! were lost.
 
 use crate::config::LogFormat;
-use std::io::{BufWriter, Write};
-use std::time::Duration;
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
+use std::io::Write;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tracing_subscriber::fmt::MakeWriter;
 
-/// Lines that may wait for the writer thread; a line is a few hundred bytes.
-pub const QUEUED_LINES: usize = 32 * 1024;
+/// Bytes of lines that may wait for the writer thread; a line is a few hundred bytes.
+pub const BUFFERED_BYTES: usize = 8 << 20;
+/// How long a line may wait before it is written.
+const WRITE_INTERVAL: Duration = Duration::from_millis(20);
+/// How often the count of dropped lines is published.
+const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Keeps the writer thread; dropping it writes out the lines still queued.
+/// Keeps the writer thread; dropping it writes out the lines still buffered.
 #[must_use = "dropping the guard stops the log writer"]
 pub struct LogGuard {
-    _writer: WorkerGuard,
+    buffer: Arc<LineBuffer>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        self.buffer.state().closed = true;
+        self.buffer.closed.notify_one();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
 }
 
 /// Installs the process-wide subscriber: `level` is an `EnvFilter` directive (`info`,
@@ -24,48 +41,126 @@ pub fn init(format: LogFormat, level: &str) -> LogGuard {
     let filter =
         tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    // The writer thread flushes whenever its queue is empty, so lines appear as soon as the
-    // thread is idle, and under load many share one write.
-    let (writer, guard) = NonBlockingBuilder::default()
-        .buffered_lines_limit(QUEUED_LINES)
-        .lossy(true)
-        .thread_name("graphsec-log")
-        .finish(BufWriter::with_capacity(64 * 1024, std::io::stderr()));
-    let dropped = writer.error_counter();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(colour);
+    let buffer = Arc::new(LineBuffer::default());
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(SharedBuffer(buffer.clone())).with_ansi(colour);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
     }
-    watch_drops(dropped);
-    LogGuard { _writer: guard }
+    let writing = buffer.clone();
+    let writer = std::thread::Builder::new().name("graphsec-log".into()).spawn(move || write_out(&writing));
+    if let Err(e) = &writer {
+        let _ = writeln!(std::io::stderr(), "graphsec: cannot start the log writer: {e}");
+    }
+    LogGuard { buffer, writer: writer.ok() }
 }
 
-/// Publishes the count of dropped lines each second, and logs a warning once drops stop.
-fn watch_drops(dropped: ErrorCounter) {
-    let watch = move || {
-        let mut reported = 0;
-        let mut last = 0;
-        loop {
-            std::thread::sleep(Duration::from_secs(1));
-            let total = dropped.dropped_lines();
-            metrics::counter!("graphsec_log_lines_dropped_total").absolute(total as u64);
-            if total > reported && total == last {
-                tracing::warn!(
-                    dropped = total - reported,
-                    total,
-                    "log lines were dropped: stderr could not keep up with the load"
-                );
-                // A warning that found the queue still full was dropped too: it is said again,
-                // with the full count, once there is room.
-                if dropped.dropped_lines() == total {
-                    reported = total;
-                }
-            }
-            last = dropped.dropped_lines();
+#[derive(Default)]
+struct LineBuffer {
+    state: Mutex<State>,
+    closed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    lines: Vec<u8>,
+    dropped: u64,
+    closed: bool,
+}
+
+impl LineBuffer {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the bytes inconsistent: keep logging.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn push(&self, line: &[u8]) {
+        let mut state = self.state();
+        if state.lines.len() + line.len() > BUFFERED_BYTES {
+            state.dropped += 1;
+        } else {
+            state.lines.extend_from_slice(line);
         }
-    };
-    if let Err(e) = std::thread::Builder::new().name("graphsec-log-drops".into()).spawn(watch) {
-        let _ = writeln!(std::io::stderr(), "graphsec: cannot watch for dropped log lines: {e}");
+    }
+}
+
+/// The subscriber's writer: formatting hands it one whole line per write.
+struct SharedBuffer(Arc<LineBuffer>);
+
+impl<'a> MakeWriter<'a> for SharedBuffer {
+    type Writer = LineWriter<'a>;
+
+    fn make_writer(&'a self) -> LineWriter<'a> {
+        LineWriter(&self.0)
+    }
+}
+
+struct LineWriter<'a>(&'a LineBuffer);
+
+impl Write for LineWriter<'_> {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        self.0.push(line);
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The writer thread: swaps the buffer out every interval and writes it whole, until closed.
+fn write_out(buffer: &LineBuffer) {
+    let mut batch = Vec::new();
+    let mut drops = DropReport::default();
+    let mut next_report = Instant::now() + REPORT_INTERVAL;
+    loop {
+        let (closed, dropped) = {
+            let state = buffer.state();
+            let (mut state, _) = buffer
+                .closed
+                .wait_timeout_while(state, WRITE_INTERVAL, |s| !s.closed)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            std::mem::swap(&mut state.lines, &mut batch);
+            (state.closed, state.dropped)
+        };
+        if !batch.is_empty() {
+            // Nothing can be said about a stderr that fails; the lines are gone either way.
+            let _ = std::io::stderr().lock().write_all(&batch);
+            batch.clear();
+        }
+        if closed {
+            return;
+        }
+        if Instant::now() >= next_report {
+            next_report += REPORT_INTERVAL;
+            drops.publish(dropped, || buffer.state().dropped);
+        }
+    }
+}
+
+/// Says how many lines were dropped, once drops have stopped.
+#[derive(Default)]
+struct DropReport {
+    reported: u64,
+    last: u64,
+}
+
+impl DropReport {
+    fn publish(&mut self, total: u64, current: impl Fn() -> u64) {
+        metrics::counter!("graphsec_log_lines_dropped_total").absolute(total);
+        if total > self.reported && total == self.last {
+            tracing::warn!(
+                dropped = total - self.reported,
+                total,
+                "log lines were dropped: stderr could not keep up with the load"
+            );
+            // A warning that found the buffer still full was dropped too: it is said again,
+            // with the whole count, once there is room.
+            if current() == total {
+                self.reported = total;
+            }
+        }
+        self.last = current();
     }
 }
