@@ -126,6 +126,13 @@ pub struct StorageArgs {
     /// only.
     #[arg(long, env = "GRAPHSEC_DURABILITY", default_value = "full", value_parser = durability())]
     pub durability: Durability,
+    /// Keep profiles in process memory: nothing is written to disk (no data directory, no key
+    /// file; the signing key lives in memory too) and everything is gone when the server stops.
+    /// For test suites: once ready, the server prints one JSON line on standard output with its
+    /// `url` and a `token` for --default-tenant that also opens the test-control API
+    /// (`/_graphsec/`). Otherwise it behaves as SQLite on disk.
+    #[arg(long, env = "GRAPHSEC_IN_MEMORY", conflicts_with = "database_url")]
+    pub in_memory: bool,
 }
 
 const DEFAULT_DATA_DIR: &str = "./graphsec-data";
@@ -160,6 +167,7 @@ impl DataLocation {
             database_timeout: seconds(DEFAULT_DATABASE_TIMEOUT),
             query_timeout: seconds(DEFAULT_QUERY_TIMEOUT),
             durability,
+            in_memory: false,
         }
     }
 }
@@ -332,6 +340,14 @@ pub struct ServeConfig {
     /// From any other address these headers are ignored. Empty: trust none.
     #[arg(long, env = "GRAPHSEC_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
+    /// Load profiles from this newline-delimited JSON file (as `graphsec import` takes it) before
+    /// the server reports ready; ids already present are skipped. Repeatable.
+    #[arg(long = "seed-file", env = "GRAPHSEC_SEED_FILE")]
+    pub seed_files: Vec<PathBuf>,
+    /// Requests the journal keeps (`GET /_graphsec/requests`), the oldest dropped first; 0 turns
+    /// it off.
+    #[arg(long, env = "GRAPHSEC_JOURNAL_SIZE", default_value_t = 10_000)]
+    pub journal_size: usize,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -354,6 +370,10 @@ pub struct TokenArgs {
     /// Subject (`sub`, and `oid` or `appid`).
     #[arg(long, default_value = "graphsec-cli")]
     pub subject: String,
+    /// Also let the token use the test-control API (`/_graphsec/`: reset, seed, the request
+    /// journal, minting tokens).
+    #[arg(long)]
+    pub admin: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -443,7 +463,7 @@ fn durability() -> impl clap::builder::TypedValueParser<Value = Durability> {
     .map(|name| if name == "normal" { Durability::Normal } else { Durability::Full })
 }
 
-fn parse_duration_seconds(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_duration_seconds(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);

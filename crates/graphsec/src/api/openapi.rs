@@ -46,6 +46,9 @@ pub fn document() -> Value {
                               "503": error_response("The database does not answer.")}}}),
         );
     }
+    for (path, item) in super::openapi_control::paths() {
+        paths.insert(path.into(), item);
+    }
     json!({
         "openapi": "3.0.3",
         "info": {"title": "graphsec", "version": env!("CARGO_PKG_VERSION"),
