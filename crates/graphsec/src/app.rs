@@ -129,8 +129,8 @@ impl Server {
 
     /// The key that signs the tokens `/_graphsec/tokens` mints; with `--auth local`, the key the
     /// server accepts tokens of (held in memory with `--in-memory`).
-    pub fn token_key(&self) -> &LocalKey {
-        &self.state.token_key
+    pub fn token_key(&self) -> Arc<LocalKey> {
+        self.state.token_key.clone()
     }
 
     /// The API over this server's state, to be called in-process.

@@ -62,14 +62,20 @@ impl Journal {
         entries.push_back(entry);
     }
 
-    /// The entries of `tenant` (all without one) whose time is at or after `since`, oldest first.
+    /// The entries of `tenant` (all without one) whose time is at or after `since`, in the order
+    /// the requests arrived. The ring holds them in the order they were answered: a `$batch` is
+    /// answered before its items run (its answer streams their results), and a slow request after
+    /// a fast one that came later.
     pub fn entries(&self, tenant: Option<&str>, since: Option<&str>) -> Vec<Entry> {
-        self.lock()
+        let mut entries: Vec<Entry> = self
+            .lock()
             .iter()
             .filter(|e| tenant.is_none_or(|t| e.tenant.as_deref() == Some(t)))
             .filter(|e| since.is_none_or(|s| e.time.as_str() >= s))
             .cloned()
-            .collect()
+            .collect();
+        entries.sort_by(|a, b| a.time.cmp(&b.time));
+        entries
     }
 
     /// Forgets the entries of `tenant`, or all of them.
