@@ -321,7 +321,9 @@ pub struct ServeConfig {
     /// Largest accepted request body in bytes, after gzip inflation.
     #[arg(long, env = "GRAPHSEC_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
-    /// With `--auth off`, the tenant of profiles created without azureTenantId.
+    /// With `--auth off`, the tenant of profiles created without azureTenantId; the tenant of
+    /// seeded lines without one (`--seed-file`, `POST /_graphsec/seed`), and of the token an
+    /// `--in-memory` server prints.
     #[arg(long, env = "GRAPHSEC_DEFAULT_TENANT", default_value = "00000000-0000-0000-0000-000000000001")]
     pub default_tenant: String,
     /// Origins whose web pages may call the API (CORS): `*` for any (callers still need a token;
