@@ -15,6 +15,9 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Run the HTTP server.
+    ///
+    /// Beside the Graph API it serves the test-control API under /_graphsec/ (reset, seed, the
+    /// request journal, tokens; docs/emulator.md) to admin tokens, or to anyone with --auth off.
     Serve(ServeConfig),
     /// Print a bearer token signed with the data directory's key (accepted by `serve --auth local`).
     Token(TokenArgs),
@@ -126,11 +129,9 @@ pub struct StorageArgs {
     /// only.
     #[arg(long, env = "GRAPHSEC_DURABILITY", default_value = "full", value_parser = durability())]
     pub durability: Durability,
-    /// Keep profiles in process memory: nothing is written to disk (no data directory, no key
-    /// file; the signing key lives in memory too) and everything is gone when the server stops.
-    /// For test suites: once ready, the server prints one JSON line on standard output with its
-    /// `url` and a `token` for --default-tenant that also opens the test-control API
-    /// (`/_graphsec/`). Otherwise it behaves as SQLite on disk.
+    /// Keep everything in memory, the signing key too: nothing is written to disk. Once ready,
+    /// prints one JSON line on standard output: the `url`, and a `token` for --default-tenant
+    /// that also opens the test-control API (`/_graphsec/`). See docs/emulator.md.
     #[arg(long, env = "GRAPHSEC_IN_MEMORY", conflicts_with = "database_url")]
     pub in_memory: bool,
 }
@@ -342,12 +343,10 @@ pub struct ServeConfig {
     /// From any other address these headers are ignored. Empty: trust none.
     #[arg(long, env = "GRAPHSEC_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
-    /// Load profiles from this newline-delimited JSON file (as `graphsec import` takes it) before
-    /// the server reports ready; ids already present are skipped. Repeatable.
-    #[arg(long = "seed-file", env = "GRAPHSEC_SEED_FILE")]
+    /// Load profiles from this NDJSON file (as `import` does) before ready. Repeatable.
+    #[arg(long = "seed-file", env = "GRAPHSEC_SEED_FILE", value_name = "FILE")]
     pub seed_files: Vec<PathBuf>,
-    /// Requests the journal keeps (`GET /_graphsec/requests`), the oldest dropped first; 0 turns
-    /// it off.
+    /// Requests the journal keeps (`GET /_graphsec/requests`); 0 turns it off.
     #[arg(long, env = "GRAPHSEC_JOURNAL_SIZE", default_value_t = 10_000)]
     pub journal_size: usize,
 }
@@ -372,8 +371,7 @@ pub struct TokenArgs {
     /// Subject (`sub`, and `oid` or `appid`).
     #[arg(long, default_value = "graphsec-cli")]
     pub subject: String,
-    /// Also let the token use the test-control API (`/_graphsec/`: reset, seed, the request
-    /// journal, minting tokens).
+    /// Also let the token use the test-control API (`/_graphsec/`).
     #[arg(long)]
     pub admin: bool,
 }
