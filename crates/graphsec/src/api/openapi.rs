@@ -458,5 +458,10 @@ mod tests {
             .map(|p| p["name"].as_str().unwrap())
             .collect();
         assert!(list_params.contains(&"$filter") && list_params.contains(&"$top"));
+        for (path, method) in
+            [("reset", "post"), ("seed", "post"), ("requests", "get"), ("requests", "delete"), ("tokens", "post")]
+        {
+            assert_eq!(doc["paths"][format!("/_graphsec/{path}")][method]["tags"], serde_json::json!(["testControl"]));
+        }
     }
 }
