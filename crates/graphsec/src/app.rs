@@ -82,6 +82,10 @@ impl Server {
         for file in &config.seed_files {
             seed(&store, file, &config.default_tenant).await?;
         }
+        if !config.seed_files.is_empty() {
+            // The planner's statistics were gathered on the store as it was before the load.
+            store.analyze().await?;
+        }
         let state = Arc::new(AppState {
             store,
             auth,

@@ -19,8 +19,9 @@ pub const RESET: &str = "/_graphsec/reset";
 pub const SEED: &str = "/_graphsec/seed";
 pub const REQUESTS: &str = "/_graphsec/requests";
 pub const TOKENS: &str = "/_graphsec/tokens";
-/// Any other path under the prefix.
+/// Any other path under the prefix, and the prefix alone.
 pub const OTHER: &str = "/_graphsec/{*rest}";
+pub const PREFIX_ALONE: &str = "/_graphsec/";
 
 /// Most profiles one `POST /_graphsec/seed?generate=N` makes: they are built in memory first.
 pub const MAX_GENERATE: u64 = 10_000;
@@ -232,10 +233,10 @@ fn json_response(value: serde_json::Value) -> Response {
     ([(http::header::CONTENT_TYPE, "application/json")], value.to_string()).into_response()
 }
 
-/// Any other path under `/_graphsec/`.
+/// Any other path under `/_graphsec/`, the prefix alone included.
 pub async fn unknown(request: Request) -> GraphError {
     let rest = request.uri().path().trim_start_matches(super::journal::CONTROL_PREFIX);
-    GraphError::segment_not_found(rest.split('/').next().unwrap_or_default())
+    GraphError::segment_not_found(rest.split('/').next().filter(|s| !s.is_empty()).unwrap_or("_graphsec"))
 }
 
 /// A control call's query parameters: each known name at most once, no others.

@@ -85,7 +85,8 @@ fn routes(batch_items: Option<Router>) -> Router<Arc<AppState>> {
                     &[http::Method::GET, http::Method::DELETE],
                 ),
             )
-            .route(control::OTHER, axum::routing::any(control::unknown));
+            .route(control::OTHER, axum::routing::any(control::unknown))
+            .route(control::PREFIX_ALONE, axum::routing::any(control::unknown));
     }
     table.fallback(|| async { GraphError::internal() })
 }
