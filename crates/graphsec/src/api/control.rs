@@ -133,8 +133,22 @@ pub async fn requests(_: Admin, State(app): State<Arc<AppState>>, request: Reque
         .map(|since| crate::domain::datetime::normalize(&since))
         .transpose()
         .map_err(|e| GraphError::bad_request(format!("since: {e}")))?;
+    // The copy and its JSON are counted in the response memory budget, so that concurrent reads
+    // of a full journal wait for each other rather than multiply its size in memory.
+    let mut reservation = app.budget.reserve(journal.size_bytes().saturating_mul(2)).await?;
     let entries = journal.entries(tenant.as_deref(), since.as_deref());
-    Ok(json_response(json!({"value": entries})))
+    let body = serde_json::to_vec(&JournalPage { value: &entries }).map_err(|_| GraphError::internal())?;
+    drop(entries);
+    if !reservation.try_resize(body.len())? {
+        return Err(app.budget.busy());
+    }
+    let body = axum::body::Body::from(reservation.attach_rest(body));
+    Ok(([(http::header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+#[derive(serde::Serialize)]
+struct JournalPage<'a> {
+    value: &'a [super::journal::Entry],
 }
 
 /// `DELETE /_graphsec/requests`: empties the journal.

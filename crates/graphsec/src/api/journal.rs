@@ -45,21 +45,47 @@ pub struct Entry {
 /// The ring of entries, oldest first.
 pub struct Journal {
     capacity: usize,
-    entries: Mutex<VecDeque<Entry>>,
+    ring: Mutex<Ring>,
+}
+
+#[derive(Default)]
+struct Ring {
+    entries: VecDeque<Entry>,
+    /// Roughly what the entries take in memory, and in JSON.
+    bytes: usize,
+}
+
+impl Entry {
+    fn size(&self) -> usize {
+        const FIXED_BYTES: usize = 256;
+        FIXED_BYTES
+            + self.path.len()
+            + self.body.as_ref().map_or(0, String::len)
+            + self.tenant.as_ref().map_or(0, String::len)
+            + self.request_id.len()
+    }
 }
 
 impl Journal {
     /// `None` for a capacity of 0: no journal, and no work per request.
     pub fn new(capacity: usize) -> Option<Arc<Journal>> {
-        (capacity > 0).then(|| Arc::new(Journal { capacity, entries: Mutex::new(VecDeque::new()) }))
+        (capacity > 0).then(|| Arc::new(Journal { capacity, ring: Mutex::new(Ring::default()) }))
     }
 
     fn push(&self, entry: Entry) {
-        let mut entries = self.lock();
-        if entries.len() == self.capacity {
-            entries.pop_front();
+        let mut ring = self.lock();
+        if ring.entries.len() == self.capacity
+            && let Some(oldest) = ring.entries.pop_front()
+        {
+            ring.bytes -= oldest.size();
         }
-        entries.push_back(entry);
+        ring.bytes += entry.size();
+        ring.entries.push_back(entry);
+    }
+
+    /// Roughly the memory the entries take.
+    pub fn size_bytes(&self) -> usize {
+        self.lock().bytes
     }
 
     /// The entries of `tenant` (all without one) whose time is at or after `since`, in the order
@@ -69,6 +95,7 @@ impl Journal {
     pub fn entries(&self, tenant: Option<&str>, since: Option<&str>) -> Vec<Entry> {
         let mut entries: Vec<Entry> = self
             .lock()
+            .entries
             .iter()
             .filter(|e| tenant.is_none_or(|t| e.tenant.as_deref() == Some(t)))
             .filter(|e| since.is_none_or(|s| e.time.as_str() >= s))
@@ -80,14 +107,16 @@ impl Journal {
 
     /// Forgets the entries of `tenant`, or all of them.
     pub fn clear(&self, tenant: Option<&str>) {
+        let mut ring = self.lock();
         match tenant {
-            Some(t) => self.lock().retain(|e| e.tenant.as_deref() != Some(t)),
-            None => self.lock().clear(),
+            Some(t) => ring.entries.retain(|e| e.tenant.as_deref() != Some(t)),
+            None => ring.entries.clear(),
         }
+        ring.bytes = ring.entries.iter().map(Entry::size).sum();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Entry>> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
+        self.ring.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -218,12 +247,14 @@ mod tests {
         journal.push(entry(None, "3"));
         let times = |entries: Vec<Entry>| entries.into_iter().map(|e| e.time).collect::<Vec<_>>();
         assert_eq!(times(journal.entries(None, None)), ["2", "3"]);
+        assert_eq!(journal.size_bytes(), entry(Some("b"), "2").size() + entry(None, "3").size());
         assert_eq!(times(journal.entries(Some("b"), None)), ["2"]);
         assert_eq!(times(journal.entries(None, Some("3"))), ["3"]);
         journal.clear(Some("b"));
         assert_eq!(times(journal.entries(None, None)), ["3"]);
         journal.clear(None);
         assert!(journal.entries(None, None).is_empty());
+        assert_eq!(journal.size_bytes(), 0);
         assert!(Journal::new(0).is_none());
     }
 
