@@ -70,8 +70,11 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
             startup_ms = started.elapsed().as_millis() as u64,
             "graphsec is ready"
         );
-        if config.storage.in_memory {
-            announce(&server, &config, &url)?;
+        // A reader that has gone does not stop the server: the line is for whoever is listening.
+        if config.storage.in_memory
+            && let Err(e) = announce(&server, &config, &url)
+        {
+            tracing::warn!(error = %format!("{e:#}"), "cannot print the ready line on standard output");
         }
         server.run(graphsec::app::shutdown_signal()).await
     })
