@@ -13,7 +13,8 @@ use tokio::net::TcpListener;
 
 #[allow(clippy::large_enum_variant)] // one per server
 pub enum AuthMode {
-    /// The data directory's key, and any configured external issuers.
+    /// The local key (the data directory's, or with `--in-memory` one held in memory), and any
+    /// configured external issuers.
     Local { key: Arc<LocalKey>, external: Option<ExternalVerifier> },
     /// Emulator only: no token needed, every tenant visible.
     Off,
