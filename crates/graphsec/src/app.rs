@@ -13,8 +13,9 @@ use tokio::net::TcpListener;
 
 #[allow(clippy::large_enum_variant)] // one per server
 pub enum AuthMode {
-    /// The data directory's key, and any configured external issuers.
-    Local { key: LocalKey, external: Option<ExternalVerifier> },
+    /// The local key (the data directory's, or with `--in-memory` one held in memory), and any
+    /// configured external issuers.
+    Local { key: Arc<LocalKey>, external: Option<ExternalVerifier> },
     /// Emulator only: no token needed, every tenant visible.
     Off,
 }
@@ -39,6 +40,11 @@ pub struct AppState {
     pub cors: Option<Arc<crate::api::cors::CorsOrigins>>,
     /// Where the links written into answers point.
     pub public_url: crate::api::public_url::PublicUrl,
+    /// The requests answered last (`GET /_graphsec/requests`); `None` with `--journal-size 0`.
+    pub journal: Option<Arc<crate::api::journal::Journal>>,
+    /// The key `POST /_graphsec/tokens` signs with: the local key, or with `--auth off` one of
+    /// this process (its tokens are not checked anyway).
+    pub token_key: Arc<LocalKey>,
 }
 
 /// A bound, not yet running server.
@@ -64,12 +70,23 @@ impl Server {
             (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
             _ => None,
         };
-        let lock = match config.storage.database_url {
-            Some(_) => None,
-            None => Some(crate::data_dir::DirLock::acquire(&config.storage.data_dir)?),
+        let lock = match config.storage.database_url.is_some() || config.storage.in_memory {
+            true => None,
+            false => Some(crate::data_dir::DirLock::acquire(&config.storage.data_dir)?),
         };
         let store = open_store(&config.storage, !config.no_migrate).await?;
         let auth = auth_mode(config).await?;
+        let token_key = match &auth {
+            AuthMode::Local { key, .. } => key.clone(),
+            AuthMode::Off => Arc::new(LocalKey::in_memory()?),
+        };
+        for file in &config.seed_files {
+            seed(&store, file, &config.default_tenant).await?;
+        }
+        if !config.seed_files.is_empty() {
+            // The planner's statistics were gathered on the store as it was before the load.
+            store.analyze().await?;
+        }
         let state = Arc::new(AppState {
             store,
             auth,
@@ -88,6 +105,8 @@ impl Server {
             ),
             cors: crate::api::cors::CorsOrigins::parse(&config.cors_origins).map(Arc::new),
             public_url,
+            journal: crate::api::journal::Journal::new(config.journal_size),
+            token_key,
         });
         let limits = crate::server::ConnectionLimits {
             header_read_timeout: std::time::Duration::from_secs(config.header_read_timeout),
@@ -111,6 +130,12 @@ impl Server {
     /// The response memory budget (tests read how much of it is in use).
     pub fn budget(&self) -> &crate::api::budget::ResponseBudget {
         &self.state.budget
+    }
+
+    /// The key that signs the tokens `/_graphsec/tokens` mints; with `--auth local`, the key the
+    /// server accepts tokens of (held in memory with `--in-memory`).
+    pub fn token_key(&self) -> Arc<LocalKey> {
+        self.state.token_key.clone()
     }
 
     /// The API over this server's state, to be called in-process.
@@ -185,7 +210,11 @@ async fn auth_mode(config: &ServeConfig) -> anyhow::Result<AuthMode> {
                 true => None,
                 false => Some(ExternalVerifier::new(config.external_issuers.clone()).await?),
             };
-            Ok(AuthMode::Local { key: LocalKey::load_or_create(&config.storage.data_dir)?, external })
+            let key = match config.storage.in_memory {
+                true => LocalKey::in_memory()?,
+                false => LocalKey::load_or_create(&config.storage.data_dir)?,
+            };
+            Ok(AuthMode::Local { key: Arc::new(key), external })
         }
         AuthChoice::Off => {
             tracing::warn!(
@@ -255,9 +284,25 @@ fn chaos(config: &ServeConfig) -> Option<crate::api::chaos::Chaos> {
     Some(crate::api::chaos::Chaos { failure_rate, max_latency })
 }
 
-/// Opens the configured store: PostgreSQL when a database URL is given, else SQLite in the data
-/// directory.
+/// Loads a `--seed-file` before the server is ready.
+async fn seed(store: &Store, file: &std::path::Path, tenant: &str) -> anyhow::Result<()> {
+    let opened = std::fs::File::open(file).with_context(|| format!("cannot open --seed-file {}", file.display()))?;
+    let reader = std::io::BufReader::with_capacity(1 << 20, opened);
+    let report = crate::import::load(store, reader, tenant, 5_000)
+        .await
+        .with_context(|| format!("cannot load --seed-file {}", file.display()))?;
+    tracing::info!(file = %file.display(), inserted = report.inserted, skipped = report.skipped, "seeded");
+    Ok(())
+}
+
+/// Opens the configured store: PostgreSQL when a database URL is given, SQLite in memory with
+/// `--in-memory`, else SQLite in the data directory.
 pub async fn open_store(args: &StorageArgs, migrate_on_start: bool) -> anyhow::Result<Store> {
+    if args.in_memory {
+        let store = SqliteStore::open_in_memory(std::time::Duration::from_secs(args.query_timeout))
+            .context("cannot open the in-memory database")?;
+        return Ok(Store::Sqlite(store));
+    }
     match &args.database_url {
         Some(url) => {
             let store = PgStore::connect(&pg_settings(args, url), migrate_on_start)

@@ -15,6 +15,9 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Run the HTTP server.
+    ///
+    /// Beside the Graph API it serves the test-control API under /_graphsec/ (reset, seed, the
+    /// request journal, tokens; docs/emulator.md) to admin tokens, or to anyone with --auth off.
     Serve(ServeConfig),
     /// Print a bearer token signed with the data directory's key (accepted by `serve --auth local`).
     Token(TokenArgs),
@@ -126,6 +129,11 @@ pub struct StorageArgs {
     /// only.
     #[arg(long, env = "GRAPHSEC_DURABILITY", default_value = "full", value_parser = durability())]
     pub durability: Durability,
+    /// Keep everything in memory, the signing key too: nothing is written to disk. Once ready,
+    /// prints one JSON line on standard output: the `url`, and a `token` for --default-tenant
+    /// that also opens the test-control API (`/_graphsec/`). See docs/emulator.md.
+    #[arg(long, env = "GRAPHSEC_IN_MEMORY", conflicts_with = "database_url")]
+    pub in_memory: bool,
 }
 
 const DEFAULT_DATA_DIR: &str = "./graphsec-data";
@@ -160,6 +168,7 @@ impl DataLocation {
             database_timeout: seconds(DEFAULT_DATABASE_TIMEOUT),
             query_timeout: seconds(DEFAULT_QUERY_TIMEOUT),
             durability,
+            in_memory: false,
         }
     }
 }
@@ -313,7 +322,9 @@ pub struct ServeConfig {
     /// Largest accepted request body in bytes, after gzip inflation.
     #[arg(long, env = "GRAPHSEC_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
-    /// With `--auth off`, the tenant of profiles created without azureTenantId.
+    /// With `--auth off`, the tenant of profiles created without azureTenantId; the tenant of
+    /// seeded lines without one (`--seed-file`, `POST /_graphsec/seed`), and of the token an
+    /// `--in-memory` server prints.
     #[arg(long, env = "GRAPHSEC_DEFAULT_TENANT", default_value = "00000000-0000-0000-0000-000000000001")]
     pub default_tenant: String,
     /// Origins whose web pages may call the API (CORS): `*` for any (callers still need a token;
@@ -332,6 +343,12 @@ pub struct ServeConfig {
     /// From any other address these headers are ignored. Empty: trust none.
     #[arg(long, env = "GRAPHSEC_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
+    /// Load profiles from this NDJSON file (as `import` does) before ready. Repeatable.
+    #[arg(long = "seed-file", env = "GRAPHSEC_SEED_FILE", value_name = "FILE")]
+    pub seed_files: Vec<PathBuf>,
+    /// Requests the journal keeps (`GET /_graphsec/requests`); 0 turns it off.
+    #[arg(long, env = "GRAPHSEC_JOURNAL_SIZE", default_value_t = 10_000)]
+    pub journal_size: usize,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -354,6 +371,9 @@ pub struct TokenArgs {
     /// Subject (`sub`, and `oid` or `appid`).
     #[arg(long, default_value = "graphsec-cli")]
     pub subject: String,
+    /// Also let the token use the test-control API (`/_graphsec/`).
+    #[arg(long)]
+    pub admin: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -443,7 +463,7 @@ fn durability() -> impl clap::builder::TypedValueParser<Value = Durability> {
     .map(|name| if name == "normal" { Durability::Normal } else { Durability::Full })
 }
 
-fn parse_duration_seconds(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_duration_seconds(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);

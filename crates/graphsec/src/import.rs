@@ -25,23 +25,7 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<ImportReport> {
     let storage = args.location.storage(Durability::Normal);
     let store = crate::app::open_existing_store(&storage).await?;
     let started = std::time::Instant::now();
-    let batch_size = args.batch.max(1);
-    // Batches are committed one after the other by one task, in file order (the first line with
-    // an id wins), while this thread parses up to two batches ahead.
-    let (to_committer, batches) = tokio::sync::mpsc::channel(1);
-    let committer = tokio::spawn(commit_in_order(store.clone(), batches));
-    let parsed = parse_batches(reader, args, batch_size, &to_committer).await;
-    // Whatever was handed over is committed (and synced below) even when a line was invalid.
-    drop(to_committer);
-    // The first cause is reported: a failed commit before a line the parser went on to reject.
-    let outcome = match committer.await {
-        Ok(Ok(report)) => match parsed {
-            Ok(()) => Ok(report),
-            Err(bad_line) => Err(stopped_at(bad_line, &report)),
-        },
-        Ok(Err(e)) => Err(e),
-        Err(e) => Err(e.into()),
-    };
+    let outcome = load(&store, reader, &args.tenant, args.batch).await;
     let outcome = match outcome {
         Ok(report) => store.analyze().await.map(|()| report).map_err(anyhow::Error::from),
         failed => failed,
@@ -53,12 +37,52 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<ImportReport> {
     Ok(report)
 }
 
+/// Loads newline-delimited profiles from `reader` into a running store, `batch_size` per
+/// transaction, in order (the first line with an id wins; ids already present are skipped). Lines
+/// without azureTenantId go to `tenant`. At an invalid line it stops, with an [`InvalidLine`]
+/// error, once the lines before it are stored.
+pub async fn load(
+    store: &Store,
+    reader: impl BufRead,
+    tenant: &str,
+    batch_size: usize,
+) -> anyhow::Result<ImportReport> {
+    let started = std::time::Instant::now();
+    // Batches are committed one after the other by one task, in file order, while this thread
+    // parses up to two batches ahead.
+    let (to_committer, batches) = tokio::sync::mpsc::channel(1);
+    let committer = tokio::spawn(commit_in_order(store.clone(), batches));
+    let parsed = parse_batches(reader, tenant, batch_size.max(1), &to_committer).await;
+    // Whatever was handed over is committed even when a line was invalid.
+    drop(to_committer);
+    // The first cause is reported: a failed commit before a line the parser went on to reject.
+    let mut report = match committer.await {
+        Ok(Ok(report)) => match parsed {
+            Ok(()) => report,
+            Err(bad_line) => return Err(stopped_at(bad_line, &report)),
+        },
+        Ok(Err(e)) => return Err(e),
+        Err(e) => return Err(e.into()),
+    };
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// A line that is not a valid profile: nothing from it on was loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidLine(pub String);
+
 /// The error for an import that stopped at an invalid line, after the lines before it.
 fn stopped_at(bad_line: anyhow::Error, before: &ImportReport) -> anyhow::Error {
-    anyhow::anyhow!(
+    if bad_line.downcast_ref::<InvalidLine>().is_none() {
+        return bad_line;
+    }
+    InvalidLine(format!(
         "{bad_line:#}; the lines before it are imported ({}), none after it: fix the line and import the file again (ids already imported are skipped)",
         before.summary()
-    )
+    ))
+    .into()
 }
 
 impl ImportReport {
@@ -76,25 +100,29 @@ impl ImportReport {
 /// Reads, validates and batches the lines. At the first invalid one it hands over the valid lines
 /// before it, and stops.
 async fn parse_batches(
-    reader: Box<dyn BufRead>,
-    args: &ImportArgs,
+    reader: impl BufRead,
+    tenant: &str,
     batch_size: usize,
     to_committer: &tokio::sync::mpsc::Sender<Vec<NewProfile>>,
 ) -> anyhow::Result<()> {
     let mut batch = Vec::with_capacity(batch_size);
     let now = datetime::now();
     for (index, line) in reader.lines().enumerate() {
-        let line = line.with_context(|| format!("cannot read line {}", index + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let doc = match new_profile(&line, &args.tenant, &now) {
+        let doc = match line {
+            Err(e) if e.kind() != std::io::ErrorKind::InvalidData => {
+                return Err(anyhow::Error::new(e).context(format!("cannot read line {}", index + 1)));
+            }
+            Err(_) => Err("not valid UTF-8".to_string()),
+            Ok(line) if line.trim().is_empty() => continue,
+            Ok(line) => new_profile(&line, tenant, &now),
+        };
+        let doc = match doc {
             Ok(doc) => doc,
             Err(message) => {
                 if !batch.is_empty() {
                     let _ = to_committer.send(batch).await;
                 }
-                anyhow::bail!("line {}: {message}", index + 1);
+                return Err(InvalidLine(format!("line {}: {message}", index + 1)).into());
             }
         };
         batch.push(NewProfile::new(doc)?);

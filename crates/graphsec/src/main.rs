@@ -56,17 +56,55 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         let started = std::time::Instant::now();
         let server = graphsec::app::Server::bind(&config).await?;
         let scheme = if config.tls_cert.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}/beta", server.local_addr()?);
+        let store = match (&config.storage.database_url, config.storage.in_memory) {
+            (Some(_), _) => "postgres",
+            (None, true) => "memory",
+            (None, false) => "sqlite",
+        };
         tracing::info!(
-            url = %format!("{scheme}://{}/beta", server.local_addr()?),
-            store = if config.storage.database_url.is_some() { "postgres" } else { "sqlite" },
-            data_dir = %config.storage.data_dir.display(),
+            url = %url,
+            store,
+            data_dir = %if config.storage.in_memory { "-".into() } else { config.storage.data_dir.display().to_string() },
             auth = ?config.auth,
             startup_ms = started.elapsed().as_millis() as u64,
             "graphsec is ready"
         );
+        // A reader that has gone does not stop the server: the line is for whoever is listening.
+        if config.storage.in_memory
+            && let Err(e) = announce(&server, &config, &url)
+        {
+            tracing::warn!(error = %format!("{e:#}"), "cannot print the ready line on standard output");
+        }
         server.run(graphsec::app::shutdown_signal()).await
     })
 }
+
+/// What a test fixture needs of an in-memory server, as one JSON line on standard output once it
+/// is ready: its URL, and a token for --default-tenant that is also an admin token (its key
+/// exists only in this process, so `graphsec token` cannot mint one). `null` with --auth off.
+fn announce(server: &graphsec::app::Server, config: &ServeConfig, url: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let token = match config.auth {
+        graphsec::config::AuthChoice::Off => None,
+        graphsec::config::AuthChoice::Local => Some(server.token_key().mint(&TokenRequest {
+            tenant: config.default_tenant.clone(),
+            permissions: vec![graphsec::auth::READ_WRITE_ALL.to_string()],
+            app: false,
+            subject: "graphsec-in-memory".into(),
+            ttl_seconds: ANNOUNCED_TOKEN_TTL_SECONDS,
+            admin: true,
+        })?),
+    };
+    let line = serde_json::json!({"url": url, "tenant": config.default_tenant, "token": token});
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// The announced token outlives any test run; others come from `POST /_graphsec/tokens`.
+const ANNOUNCED_TOKEN_TTL_SECONDS: u64 = 7 * 86_400;
 
 fn token(args: TokenArgs) -> anyhow::Result<()> {
     let key = LocalKey::load(&args.data_dir)?;
@@ -76,6 +114,7 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
         app: args.app,
         subject: args.subject,
         ttl_seconds: args.ttl,
+        admin: args.admin,
     })?;
     println!("{token}");
     Ok(())

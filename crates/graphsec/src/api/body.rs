@@ -10,6 +10,11 @@ use std::io::Read;
 
 pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, GraphError> {
     check_content_type(headers)?;
+    read(headers, body, limit).await
+}
+
+/// A request body of any content type, gzip inflated, within `limit` bytes.
+pub async fn read(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, GraphError> {
     let gzip =
         match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase()) {
             None => false,

@@ -40,6 +40,7 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
         let principal = authenticate(app, &parts.headers).await?;
         if let Some(tenant) = &principal.tenant {
             tracing::Span::current().record("tenant", tenant.as_str());
+            super::journal::note_tenant(&parts.extensions, tenant);
         }
         Ok(Authenticated(principal))
     }
@@ -99,7 +100,7 @@ impl FromRequestParts<Arc<AppState>> for Writer {
 
 /// A configured external issuer's token is checked against that issuer only; any other token
 /// must be one of the local key's.
-async fn authenticate(app: &AppState, headers: &http::HeaderMap) -> Result<Principal, GraphError> {
+pub(crate) async fn authenticate(app: &AppState, headers: &http::HeaderMap) -> Result<Principal, GraphError> {
     let AuthMode::Local { key, external } = &app.auth else {
         return Ok(Principal::unauthenticated_emulator());
     };

@@ -7,13 +7,16 @@ pub mod body;
 pub mod budget;
 pub mod chaos;
 pub mod context;
+pub mod control;
 pub mod cors;
 mod envelope;
 pub mod error;
 pub mod extract;
+pub mod journal;
 pub mod normalize;
 pub(crate) mod observe;
 pub mod openapi;
+mod openapi_control;
 pub mod page;
 pub mod prefer;
 pub mod profiles;
@@ -70,7 +73,20 @@ fn routes(batch_items: Option<Router>) -> Router<Arc<AppState>> {
         );
     if let Some(items) = batch_items {
         let run = post(batch::run).layer(axum::Extension(batch::ItemService(items)));
-        table = table.route(route::BATCH, resource(&Route::Batch, run));
+        table = table
+            .route(route::BATCH, resource(&Route::Batch, run))
+            .route(control::RESET, refuse_others(post(control::reset), &[http::Method::POST]))
+            .route(control::SEED, refuse_others(post(control::seed), &[http::Method::POST]))
+            .route(control::TOKENS, refuse_others(post(control::tokens), &[http::Method::POST]))
+            .route(
+                control::REQUESTS,
+                refuse_others(
+                    get(control::requests).delete(control::clear_requests),
+                    &[http::Method::GET, http::Method::DELETE],
+                ),
+            )
+            .route(control::OTHER, axum::routing::any(control::unknown))
+            .route(control::PREFIX_ALONE, axum::routing::any(control::unknown));
     }
     table.fallback(|| async { GraphError::internal() })
 }

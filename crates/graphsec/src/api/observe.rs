@@ -50,6 +50,7 @@ pub(crate) async fn observe(State(app): State<Arc<AppState>>, mut request: Reque
         deadline = deadline.min(enclosing.deadline);
     }
     request.extensions_mut().insert(ctx.clone());
+    let recording = app.journal.as_ref().and_then(|_| super::journal::Recording::start(&mut request, &ctx.request_id));
     let mut response = match within_deadline(deadline, next.run(request).instrument(span.clone())).await {
         Some(response) => response,
         None => {
@@ -66,6 +67,9 @@ pub(crate) async fn observe(State(app): State<Arc<AppState>>, mut request: Reque
         cors::expose(response.headers_mut(), allowed, origins);
     }
     record(&method, &path, &response, started, &span);
+    if let (Some(journal), Some(recording)) = (&app.journal, recording) {
+        recording.finish(journal, response.status());
+    }
     response
 }
 

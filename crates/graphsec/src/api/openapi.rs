@@ -46,6 +46,9 @@ pub fn document() -> Value {
                               "503": error_response("The database does not answer.")}}}),
         );
     }
+    for (path, item) in super::openapi_control::paths() {
+        paths.insert(path.into(), item);
+    }
     json!({
         "openapi": "3.0.3",
         "info": {"title": "graphsec", "version": env!("CARGO_PKG_VERSION"),
@@ -494,5 +497,10 @@ mod tests {
             .map(|p| p["name"].as_str().unwrap())
             .collect();
         assert!(list_params.contains(&"$filter") && list_params.contains(&"$top"));
+        for (path, method) in
+            [("reset", "post"), ("seed", "post"), ("requests", "get"), ("requests", "delete"), ("tokens", "post")]
+        {
+            assert_eq!(doc["paths"][format!("/_graphsec/{path}")][method]["tags"], serde_json::json!(["testControl"]));
+        }
     }
 }

@@ -44,7 +44,12 @@ mod tests {
     use super::*;
 
     fn principal(tenant: &str, app: &str) -> Principal {
-        Principal { tenant: Some(tenant.into()), can_read: true, can_write: true, caller: app.into(), app: app.into() }
+        Principal {
+            tenant: Some(tenant.into()),
+            caller: app.into(),
+            app: app.into(),
+            ..Principal::unauthenticated_emulator()
+        }
     }
 
     #[test]

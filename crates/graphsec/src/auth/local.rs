@@ -7,7 +7,7 @@
 use super::cache::{self, TokenCache};
 use super::{AuthError, Claims, Principal};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
@@ -54,6 +54,17 @@ impl LocalKey {
         if secret.len() < 32 {
             anyhow::bail!("{} is too short to be a signing key", path.display());
         }
+        Self::from_secret(secret)
+    }
+
+    /// A key of this process alone, kept in memory (`serve --in-memory`): its tokens are valid
+    /// until the process ends.
+    pub fn in_memory() -> anyhow::Result<LocalKey> {
+        let secret: [u8; 32] = rand::random();
+        Self::from_secret(secret.iter().map(|b| format!("{b:02x}")).collect::<String>().into_bytes())
+    }
+
+    fn from_secret(secret: Vec<u8>) -> anyhow::Result<LocalKey> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&AUDIENCES);
@@ -80,7 +91,7 @@ impl LocalKey {
         if header.alg != Algorithm::HS256 {
             return Err(AuthError("The token's signing algorithm is not accepted.".into()));
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
+        let data = jsonwebtoken::decode::<LocalClaims>(token, &self.decoding, &self.validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             AuthError(
                 match e.kind() {
@@ -95,8 +106,9 @@ impl LocalKey {
             )
         })?;
         // `exp` is a required claim, so a token that got here has one.
-        let exp = data.claims.exp.unwrap_or(0);
-        let principal = data.claims.into_principal()?;
+        let exp = data.claims.claims.exp.unwrap_or(0);
+        let mut principal = data.claims.claims.into_principal()?;
+        principal.admin = data.claims.admin;
         self.cached(|c| c.insert(digest, principal.clone(), exp, now));
         Ok(principal)
     }
@@ -120,6 +132,7 @@ impl LocalKey {
             exp: now + request.ttl_seconds,
             scp: (!request.app).then(|| permissions.join(" ")),
             roles: request.app.then_some(permissions),
+            admin: request.admin,
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(KID.into());
@@ -134,6 +147,18 @@ pub struct TokenRequest {
     pub app: bool,
     pub subject: String,
     pub ttl_seconds: u64,
+    /// May use the test-control API (`/_graphsec/`).
+    pub admin: bool,
+}
+
+/// A local token's claims: Entra ID's, and graphsec's own `graphsec_admin` (`graphsec token
+/// --admin`), which is read from tokens of this key only, so that no external issuer can grant it.
+#[derive(Deserialize)]
+struct LocalClaims {
+    #[serde(flatten)]
+    claims: Claims,
+    #[serde(default, rename = "graphsec_admin")]
+    admin: bool,
 }
 
 #[derive(Serialize)]
@@ -153,6 +178,8 @@ struct MintedClaims<'a> {
     scp: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     roles: Option<Vec<String>>,
+    #[serde(rename = "graphsec_admin", skip_serializing_if = "std::ops::Not::not")]
+    admin: bool,
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -177,6 +204,7 @@ mod tests {
             app,
             subject: "me".into(),
             ttl_seconds: ttl,
+            admin: false,
         }
     }
 
@@ -188,7 +216,10 @@ mod tests {
             let principal = key.verify(&key.mint(&request(app, 60)).unwrap()).unwrap();
             assert_eq!(principal.tenant.as_deref(), Some("t1"));
             assert!(principal.can_write);
+            assert!(!principal.admin);
         }
+        let admin = key.verify(&key.mint(&TokenRequest { admin: true, ..request(false, 60) }).unwrap()).unwrap();
+        assert!(admin.admin);
         // The same directory gives the same key.
         let again = LocalKey::load_or_create(dir.path()).unwrap();
         assert!(again.verify(&key.mint(&request(false, 60)).unwrap()).is_ok());

@@ -22,11 +22,21 @@ pub struct Principal {
     pub caller: String,
     /// The client application (`appid`/`azp`, else `sub`): throttling buckets are per tenant and app.
     pub app: String,
+    /// May use the test-control API: a local token minted with `--admin` (never an external
+    /// issuer's), or anyone with `--auth off`.
+    pub admin: bool,
 }
 
 impl Principal {
     pub fn unauthenticated_emulator() -> Principal {
-        Principal { tenant: None, can_read: true, can_write: true, caller: "anonymous".into(), app: "anonymous".into() }
+        Principal {
+            tenant: None,
+            can_read: true,
+            can_write: true,
+            caller: "anonymous".into(),
+            app: "anonymous".into(),
+            admin: true,
+        }
     }
 
     pub fn scope(&self) -> Scope {
@@ -71,7 +81,7 @@ impl Claims {
         let can_read = can_write || permissions.contains(&READ_ALL);
         let app = self.appid.or(self.azp).or_else(|| self.sub.clone()).unwrap_or_else(|| "unknown".into());
         let caller = self.oid.or(self.sub).unwrap_or_else(|| app.clone());
-        Ok(Principal { tenant: Some(tenant), can_read, can_write, caller, app })
+        Ok(Principal { tenant: Some(tenant), can_read, can_write, caller, app, admin: false })
     }
 }
 

@@ -91,6 +91,16 @@ impl Store {
         }
     }
 
+    /// Deletes every profile and audit entry, or those of one tenant, in one transaction
+    /// (`POST /_graphsec/reset`); how many profiles it deleted.
+    pub async fn reset(&self, tenant: Option<&str>) -> Result<u64, StoreError> {
+        let command = WriteCommand::Reset { tenant: tenant.map(String::from) };
+        match self.write(command, Actor::system("reset")).await? {
+            WriteOutcome::Reset { profiles } => Ok(profiles),
+            other => Err(StoreError::Other(format!("a reset answered {other:?}"))),
+        }
+    }
+
     /// Audit-trail rows, oldest first.
     pub async fn audit(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
         match self {
@@ -247,6 +257,9 @@ pub enum WriteOutcome {
     Pruned {
         deleted: u64,
     },
+    Reset {
+        profiles: u64,
+    },
     NotFound,
     PreconditionFailed,
     Conflict,
@@ -362,6 +375,10 @@ pub enum WriteCommand {
     PruneAudit {
         before: String,
         limit: u32,
+    },
+    /// Deletes every profile and audit row, or those of one tenant.
+    Reset {
+        tenant: Option<String>,
     },
 }
 

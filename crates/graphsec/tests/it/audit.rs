@@ -12,9 +12,11 @@ backend_tests!(
     a_patch_that_changes_nothing_keeps_its_version_and_writes_no_audit,
     audit_entries_list_the_members_that_changed_and_stay_small,
     entries_past_the_retention_are_pruned,
-    a_corrupt_audit_row_is_an_error,
     an_entry_carries_the_timestamp_of_the_write_it_records,
 );
+
+// Corrupts the row through the database file.
+disk_backend_tests!(a_corrupt_audit_row_is_an_error);
 
 async fn entries(server: &TestServer, id: &str) -> Vec<AuditRecord> {
     let query = AuditQuery { profile_id: Some(id.into()), limit: 1000, ..AuditQuery::default() };

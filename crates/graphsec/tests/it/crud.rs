@@ -13,11 +13,12 @@ backend_tests!(
     delete_removes_and_then_answers_404,
     gzip_request_bodies_are_inflated,
     every_response_carries_request_ids,
-    data_survives_a_restart,
     auth_off_serves_every_tenant_without_a_token,
     auth_off_patch_moves_a_profile_to_another_tenant_unless_the_id_is_taken_there,
     service_document_and_health
 );
+
+disk_backend_tests!(data_survives_a_restart);
 
 const DECLARED: [&str; 11] = [
     "id",

@@ -67,7 +67,8 @@ fn sorted_by_key(ndjson: &str) -> String {
     lines.iter().map(|(_, _, line)| format!("{line}\n")).collect()
 }
 
-backend_tests!(generated_profiles_import_and_export_as_generated, export_round_trips_byte_for_byte);
+// The commands run on the server's data directory or database.
+disk_backend_tests!(generated_profiles_import_and_export_as_generated, export_round_trips_byte_for_byte);
 
 async fn generated_profiles_import_and_export_as_generated(backend: Backend) {
     let generate = |extra: &[&str]| {
@@ -158,7 +159,7 @@ async fn export_round_trips_byte_for_byte(backend: Backend) {
     server.stop().await;
 }
 
-backend_tests!(export_reads_one_snapshot_beside_a_live_server);
+disk_backend_tests!(export_reads_one_snapshot_beside_a_live_server);
 
 /// While a server runs and an import commits batches of 100 (each in one transaction), every
 /// export sees whole batches only: it reads one snapshot, over several pages on PostgreSQL.

@@ -79,6 +79,16 @@ async fn entra_style_tokens_from_a_configured_issuer_are_accepted_beside_local_o
     let local = mint(fixture.temp.path(), TENANT_A, READ, false);
     let list: Value = client.get(&url).bearer_auth(&local).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["value"][0]["id"], "ext");
+
+    // The test-control API is for admin tokens of the local key: an external issuer cannot
+    // grant graphsec's admin claim.
+    let mut claims = claims(AUDIENCE, &[READ_WRITE]);
+    claims["graphsec_admin"] = json!(true);
+    let external_admin = sign(&trusted, "kid-1", claims);
+    let reset = client.post(format!("{base}/_graphsec/reset")).bearer_auth(&external_admin).send().await.unwrap();
+    expect_error(reset, 403, "Forbidden").await;
+    let list: Value = client.get(&url).bearer_auth(&local).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["value"][0]["id"], "ext", "nothing was reset");
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -1,10 +1,39 @@
 #![allow(clippy::unwrap_used)]
 //! Integration tests: a real server over real sockets, driven the way a Graph client drives it.
-//! Each test in `backend_tests!` runs on SQLite, and on PostgreSQL when `GRAPHSEC_TEST_POSTGRES`
-//! names a server (each run in a fresh schema); without it the PostgreSQL runs are ignored.
+//! Each test in `backend_tests!` runs on SQLite on disk, on SQLite in memory (`--in-memory`), and
+//! on PostgreSQL when `GRAPHSEC_TEST_POSTGRES` names a server (each run in a fresh schema);
+//! without it the PostgreSQL runs are ignored. A test in `disk_backend_tests!` needs what only a
+//! store that outlives the server has (a restart, a data directory for the other commands), and
+//! does not run in memory.
 
-/// Turns `async fn name(backend: Backend)` test bodies into `name::sqlite` and `name::postgres`.
+/// Turns `async fn name(backend: Backend)` test bodies into `name::sqlite`, `name::memory` and
+/// `name::postgres`.
 macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name(crate::support::Backend::Sqlite).await
+                }
+
+                #[tokio::test]
+                async fn memory() {
+                    super::$name(crate::support::Backend::Memory).await
+                }
+
+                #[tokio::test]
+                #[cfg_attr(not(graphsec_test_postgres), ignore = "needs GRAPHSEC_TEST_POSTGRES")]
+                async fn postgres() {
+                    super::$name(crate::support::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+/// As `backend_tests!`, without the run in memory.
+macro_rules! disk_backend_tests {
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {
@@ -30,9 +59,11 @@ mod budget;
 mod cli;
 mod compression;
 mod concurrency;
+mod control;
 mod cors;
 mod crash;
 mod crud;
+mod emulator;
 mod errors;
 mod export;
 mod external_issuer;

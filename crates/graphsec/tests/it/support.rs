@@ -18,6 +18,8 @@ pub const READ: &str = "SecurityEvents.Read.All";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
+    /// SQLite in process memory (`serve --in-memory`).
+    Memory,
     Postgres,
 }
 
@@ -31,6 +33,7 @@ pub fn postgres_url() -> Option<String> {
 pub struct Fixture {
     pub temp: tempfile::TempDir,
     schema: Option<String>,
+    in_memory: bool,
 }
 
 /// The PostgreSQL server a PostgreSQL test must use: one that is not named fails the test (it
@@ -45,7 +48,7 @@ impl Fixture {
             required_postgres_url();
             format!("gs_test_{}", uuid::Uuid::new_v4().simple())
         });
-        Fixture { temp: tempfile::tempdir().expect("temp dir"), schema }
+        Fixture { temp: tempfile::tempdir().expect("temp dir"), schema, in_memory: backend == Backend::Memory }
     }
 
     /// The PostgreSQL schema of this fixture (None on SQLite).
@@ -64,6 +67,7 @@ impl Fixture {
                 database_timeout: 5,
                 query_timeout: 10,
                 durability: Durability::Full,
+                in_memory: self.in_memory,
             },
             audit_retention: 0,
             no_migrate: false,
@@ -95,6 +99,8 @@ impl Fixture {
             cors_origins: "*".into(),
             public_url: None,
             trusted_proxies: String::new(),
+            seed_files: Vec::new(),
+            journal_size: 10_000,
         }
     }
 }
@@ -102,6 +108,9 @@ impl Fixture {
 impl Fixture {
     /// The same storage as command-line arguments for `graphsec serve`.
     pub fn serve_args(&self) -> Vec<String> {
+        if self.in_memory {
+            return vec!["--in-memory".to_string()];
+        }
         let mut args = vec!["--data-dir".to_string(), self.temp.path().display().to_string()];
         if let (Some(schema), Some(url)) = (&self.schema, postgres_url()) {
             args.extend(["--database-url".into(), url, "--database-schema".into(), schema.clone()]);
@@ -142,6 +151,8 @@ pub struct TestServer {
     pub router: axum::Router,
     pub store: graphsec::store::Store,
     pub budget: graphsec::api::budget::ResponseBudget,
+    /// The key the server accepts tokens of (in memory with `--in-memory`).
+    key: std::sync::Arc<LocalKey>,
     /// Owned when the server made its own; declared last so it goes after the server stopped.
     fixture: Option<Fixture>,
 }
@@ -163,6 +174,7 @@ impl TestServer {
         let addr = server.local_addr().expect("address");
         let store = server.store().clone();
         let budget = server.budget().clone();
+        let key = server.token_key();
         let router = server.router();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
@@ -177,6 +189,7 @@ impl TestServer {
             router,
             store,
             budget,
+            key,
             fixture: None,
         }
     }
@@ -203,7 +216,17 @@ impl TestServer {
     }
 
     pub fn token(&self, tenant: &str, scopes: &str) -> String {
-        mint(&self.data_dir, tenant, scopes, false)
+        self.mint(tenant, scopes, false)
+    }
+
+    /// A token of the server's key, delegated or (`app`) an application's.
+    pub fn mint(&self, tenant: &str, scopes: &str, app: bool) -> String {
+        mint_with(&self.key, tenant, scopes, app, false)
+    }
+
+    /// A token for the test-control API (`graphsec token --admin`), reading and writing `tenant`.
+    pub fn admin_token(&self, tenant: &str) -> String {
+        mint_with(&self.key, tenant, READ_WRITE, false, true)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -308,16 +331,19 @@ pub fn item(id: &str) -> String {
 }
 
 pub fn mint(data_dir: &Path, tenant: &str, scopes: &str, app: bool) -> String {
-    LocalKey::load_or_create(data_dir)
-        .expect("key")
-        .mint(&TokenRequest {
-            tenant: tenant.into(),
-            permissions: scopes.split_whitespace().map(String::from).collect(),
-            app,
-            subject: "test".into(),
-            ttl_seconds: 600,
-        })
-        .expect("token")
+    mint_with(&LocalKey::load_or_create(data_dir).expect("key"), tenant, scopes, app, false)
+}
+
+fn mint_with(key: &LocalKey, tenant: &str, scopes: &str, app: bool, admin: bool) -> String {
+    key.mint(&TokenRequest {
+        tenant: tenant.into(),
+        permissions: scopes.split_whitespace().map(String::from).collect(),
+        app,
+        subject: "test".into(),
+        ttl_seconds: 600,
+        admin,
+    })
+    .expect("token")
 }
 
 /// Asserts a Graph error response and returns its body.
@@ -339,7 +365,7 @@ pub fn free_port() -> u16 {
 }
 
 /// A server process that is killed when the test lets go of it, however the test ends.
-pub struct Running(std::process::Child);
+pub struct Running(pub std::process::Child);
 
 impl std::ops::Deref for Running {
     type Target = std::process::Child;

@@ -53,6 +53,22 @@ impl PgStore {
                 .rows_affected();
                 End::Commit(WriteOutcome::Pruned { deleted })
             }
+            WriteCommand::Reset { tenant } => {
+                let mut profiles = 0;
+                for table in ["profile_tags", "profiles", "audit_log"] {
+                    let sql = format!("DELETE FROM {table} WHERE $1::text IS NULL OR tenant = $1");
+                    let deleted = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(tenant.as_deref())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(pg)?
+                        .rows_affected();
+                    if table == "profiles" {
+                        profiles = deleted;
+                    }
+                }
+                End::Commit(WriteOutcome::Reset { profiles })
+            }
         };
         match end {
             End::Rollback(outcome) => {

@@ -19,6 +19,7 @@
 mod disk;
 pub mod faults;
 mod health;
+mod location;
 mod read;
 mod rows;
 mod schema;
@@ -33,9 +34,10 @@ use crate::domain::write::{Decision, Update};
 use disk::SyncedFile;
 use faults::Faults;
 use health::Health;
+use location::Location;
 use rows::{Edit, Found};
 use rusqlite::Connection;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
@@ -112,13 +114,19 @@ struct WritePath {
     queue: mpsc::Sender<Queued>,
     /// Ends with the result of the writer's last checkpoint.
     writer: std::thread::JoinHandle<Result<(), StoreError>>,
+    /// `None` in memory: there is neither a WAL nor a file to keep in order.
+    on_disk: Option<DiskUpkeep>,
+}
+
+/// What a database file has beside the writer: the checkpointer, and the files it syncs.
+struct DiskUpkeep {
     checkpointer: disk::CheckpointerHandle,
     wal: Arc<SyncedFile>,
     database: Arc<SyncedFile>,
 }
 
 pub struct SqliteStore {
-    path: PathBuf,
+    location: Location,
     readers: read::Readers,
     /// `None` once closed.
     write_path: Mutex<Option<WritePath>>,
@@ -132,24 +140,53 @@ impl SqliteStore {
     /// Opens (creating and migrating if needed) the database file and starts the writer thread.
     /// Opening writes nothing when the schema is current, so a store opens on a full disk.
     pub fn open(path: &Path, durability: Durability, query_timeout: Duration) -> Result<Arc<SqliteStore>, StoreError> {
+        Self::open_at(Location::File(path.to_path_buf()), durability, query_timeout)
+    }
+
+    /// A store of its own in process memory, gone when it closes (`serve --in-memory`): nothing is
+    /// written to disk.
+    pub fn open_in_memory(query_timeout: Duration) -> Result<Arc<SqliteStore>, StoreError> {
+        Self::open_at(Location::fresh_memory(), Durability::Normal, query_timeout)
+    }
+
+    fn open_at(
+        location: Location,
+        durability: Durability,
+        query_timeout: Duration,
+    ) -> Result<Arc<SqliteStore>, StoreError> {
         let tuning = Tuning::from_env();
-        let mut conn = open_writer(path, durability)?;
+        let mut conn = open_writer(&location, durability)?;
         schema::migrate(&mut conn)?;
         let skiptoken_key = schema::secret(&conn, "skiptoken_key")?;
 
-        // Opened before anything is written, so that the store's own syncs see every error.
-        let wal = Arc::new(SyncedFile::open(&disk::wal_path(path))?);
-        let database = Arc::new(SyncedFile::open(path)?);
         let health = Arc::new(Health::default());
+        let restart_due = Arc::new(AtomicBool::new(false));
+        let on_disk = match location.file() {
+            Some(path) => {
+                // Opened before anything is written, so that the store's own syncs see every error.
+                let wal = Arc::new(SyncedFile::open(&disk::wal_path(path))?);
+                let database = Arc::new(SyncedFile::open(path)?);
+                let checkpointer_conn = Connection::open(path)?;
+                checkpointer_conn.busy_timeout(BUSY_TIMEOUT)?;
+                let checkpointer = disk::start_checkpointer(
+                    checkpointer_conn,
+                    database.clone(),
+                    restart_due.clone(),
+                    health.clone(),
+                    tuning,
+                )?;
+                Some(DiskUpkeep { checkpointer, wal, database })
+            }
+            None => None,
+        };
         let faults = Arc::new(Faults::default());
         let rows = Arc::new(RowCache::new(if tuning.row_cache { ROW_CACHE_BYTES } else { 0 }));
-        let restart_due = Arc::new(AtomicBool::new(false));
         let writer = writer::Writer {
             data_version: rows::data_version(&conn)?,
             conn,
             rows: rows.clone(),
             bulk_cache: false,
-            restart_due: restart_due.clone(),
+            restart_due,
             health: health.clone(),
             faults: faults.clone(),
         };
@@ -158,14 +195,10 @@ impl SqliteStore {
             .name("sqlite-writer".into())
             .spawn(move || writer::run_writer(writer, queued))
             .map_err(|e| StoreError::Other(format!("cannot start the writer thread: {e}")))?;
-        let checkpointer_conn = Connection::open(path)?;
-        checkpointer_conn.busy_timeout(BUSY_TIMEOUT)?;
-        let checkpointer =
-            disk::start_checkpointer(checkpointer_conn, database.clone(), restart_due, health.clone(), tuning)?;
         Ok(Arc::new(SqliteStore {
-            path: path.to_path_buf(),
-            readers: read::Readers::new(path, query_timeout),
-            write_path: Mutex::new(Some(WritePath { queue, writer, checkpointer, wal, database })),
+            readers: read::Readers::new(location.clone(), query_timeout),
+            location,
+            write_path: Mutex::new(Some(WritePath { queue, writer, on_disk })),
             rows,
             health,
             faults,
@@ -253,9 +286,9 @@ impl SqliteStore {
 
     /// Rebuilds the planner's statistics (after a bulk load). Takes the write lock briefly.
     pub async fn analyze(&self) -> Result<(), StoreError> {
-        let path = self.path.clone();
+        let location = self.location.clone();
         blocking(move || {
-            let conn = Connection::open(&path)?;
+            let conn = location.open()?;
             conn.busy_timeout(Duration::from_secs(30))?;
             conn.execute_batch("ANALYZE")?;
             Ok(())
@@ -276,10 +309,15 @@ impl SqliteStore {
         let Some(write_path) = self.write_path.lock().ok().and_then(|mut w| w.take()) else {
             return Ok(());
         };
-        let WritePath { queue, writer, checkpointer, wal, database } = write_path;
+        let WritePath { queue, writer, on_disk } = write_path;
         drop(queue);
         let last_checkpoint =
             writer.join().unwrap_or_else(|_| Err(StoreError::Other("the writer thread panicked".into())));
+        let Some(DiskUpkeep { checkpointer, wal, database }) = on_disk else {
+            self.readers.clear();
+            last_checkpoint?;
+            return self.health.failure().map_or(Ok(()), Err);
+        };
         let synced = last_checkpoint.and_then(|()| {
             for file in [&wal, &database] {
                 file.sync_unless_removed()
@@ -292,7 +330,7 @@ impl SqliteStore {
         let _ = thread.join();
         self.readers.clear();
         synced?;
-        disk::sync_directory(&self.path)?;
+        disk::sync_directory(database.path())?;
         self.health.failure().map_or(Ok(()), Err)
     }
 }
@@ -306,8 +344,14 @@ impl Drop for SqliteStore {
 }
 
 /// The writer's connection.
-fn open_writer(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path)?;
+fn open_writer(location: &Location, durability: Durability) -> Result<Connection, StoreError> {
+    let conn = location.open()?;
+    if location.file().is_none() {
+        // Memory has no WAL; the rollback journal stays in the writer's own memory.
+        conn.pragma_update(None, "journal_mode", "MEMORY")?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        return Ok(conn);
+    }
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // FULL: a commit returns once the WAL is fsynced. NORMAL syncs the WAL only when it starts
     // over (which OFF would skip: a write reordered by the disk after a restart could then

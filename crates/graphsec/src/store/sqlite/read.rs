@@ -2,12 +2,12 @@
 //! the queries they run. Point reads run on the calling async thread; scans (list, count, audit)
 //! run on the blocking pool, a bounded number at a time.
 
+use super::location::Location;
 use super::{BUSY_TIMEOUT, SqliteStore, blocking, rows};
 use crate::store::audit::TextColumns;
 use crate::store::audit::{self, AuditQuery, AuditRecord};
 use crate::store::{ListPage, ListRequest, Scope, StoreError, StoredProfile};
 use rusqlite::{Connection, OpenFlags, params};
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ const MAX_IDLE_READERS: usize = 16;
 const POINT_READER_MMAP_BYTES: i64 = 32 << 20;
 
 pub(super) struct Readers {
-    path: PathBuf,
+    location: Location,
     /// Idle connections for point reads (mapped) and for scans (not mapped).
     point: Mutex<Vec<Connection>>,
     scan: Mutex<Vec<Connection>>,
@@ -36,9 +36,9 @@ pub(super) struct Readers {
 }
 
 impl Readers {
-    pub(super) fn new(path: &Path, query_timeout: Duration) -> Readers {
+    pub(super) fn new(location: Location, query_timeout: Duration) -> Readers {
         Readers {
-            path: path.to_path_buf(),
+            location,
             point: Mutex::new(Vec::new()),
             scan: Mutex::new(Vec::new()),
             scan_slots: tokio::sync::Semaphore::new(MAX_CONCURRENT_SCANS),
@@ -47,14 +47,14 @@ impl Readers {
     }
 
     pub(super) fn point<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        pooled(&self.point, &self.path, POINT_READER_MMAP_BYTES, f)
+        pooled(&self.point, &self.location, POINT_READER_MMAP_BYTES, f)
     }
 
     /// A reader whose queries are interrupted past the query timeout, so no filter, however
     /// costly, holds a thread and a connection longer than that.
     fn scan<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let deadline = Instant::now() + self.query_timeout;
-        pooled(&self.scan, &self.path, 0, |conn| {
+        pooled(&self.scan, &self.location, 0, |conn| {
             conn.progress_handler(10_000, Some(move || Instant::now() > deadline))?;
             let result = f(conn);
             conn.progress_handler(0, None::<fn() -> bool>)?;
@@ -120,7 +120,7 @@ impl SqliteStore {
     pub async fn audit(self: &Arc<Self>, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
         let store = self.clone();
         blocking(move || {
-            pooled(&store.readers.scan, &store.readers.path, 0, |conn| {
+            pooled(&store.readers.scan, &store.readers.location, 0, |conn| {
                 let mut stmt = conn.prepare_cached(audit::SELECT_AUDIT.text(odata::Dialect::Sqlite))?;
                 let mut rows =
                     stmt.query(params![query.tenant, query.profile_id, query.operation, query.since, query.limit])?;
@@ -155,14 +155,14 @@ impl TextColumns for rusqlite::Row<'_> {
 /// next caller.
 fn pooled<T>(
     pool: &Mutex<Vec<Connection>>,
-    path: &Path,
+    location: &Location,
     mmap_bytes: i64,
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     let idle = pool.lock().map_err(|_| StoreError::Closed)?.pop();
     let conn = match idle {
         Some(conn) => conn,
-        None => open_reader(path, mmap_bytes)?,
+        None => open_reader(location, mmap_bytes)?,
     };
     let result = f(&conn);
     if let Ok(mut idle) = pool.lock()
@@ -173,8 +173,8 @@ fn pooled<T>(
     result
 }
 
-fn open_reader(path: &Path, mmap_bytes: i64) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+fn open_reader(location: &Location, mmap_bytes: i64) -> Result<Connection, StoreError> {
+    let conn = location.open_with(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.pragma_update(None, "query_only", true)?;
     conn.pragma_update(None, "cache_size", -4_096)?;
     conn.pragma_update(None, "mmap_size", mmap_bytes)?;

@@ -245,6 +245,22 @@ pub(super) fn delete_row(
     Ok(())
 }
 
+/// Deletes the profiles, their tags and the audit rows of `tenant`, or of every tenant; how many
+/// profiles.
+pub(super) fn reset(conn: &Connection, tenant: Option<&str>) -> Result<u64, StoreError> {
+    let mut profiles = 0;
+    for table in ["profile_tags", "profiles", "audit_log"] {
+        let deleted = match tenant {
+            Some(tenant) => conn.execute(&format!("DELETE FROM {table} WHERE tenant = ?1"), [tenant])?,
+            None => conn.execute(&format!("DELETE FROM {table}"), [])?,
+        };
+        if table == "profiles" {
+            profiles = deleted as u64;
+        }
+    }
+    Ok(profiles)
+}
+
 /// The row an id names within the scope (see [`NamedRow`]).
 pub(super) fn find(conn: &Connection, scope: &Scope, id: &str) -> Result<Option<Found>, StoreError> {
     let (sql, values) = NAMED_ROW.of(Sqlite, scope, id);

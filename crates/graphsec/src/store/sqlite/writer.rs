@@ -218,7 +218,10 @@ impl Writer {
 
         // Committed: from here on nothing may fail the group.
         self.health.committed();
+        let reset = jobs.iter().any(|(job, _)| matches!(job, Job::Command(WriteCommand::Reset { .. })));
         match self.faults.check(Step::AfterCommit) {
+            // A reset removed rows it did not name one by one.
+            Ok(()) if reset => self.rows.invalidate(),
             Ok(()) => self.rows.apply(cache_changes),
             Err(e) => {
                 tracing::error!(error = %e, "bookkeeping after a commit failed; the committed writes stand");
@@ -287,6 +290,7 @@ fn write_command(
         WriteCommand::PruneAudit { before, limit } => {
             Ok(WriteOutcome::Pruned { deleted: rows::prune_audit(conn, before, *limit)? })
         }
+        WriteCommand::Reset { tenant } => Ok(WriteOutcome::Reset { profiles: rows::reset(conn, tenant.as_deref())? }),
     }
 }
 
