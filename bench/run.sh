@@ -456,14 +456,18 @@ fi
 # each server in turn, ROUNDS times; then graphsec's POST, and its $filter list last (it can
 # leave slow requests running after wrk stops).
 
+# The two graphsec copies see the same history (PATCHes grow the write-ahead log a later GET
+# reads past), and take turns at going first: the first run of a round can meet the previous
+# round's writes still being flushed by another server.
+gs_default() { wrk_run graphsec full "$1" "$2" "$GS_PID" "$GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"; }
+gs_warn() { wrk_run graphsec-warn full "$1" "$2" "$GSW_PID" "$GSW_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"; }
 for round in $(seq 1 "$ROUNDS"); do
     for scenario in get patch; do
-        # The two graphsec copies see the same history (PATCHes grow the write-ahead log a later
-        # GET reads past), and take turns at going first: the first run of a round can meet the
-        # previous round's writes still being flushed by another server.
-        gs_default() { wrk_run graphsec full "$scenario" "$round" "$GS_PID" "$GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"; }
-        gs_warn() { wrk_run graphsec-warn full "$scenario" "$round" "$GSW_PID" "$GSW_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"; }
-        if (( round % 2 )); then gs_default; gs_warn; else gs_warn; gs_default; fi
+        if (( round % 2 )); then
+            gs_default "$scenario" "$round"; gs_warn "$scenario" "$round"
+        else
+            gs_warn "$scenario" "$round"; gs_default "$scenario" "$round"
+        fi
         if [[ -n $PG_URL ]]; then wrk_run graphsec-pg pg "$scenario" "$round" "$PGS_PID" "$PG_GS_URL" "$GRAPHSEC_COLLECTION" "$PROFILES" "$TOKEN"; fi
         if [[ $RUN_BASELINE == 1 ]]; then wrk_run baseline full "$scenario" "$round" "$BL_PID" "$BL_URL" /rows "$PROFILES"; fi
         if [[ $RUN_JSON_SERVER == 1 ]]; then wrk_run json-server - "$scenario" "$round" "$JS_PID" "$JS_URL" /profiles "$PROFILES"; fi

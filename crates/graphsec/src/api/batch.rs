@@ -53,7 +53,7 @@ pub async fn run(
     headers: HeaderMap,
     JsonBody(bytes): JsonBody,
 ) -> Result<Response, GraphError> {
-    let parsed = parse(&bytes, Some(ctx.public_host()))?;
+    let parsed = parse(&bytes, ctx.public_host())?;
     // The parsed items (bodies, headers) live until the last answer is sent; the items' answers
     // take their own reservations as they run.
     let reservation = app.budget.reserve_exact(bytes.len() * 2).await?;
@@ -69,7 +69,7 @@ fn invalid(message: String) -> GraphError {
     GraphError::bad_request(message).with_inner("invalidBatchRequest")
 }
 
-fn parse(bytes: &[u8], own_host: Option<&str>) -> Result<Vec<Item>, GraphError> {
+fn parse(bytes: &[u8], own_host: &str) -> Result<Vec<Item>, GraphError> {
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| invalid(format!("The batch is not valid JSON: {e}")))?;
     let requests = value
@@ -101,12 +101,7 @@ fn parse(bytes: &[u8], own_host: Option<&str>) -> Result<Vec<Item>, GraphError> 
 }
 
 /// The `n`th request of a batch, following `earlier`, and the ids it depends on.
-fn parse_item(
-    n: usize,
-    request: &Value,
-    own_host: Option<&str>,
-    earlier: &[Item],
-) -> Result<(Item, Vec<String>), GraphError> {
+fn parse_item(n: usize, request: &Value, own_host: &str, earlier: &[Item]) -> Result<(Item, Vec<String>), GraphError> {
     let field = |name: &str| request.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
     let id = field("id").ok_or_else(|| invalid(format!("Request {n} has no 'id'.")))?.to_string();
     if earlier.iter().any(|other| other.id.eq_ignore_ascii_case(&id)) {
@@ -153,7 +148,7 @@ fn parse_item(
 /// `://` in its query (`$filter=x eq 'https://a'`). The text is taken as written, without
 /// trimming, so that `/openapi.json` can state the rule as a pattern. Graph's own examples
 /// write `$filter=a eq 'b'` unencoded, so characters a URI cannot hold are encoded here.
-fn relative_url(url: &str, own_host: Option<&str>) -> Option<String> {
+fn relative_url(url: &str, own_host: &str) -> Option<String> {
     const NOT_IN_URI: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
         .add(b' ')
         .add(b'"')
@@ -168,8 +163,7 @@ fn relative_url(url: &str, own_host: Option<&str>) -> Option<String> {
     let mut text = url;
     if let Some((scheme, rest)) = text.split_once("://").filter(|(scheme, _)| is_scheme(scheme)) {
         let (host, path) = rest.split_once('/')?;
-        let same_server =
-            matches!(scheme, "http" | "https") && own_host.is_some_and(|own| own.eq_ignore_ascii_case(host));
+        let same_server = matches!(scheme, "http" | "https") && own_host.eq_ignore_ascii_case(host);
         let under_beta = path.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("beta/"));
         if !same_server || !under_beta {
             return None;
