@@ -23,11 +23,12 @@ impl Chaos {
         if rand::random::<f64>() >= self.failure_rate {
             return Ok(());
         }
-        Err(match rand::random::<u8>() % 4 {
+        let failure = match rand::random::<u8>() % 4 {
             0 => GraphError::too_many_requests(1),
             1 => GraphError::internal(),
             2 => GraphError::unavailable("Chaos: the service is unavailable.").with_retry_after(1),
             _ => GraphError::gateway_timeout(),
-        })
+        };
+        Err(failure.caused_by("chaos: a failure injected on purpose"))
     }
 }

@@ -1,6 +1,7 @@
 //! Per-request identity for tracing and replies: request-id, client-request-id, service root.
 
 use http::HeaderMap;
+use std::sync::{Arc, OnceLock};
 
 #[derive(Debug, Clone)]
 pub struct RequestContext {
@@ -34,6 +35,25 @@ impl RequestContext {
     /// The host[:port] links point at.
     pub fn public_host(&self) -> &str {
         self.origin().split_once("://").map_or(self.origin(), |(_, host)| host)
+    }
+}
+
+/// The caller's tenant, noted once the caller is authenticated, for the request's log line and
+/// its journal entry (both written after the handler, which owns the principal, has finished).
+#[derive(Debug, Clone, Default)]
+pub struct CallerTenant(Arc<OnceLock<String>>);
+
+impl CallerTenant {
+    pub fn get(&self) -> Option<&str> {
+        self.0.get().map(String::as_str)
+    }
+
+    /// Notes `tenant` as the caller's tenant of the request whose extensions are `extensions`.
+    pub fn note(extensions: &http::Extensions, tenant: &str) {
+        if let Some(CallerTenant(slot)) = extensions.get::<CallerTenant>() {
+            let _ = slot.set(tenant.to_string());
+        }
+        tracing::Span::current().record("tenant", tenant);
     }
 }
 

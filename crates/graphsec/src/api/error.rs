@@ -15,11 +15,21 @@ pub struct GraphError {
     pub retry_after: Option<u64>,
     /// The `Allow` header of a 405.
     pub allow: Option<String>,
+    /// What went wrong inside the server, for its log only: never sent to the client.
+    pub cause: Option<String>,
 }
 
 impl GraphError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        GraphError { status, code, message: message.into(), inner_code: None, retry_after: None, allow: None }
+        GraphError {
+            status,
+            code,
+            message: message.into(),
+            inner_code: None,
+            retry_after: None,
+            allow: None,
+            cause: None,
+        }
     }
 
     pub fn with_inner(mut self, inner_code: &'static str) -> Self {
@@ -148,6 +158,12 @@ impl GraphError {
         self
     }
 
+    /// Notes what went wrong inside the server; the request's log line carries it.
+    pub fn caused_by(mut self, cause: impl std::fmt::Display) -> Self {
+        self.cause = Some(cause.to_string());
+        self
+    }
+
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "generalException", "An internal server error occurred.")
     }
@@ -211,7 +227,8 @@ impl IntoResponse for GraphError {
 
 impl From<crate::store::StoreError> for GraphError {
     fn from(e: crate::store::StoreError) -> Self {
-        match e {
+        let cause = e.to_string();
+        let error = match e {
             crate::store::StoreError::Closed => GraphError::unavailable("The service is shutting down."),
             crate::store::StoreError::DiskFull => GraphError::new(
                 StatusCode::INSUFFICIENT_STORAGE,
@@ -222,7 +239,6 @@ impl From<crate::store::StoreError> for GraphError {
                 GraphError::unavailable("The database is busy: a lock is held elsewhere. Retry shortly.")
                     .with_retry_after(1)
             }
-            // Logged where the store gave up (store::postgres::faults), with the database's error.
             crate::store::StoreError::Unavailable(_) => {
                 GraphError::unavailable("The database is not available right now; retry shortly.").with_retry_after(1)
             }
@@ -239,10 +255,8 @@ impl From<crate::store::StoreError> for GraphError {
                 "The query ran too long and was stopped; use a more selective $filter or a smaller $top.",
             )
             .with_inner("queryTooExpensive"),
-            other => {
-                tracing::error!(error = %other, "store failure");
-                GraphError::internal()
-            }
-        }
+            _ => GraphError::internal(),
+        };
+        error.caused_by(cause)
     }
 }

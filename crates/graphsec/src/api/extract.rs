@@ -39,8 +39,7 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
         }
         let principal = authenticate(app, &parts.headers).await?;
         if let Some(tenant) = &principal.tenant {
-            tracing::Span::current().record("tenant", tenant.as_str());
-            super::journal::note_tenant(&parts.extensions, tenant);
+            super::context::CallerTenant::note(&parts.extensions, tenant);
         }
         Ok(Authenticated(principal))
     }

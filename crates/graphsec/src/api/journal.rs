@@ -7,11 +7,12 @@
 //! handler reads it, so recording adds neither a read nor a wait; what the handler never read
 //! (a request refused before its body) is not in the entry.
 
+use super::context::CallerTenant;
 use axum::body::Body;
 use axum::extract::Request;
 use serde::Serialize;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 /// The most of a request target an entry keeps.
@@ -120,17 +121,6 @@ impl Journal {
     }
 }
 
-/// Where the caller's tenant is noted once it is known (by the extractor that authenticates).
-#[derive(Clone, Default)]
-pub struct CallerTenant(Arc<OnceLock<String>>);
-
-/// Notes the caller's tenant for the journal entry of the request, if one is being recorded.
-pub(crate) fn note_tenant(extensions: &http::Extensions, tenant: &str) {
-    if let Some(CallerTenant(slot)) = extensions.get::<CallerTenant>() {
-        let _ = slot.set(tenant.to_string());
-    }
-}
-
 /// The body bytes a handler has read so far, up to [`BODY_BYTES`].
 #[derive(Default)]
 struct Captured {
@@ -149,14 +139,12 @@ pub(crate) struct Recording {
 impl Recording {
     /// Starts recording `request` (whose body it taps, for a write), unless it is a call of the
     /// test-control API.
-    pub(crate) fn start(request: &mut Request, request_id: &str) -> Option<Recording> {
+    pub(crate) fn start(request: &mut Request, request_id: &str, tenant: &CallerTenant) -> Option<Recording> {
         let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
         if request.uri().path().starts_with(CONTROL_PREFIX) {
             return None;
         }
         let (path, truncated) = capped(target);
-        let tenant = CallerTenant::default();
-        request.extensions_mut().insert(tenant.clone());
         let is_write = matches!(*request.method(), http::Method::POST | http::Method::PATCH | http::Method::PUT);
         let body = is_write.then(|| tap(request));
         Some(Recording {
@@ -172,7 +160,7 @@ impl Recording {
                 truncated,
             },
             started: Instant::now(),
-            tenant,
+            tenant: tenant.clone(),
             body,
         })
     }
@@ -180,7 +168,7 @@ impl Recording {
     pub(crate) fn finish(self, journal: &Journal, status: http::StatusCode) {
         let Recording { mut entry, started, tenant, body } = self;
         entry.status = status.as_u16();
-        entry.tenant = tenant.0.get().cloned();
+        entry.tenant = tenant.get().map(String::from);
         entry.duration_ms = (started.elapsed().as_micros() as f64) / 1000.0;
         if let Some(body) = body {
             let captured = std::mem::take(&mut *body.lock().unwrap_or_else(PoisonError::into_inner));

@@ -117,9 +117,14 @@ fn layered(state: Arc<AppState>, routes: Router<Arc<AppState>>) -> Router {
     Router::new()
         .fallback_service(table)
         .layer(axum::middleware::from_fn_with_state(state.clone(), normalize::normalize))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
-            tracing::error!("a request handler panicked");
-            axum::response::IntoResponse::into_response(GraphError::internal())
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|panic: Box<dyn std::any::Any + Send>| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("no message");
+            let error = GraphError::internal().caused_by(format_args!("the request handler panicked: {what}"));
+            axum::response::IntoResponse::into_response(error)
         }))
         .layer(axum::middleware::from_fn_with_state(state, observe::observe))
 }

@@ -1,9 +1,9 @@
 //! The outermost layer of every request, `$batch` items included: it answers browsers'
-//! preflights, gives the request its ids and log span, bounds it in time, renders a
-//! [`GraphError`] into Graph's error body, adds the headers every answer carries (CORS ones
-//! included), and records the answer in the log and the metrics.
+//! preflights, gives the request its ids, bounds it in time, renders a [`GraphError`] into
+//! Graph's error body, adds the headers every answer carries (CORS ones included), and records
+//! the answer in the log and the metrics.
 
-use super::context::RequestContext;
+use super::context::{CallerTenant, RequestContext};
 use super::cors;
 use super::error::GraphError;
 use crate::app::AppState;
@@ -15,7 +15,7 @@ use http::HeaderValue;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
-use tracing::Instrument;
+use tracing::{Instrument, Level};
 
 /// What a `$batch` item takes from its batch: a deadline it must also meet, and the origin its
 /// links point at.
@@ -40,8 +40,9 @@ pub(crate) async fn observe(State(app): State<Arc<AppState>>, mut request: Reque
             RequestContext::new(request.headers(), &app.public_url.origin(request.headers(), peer, app.tls))
         }
     };
-    // The tenant is recorded once the caller is known (extract.rs).
-    let span = tracing::info_span!("request", request_id = %ctx.request_id, tenant = tracing::field::Empty);
+    // A span per request is only kept for debugging: at `info` the request's one log line says
+    // all, and failures are told on that line.
+    let span = tracing::debug_span!("request", request_id = %ctx.request_id, tenant = tracing::field::Empty);
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
@@ -49,16 +50,23 @@ pub(crate) async fn observe(State(app): State<Arc<AppState>>, mut request: Reque
     if let Some(enclosing) = enclosing {
         deadline = deadline.min(enclosing.deadline);
     }
+    let tenant = CallerTenant::default();
+    request.extensions_mut().insert(tenant.clone());
     request.extensions_mut().insert(ctx.clone());
-    let recording = app.journal.as_ref().and_then(|_| super::journal::Recording::start(&mut request, &ctx.request_id));
-    let mut response = match within_deadline(deadline, next.run(request).instrument(span.clone())).await {
-        Some(response) => response,
+    let recording =
+        app.journal.as_ref().and_then(|_| super::journal::Recording::start(&mut request, &ctx.request_id, &tenant));
+    let (mut response, error) = match within_deadline(deadline, next.run(request).instrument(span)).await {
+        Some(mut response) => {
+            let error = response.extensions_mut().remove::<GraphError>();
+            (response, error)
+        }
         None => {
-            span.in_scope(|| tracing::warn!(timeout = ?app.request_timeout, "request timed out"));
-            GraphError::request_timeout(app.request_timeout).render(&ctx)
+            let timeout = GraphError::request_timeout(app.request_timeout)
+                .caused_by(format_args!("no answer within {:?}", app.request_timeout));
+            (Response::default(), Some(timeout))
         }
     };
-    if let Some(error) = response.extensions_mut().remove::<GraphError>() {
+    if let Some(error) = &error {
         response = error.render(&ctx);
     }
     add_request_ids(response.headers_mut(), &ctx);
@@ -66,7 +74,9 @@ pub(crate) async fn observe(State(app): State<Arc<AppState>>, mut request: Reque
     if let Some((origins, allowed)) = cors {
         cors::expose(response.headers_mut(), allowed, origins);
     }
-    record(&method, &path, &response, started, &span);
+    let answered = Answered { method: &method, path: &path, status: response.status(), started };
+    answered.count();
+    answered.log(&ctx, tenant.get(), error.as_ref().and_then(|e| e.cause.as_deref()));
     if let (Some(journal), Some(recording)) = (&app.journal, recording) {
         recording.finish(journal, response.status());
     }
@@ -82,23 +92,51 @@ fn add_standard_headers(headers: &mut http::HeaderMap, tls: bool) {
     }
 }
 
-fn record(method: &http::Method, path: &str, response: &Response, started: Instant, span: &tracing::Span) {
-    if crate::telemetry::enabled() {
-        let operation = crate::telemetry::operation(method, path);
-        let status = response.status().as_str().to_string();
-        metrics::counter!("graphsec_requests_total", "operation" => operation, "status" => status.clone()).increment(1);
-        metrics::histogram!("graphsec_request_duration_seconds", "operation" => operation, "status" => status)
-            .record(started.elapsed().as_secs_f64());
+/// What the log and the metrics say of an answered request.
+struct Answered<'a> {
+    method: &'a http::Method,
+    path: &'a str,
+    status: http::StatusCode,
+    started: Instant,
+}
+
+impl Answered<'_> {
+    fn count(&self) {
+        if crate::telemetry::enabled() {
+            let operation = crate::telemetry::operation(self.method, self.path);
+            let status = self.status.as_str().to_string();
+            metrics::counter!("graphsec_requests_total", "operation" => operation, "status" => status.clone())
+                .increment(1);
+            metrics::histogram!("graphsec_request_duration_seconds", "operation" => operation, "status" => status)
+                .record(self.started.elapsed().as_secs_f64());
+        }
     }
-    span.in_scope(|| {
-        tracing::info!(
-            %method,
-            path = %path,
-            status = response.status().as_u16(),
-            micros = started.elapsed().as_micros() as u64,
-            "handled"
-        );
-    });
+
+    /// The request's line: at `info`, or, when the server failed it, at `error` (a 500) or
+    /// `warn` (any other 5xx), with what went wrong.
+    fn log(&self, ctx: &RequestContext, tenant: Option<&str>, cause: Option<&str>) {
+        let micros = self.started.elapsed().as_micros() as u64;
+        macro_rules! line {
+            ($level:expr) => {
+                tracing::event!(
+                    $level,
+                    request_id = %ctx.request_id,
+                    tenant,
+                    method = %self.method,
+                    path = %self.path,
+                    status = self.status.as_u16(),
+                    micros,
+                    error = cause,
+                    "handled"
+                )
+            };
+        }
+        match self.status {
+            http::StatusCode::INTERNAL_SERVER_ERROR => line!(Level::ERROR),
+            status if status.is_server_error() => line!(Level::WARN),
+            _ => line!(Level::INFO),
+        }
+    }
 }
 
 tokio::task_local! {

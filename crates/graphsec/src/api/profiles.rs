@@ -315,6 +315,5 @@ fn foreign_tenant() -> GraphError {
 }
 
 fn unexpected(outcome: WriteOutcome) -> GraphError {
-    tracing::error!(?outcome, "unexpected store outcome");
-    GraphError::internal()
+    GraphError::internal().caused_by(format_args!("unexpected store outcome {outcome:?}"))
 }

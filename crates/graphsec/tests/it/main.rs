@@ -70,6 +70,7 @@ mod external_issuer;
 mod faults;
 mod limits;
 mod listing;
+mod logs;
 mod metrics;
 mod multi_instance;
 mod odata;
