@@ -4,11 +4,7 @@
 //! (in SQL or in memory) orders them in time.
 
 use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
-
-const WIRE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
-    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:7]Z");
 
 /// Parses a DateTimeOffset with any offset and returns it in wire form. The odata crate's parser
 /// is used so stored values and `$filter` literals are normalised by one and the same rule.
@@ -32,10 +28,42 @@ pub fn seconds_ago(seconds: u64) -> String {
 
 fn format_utc(value: OffsetDateTime) -> Option<String> {
     let utc = value.checked_to_offset(UtcOffset::UTC)?;
-    if !(1..=9999).contains(&utc.year()) {
-        return None;
+    let mut wire = String::with_capacity(28);
+    push_utc(&mut wire, utc, 7).then_some(wire)
+}
+
+/// Appends `utc` as `YYYY-MM-DDTHH:MM:SS.fZ` with `digits` (1 to 9) fractional digits, digit by
+/// digit: this runs for every write and every log line, where a general formatter costs more
+/// than the rest of the line. `false`, and nothing appended, for a year outside 1 to 9999.
+pub fn push_utc(out: &mut String, utc: OffsetDateTime, digits: u32) -> bool {
+    let Ok(year) = u32::try_from(utc.year()) else { return false };
+    if !(1..=9999).contains(&year) {
+        return false;
     }
-    utc.format(WIRE_FORMAT).ok()
+    push_digits(out, year, 4);
+    out.push('-');
+    push_digits(out, u32::from(u8::from(utc.month())), 2);
+    out.push('-');
+    push_digits(out, u32::from(utc.day()), 2);
+    out.push('T');
+    push_digits(out, u32::from(utc.hour()), 2);
+    out.push(':');
+    push_digits(out, u32::from(utc.minute()), 2);
+    out.push(':');
+    push_digits(out, u32::from(utc.second()), 2);
+    out.push('.');
+    let digits = digits.clamp(1, 9);
+    push_digits(out, utc.nanosecond() / 10u32.pow(9 - digits), digits);
+    out.push('Z');
+    true
+}
+
+/// `value`'s last `width` decimal digits, zero-padded.
+fn push_digits(out: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (value / 10u32.pow(place)) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
 }
 
 /// Makes `next` strictly later than `previous` (both in wire form), so lastModifiedDateTime always
@@ -85,6 +113,21 @@ mod tests {
         assert_eq!(n.len(), 28);
         assert!(n.ends_with('Z'));
         assert_eq!(normalize(&n).unwrap(), n);
+    }
+
+    #[test]
+    fn push_utc_writes_what_the_general_formatter_writes() {
+        let format =
+            time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:7]Z");
+        for unix_nanos in [0i128, 1, 951_782_400_123_456_789, 1_790_000_000_999_999_999, 253_402_300_799_999_999_999] {
+            let t = OffsetDateTime::from_unix_timestamp_nanos(unix_nanos).unwrap();
+            assert_eq!(format_utc(t).unwrap(), t.format(format).unwrap(), "{unix_nanos}");
+        }
+        let mut micros = String::new();
+        assert!(push_utc(&mut micros, OffsetDateTime::from_unix_timestamp_nanos(1_500).unwrap(), 6));
+        assert_eq!(micros, "1970-01-01T00:00:00.000001Z");
+        let before_year_one = OffsetDateTime::from_unix_timestamp(-62_135_596_801).unwrap();
+        assert_eq!(format_utc(before_year_one), None);
     }
 
     #[test]

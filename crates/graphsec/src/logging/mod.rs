@@ -5,6 +5,8 @@
 //! (`graphsec_log_lines_dropped_total`), and once the load has passed a warning says how many
 //! were lost.
 
+mod text;
+
 use crate::config::LogFormat;
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -45,7 +47,7 @@ pub fn init(format: LogFormat, level: &str) -> LogGuard {
     let builder =
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(SharedBuffer(buffer.clone())).with_ansi(colour);
     match format {
-        LogFormat::Text => builder.init(),
+        LogFormat::Text => builder.event_format(text::TextLine::default()).init(),
         LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
     }
     let writing = buffer.clone();
