@@ -14,9 +14,9 @@ pub struct GraphError {
     /// Seconds for a `Retry-After` header (429, 503).
     pub retry_after: Option<u64>,
     /// The `Allow` header of a 405.
-    pub allow: Option<String>,
+    pub allow: Option<Box<str>>,
     /// What went wrong inside the server, for its log only: never sent to the client.
-    pub cause: Option<String>,
+    pub cause: Option<Box<str>>,
 }
 
 impl GraphError {
@@ -75,7 +75,7 @@ impl GraphError {
             "BadRequest",
             "Specified HTTP method is not allowed for the request target.",
         );
-        e.allow = Some(allowed.iter().map(http::Method::as_str).collect::<Vec<_>>().join(", "));
+        e.allow = Some(allowed.iter().map(http::Method::as_str).collect::<Vec<_>>().join(", ").into());
         e
     }
 
@@ -160,7 +160,7 @@ impl GraphError {
 
     /// Notes what went wrong inside the server; the request's log line carries it.
     pub fn caused_by(mut self, cause: impl std::fmt::Display) -> Self {
-        self.cause = Some(cause.to_string());
+        self.cause = Some(cause.to_string().into());
         self
     }
 

@@ -5,13 +5,16 @@
 //! (`graphsec_log_lines_dropped_total`), and once the load has passed a warning says how many
 //! were lost.
 
+mod json;
 mod text;
 
 use crate::config::LogFormat;
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::JsonFields;
+use tracing_subscriber::fmt::{FmtContext, MakeWriter};
+use tracing_subscriber::registry::LookupSpan;
 
 /// Bytes of lines that may wait for the writer thread; a line is a few hundred bytes.
 pub const BUFFERED_BYTES: usize = 8 << 20;
@@ -48,7 +51,7 @@ pub fn init(format: LogFormat, level: &str) -> LogGuard {
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(SharedBuffer(buffer.clone())).with_ansi(colour);
     match format {
         LogFormat::Text => builder.event_format(text::TextLine::default()).init(),
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
+        LogFormat::Json => builder.fmt_fields(JsonFields::default()).event_format(json::JsonLine::default()).init(),
     }
     let writing = buffer.clone();
     let writer = std::thread::Builder::new().name("graphsec-log".into()).spawn(move || write_out(&writing));
@@ -56,6 +59,16 @@ pub fn init(format: LogFormat, level: &str) -> LogGuard {
         let _ = writeln!(std::io::stderr(), "graphsec: cannot start the log writer: {e}");
     }
     LogGuard { buffer, writer: writer.ok() }
+}
+
+/// Whether a line needs the general formatters: it names the spans it is in, or it was bridged
+/// from the `log` crate and its metadata must be read from its fields.
+fn needs_general_formatter<S, N>(meta: &tracing::Metadata<'_>, ctx: &FmtContext<'_, S, N>) -> bool
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    meta.fields().field("log.target").is_some() || ctx.event_scope().is_some()
 }
 
 #[derive(Default)]
@@ -164,5 +177,41 @@ impl DropReport {
             }
         }
         self.last = current();
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::fmt::{FormatEvent, FormatFields};
+
+    /// The lines `log` writes with `format` and `fields`, through a subscriber of its own.
+    pub fn written<F, N>(format: F, fields: N, log: impl FnOnce()) -> String
+    where
+        F: FormatEvent<tracing_subscriber::Registry, N> + Send + Sync + 'static,
+        N: for<'a> FormatFields<'a> + Send + Sync + 'static,
+    {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let sink = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .fmt_fields(fields)
+            .event_format(format)
+            .finish();
+        tracing::subscriber::with_default(subscriber, log);
+        String::from_utf8(out.lock().unwrap().clone()).unwrap()
+    }
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 }

@@ -24,8 +24,7 @@ where
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let meta = event.metadata();
-        let bridged = meta.fields().field("log.target").is_some();
-        if writer.has_ansi_escapes() || bridged || ctx.event_scope().is_some() {
+        if writer.has_ansi_escapes() || super::needs_general_formatter(meta, ctx) {
             return self.general.format_event(ctx, writer, event);
         }
         let mut line = String::with_capacity(256);
@@ -69,38 +68,8 @@ impl Visit for Fields<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
-
-    /// The lines `log` writes with `format`, through a subscriber of its own.
-    fn written(
-        format: impl FormatEvent<tracing_subscriber::Registry, tracing_subscriber::fmt::format::DefaultFields>
-        + Send
-        + Sync
-        + 'static,
-        log: impl FnOnce(),
-    ) -> String {
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let sink = out.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || Sink(sink.clone()))
-            .event_format(format)
-            .finish();
-        tracing::subscriber::with_default(subscriber, log);
-        String::from_utf8(out.lock().unwrap().clone()).unwrap()
-    }
-
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Sink {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::logging::tests::written;
+    use tracing_subscriber::fmt::format::DefaultFields;
 
     fn lines() {
         let tenant = Some("t-1");
@@ -113,8 +82,8 @@ mod tests {
     /// Past the timestamp, a line reads exactly as the general formatter writes it.
     #[test]
     fn writes_what_the_general_formatter_writes() {
-        let fast = written(TextLine::default(), lines);
-        let general = written(Format::<Full>::default(), lines);
+        let fast = written(TextLine::default(), DefaultFields::default(), lines);
+        let general = written(Format::<Full>::default(), DefaultFields::default(), lines);
         let strip = |text: &str| -> Vec<String> {
             text.lines().map(|line| line.split_once(' ').expect("a timestamp first").1.to_string()).collect()
         };
@@ -126,7 +95,7 @@ mod tests {
 
     #[test]
     fn a_line_inside_a_span_names_it() {
-        let text = written(TextLine::default(), || {
+        let text = written(TextLine::default(), DefaultFields::default(), || {
             let _inside = tracing::info_span!("request", request_id = "r-2").entered();
             tracing::info!("inner");
         });
