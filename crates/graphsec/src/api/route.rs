@@ -1,6 +1,8 @@
 //! Maps a request path to a resource. Segments match case-insensitively (Graph does); ids are
 //! percent-decoded and case-sensitive.
 
+use std::borrow::Cow;
+
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,11 +69,12 @@ const COLLECTION: &str = "userSecurityProfiles";
 pub fn parse(raw_path: &str) -> Result<Route, UnknownSegment> {
     let trimmed = raw_path.strip_prefix('/').unwrap_or(raw_path);
     let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
-    let segments: Vec<String> = trimmed
+    // Borrowed unless a segment holds a percent-escape.
+    let segments: Vec<Cow<'_, str>> = trimmed
         .split('/')
-        .map(|s| percent_decode_str(s).decode_utf8().map(|d| d.into_owned()).map_err(|_| UnknownSegment(s.to_string())))
+        .map(|s| percent_decode_str(s).decode_utf8().map_err(|_| UnknownSegment(s.to_string())))
         .collect::<Result<_, _>>()?;
-    let seg = |i: usize| segments.get(i).map(String::as_str);
+    let seg = |i: usize| segments.get(i).map(|s| s.as_ref());
     let is = |i: usize, name: &str| seg(i).is_some_and(|s| s.eq_ignore_ascii_case(name));
 
     if is(0, "v1.0") {
@@ -94,7 +97,7 @@ pub fn parse(raw_path: &str) -> Result<Route, UnknownSegment> {
     }
 }
 
-fn parse_security(segments: &[String]) -> Result<Route, UnknownSegment> {
+fn parse_security(segments: &[Cow<'_, str>]) -> Result<Route, UnknownSegment> {
     let Some(collection) = segments.get(2) else {
         return Ok(Route::Security);
     };
@@ -102,18 +105,18 @@ fn parse_security(segments: &[String]) -> Result<Route, UnknownSegment> {
         match segments.get(3) {
             None => (Route::Collection, 3),
             Some(s) if s.eq_ignore_ascii_case("$count") => (Route::Count, 4),
-            Some(id) if !id.is_empty() => (Route::Item(id.clone()), 4),
-            Some(other) => return Err(UnknownSegment(other.clone())),
+            Some(id) if !id.is_empty() => (Route::Item(id.to_string()), 4),
+            Some(other) => return Err(UnknownSegment(other.to_string())),
         }
     } else if let Some(id) = parenthesised_key(collection) {
         // OData key syntax: userSecurityProfiles('id') or userSecurityProfiles(id='id').
         (Route::Item(id), 3)
     } else {
-        return Err(UnknownSegment(collection.clone()));
+        return Err(UnknownSegment(collection.to_string()));
     };
     match segments.get(used) {
         None => Ok(route),
-        Some(extra) => Err(UnknownSegment(extra.clone())),
+        Some(extra) => Err(UnknownSegment(extra.to_string())),
     }
 }
 

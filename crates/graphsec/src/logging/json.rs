@@ -100,24 +100,22 @@ impl Visit for Fields {
 fn push_string(out: &mut String, text: &str) {
     out.push('"');
     let mut start = 0;
-    for (at, byte) in text.bytes().enumerate() {
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        out.push_str(&text[start..at]);
-        if escape.is_empty() {
-            let _ = write!(out, "\\u{byte:04x}");
-        } else {
-            out.push_str(escape);
+    for (at, &byte) in text.as_bytes().iter().enumerate() {
+        // Most bytes need no escape and are copied in runs.
+        if byte >= 0x20 && byte != b'"' && byte != b'\\' {
+            continue;
         }
+        out.push_str(&text[start..at]);
+        let _ = match byte {
+            b'"' => out.write_str("\\\""),
+            b'\\' => out.write_str("\\\\"),
+            b'\n' => out.write_str("\\n"),
+            b'\r' => out.write_str("\\r"),
+            b'\t' => out.write_str("\\t"),
+            0x08 => out.write_str("\\b"),
+            0x0c => out.write_str("\\f"),
+            _ => write!(out, "\\u{byte:04x}"),
+        };
         start = at + 1;
     }
     out.push_str(&text[start..]);
