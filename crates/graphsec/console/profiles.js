@@ -42,7 +42,7 @@ function url() {
   params.set("$top", String(PAGE_SIZE));
   if (state.filter) params.set("$filter", state.filter);
   if (state.order) params.set("$orderby", `${state.order} ${state.descending ? "desc" : "asc"}`);
-  return `${COLLECTION}?${params.toString().replaceAll("+", "%20")}`;
+  return `${COLLECTION}?${params.toString().replaceAll("+", "%20").replaceAll("%24", "$")}`;
 }
 
 // The server's message, and the filter with the position it names marked.

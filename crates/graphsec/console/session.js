@@ -95,5 +95,8 @@ export async function start(onChange) {
 }
 
 export function reportFailure(result) {
-  if (result.status === 401) $("#session-status").textContent = `Sign in again: ${errorMessage(result)}`;
+  if (result.status !== 401) return;
+  $("#session-status").textContent = session.token
+    ? `Sign in again: ${errorMessage(result)}`
+    : "Not signed in: paste a token (graphsec token --tenant T).";
 }
