@@ -157,6 +157,7 @@ test("the console signs in, lists, filters, sorts, pages, edits, resolves a 412,
   const audit = await page.$$eval("[data-testid=audit-entry] .op", (ops) => ops.map((o) => o.textContent));
   assert.deepEqual(audit, ["update", "create"], "newest first");
   assert.match(await by(page, "audit-list").textContent(), /displayName, riskScore, tags/);
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(SHOTS, "detail.png") });
 
   // A second tab saves first: this tab's save is a 412, showing both versions.
@@ -171,7 +172,7 @@ test("the console signs in, lists, filters, sorts, pages, edits, resolves a 412,
   await page.waitForSelector("[data-testid=conflict]");
   assert.match(await by(page, "conflict-theirs").textContent(), /Changed in another tab/);
   assert.match(await by(page, "conflict-mine").textContent(), /My late change/);
-  await page.screenshot({ path: path.join(SHOTS, "conflict.png") });
+  await by(page, "conflict").screenshot({ path: path.join(SHOTS, "conflict.png") });
   await by(page, "conflict-overwrite").click();
   await page.waitForSelector("#detail-title:text('My late change')");
   assert.equal((await api("GET", `${COLLECTION}/p03`)).json.displayName, "My late change");
@@ -201,6 +202,7 @@ test("the console signs in, lists, filters, sorts, pages, edits, resolves a 412,
   await page.click("[data-testid=row-p01] button");
   await page.waitForSelector("#detail-title:text('User A')");
   await page.setViewportSize({ width: 420, height: 800 });
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(SHOTS, "narrow.png"), fullPage: false });
   assert.deepEqual(page.problems, [], "no script errors and no policy violations");
   await context.close();

@@ -19,6 +19,7 @@ pub mod normalize;
 pub(crate) mod observe;
 pub mod openapi;
 mod openapi_control;
+mod openapi_history;
 pub mod page;
 pub mod prefer;
 pub mod profiles;
