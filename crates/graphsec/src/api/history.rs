@@ -128,7 +128,9 @@ impl Options {
                 }
             };
             if slot.replace(value).is_some() {
-                return Err(GraphError::invalid_query(format!("The query option '${bare}' is specified more than once.")));
+                return Err(GraphError::invalid_query(format!(
+                    "The query option '${bare}' is specified more than once."
+                )));
             }
         }
         let top = match top {
@@ -158,7 +160,10 @@ mod tests {
     #[test]
     fn options_take_top_and_skiptoken_in_any_spelling() {
         assert_eq!(Options::parse(None).unwrap(), Options { top: DEFAULT_TOP, skiptoken: None });
-        assert_eq!(Options::parse(Some("%24top=5&SkipToken=a.b")).unwrap(), Options { top: 5, skiptoken: Some("a.b".into()) });
+        assert_eq!(
+            Options::parse(Some("%24top=5&SkipToken=a.b")).unwrap(),
+            Options { top: 5, skiptoken: Some("a.b".into()) }
+        );
         for bad in ["$top=0", "$top=101", "$top=", "$top=x", "$top=1&top=2", "$skiptoken=", "$filter=a", "x=1"] {
             assert!(Options::parse(Some(bad)).is_err(), "{bad}");
         }

@@ -148,7 +148,10 @@ async fn a_history_lists_a_profiles_writes_newest_first_in_the_callers_tenant(ba
     assert_eq!(changes[1], ("update".into(), vec!["riskScore".into()]));
     assert_eq!(changes[2].0, "create");
     let newest = &page["value"][0];
-    assert_eq!((&newest["tenant"], &newest["profileId"], &newest["caller"]), (&json!(TENANT_A), &json!("p/1"), &json!("test")));
+    assert_eq!(
+        (&newest["tenant"], &newest["profileId"], &newest["caller"]),
+        (&json!(TENANT_A), &json!("p/1"), &json!("test"))
+    );
     assert!(newest["at"].as_str().unwrap() >= page["value"][1]["at"].as_str().unwrap());
     assert!(newest["requestId"].is_string() && newest["app"].is_string() && newest["id"].is_string());
     assert!(page.get("@odata.nextLink").is_none());
@@ -237,7 +240,8 @@ async fn without_authentication_the_history_spans_tenants() {
         server.create("", json!({"id": "p", "azureTenantId": tenant})).await;
     }
     let page = history(&server, &history_path("p"), "").await;
-    let mut tenants: Vec<&str> = page["value"].as_array().unwrap().iter().map(|e| e["tenant"].as_str().unwrap()).collect();
+    let mut tenants: Vec<&str> =
+        page["value"].as_array().unwrap().iter().map(|e| e["tenant"].as_str().unwrap()).collect();
     tenants.sort();
     assert_eq!(tenants, [TENANT_A, TENANT_B]);
     server.stop().await;
