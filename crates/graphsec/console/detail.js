@@ -186,7 +186,7 @@ function render(profile) {
   closeButton.addEventListener("click", () => close(""));
   const history = historySection(profile.id);
   box.append(
-    el("div", { className: "panel-head" }, el("h2", { id: "detail-title" }, profile.displayName || profile.id), closeButton),
+    el("div", { className: "panel-head" }, el("h2", { id: "detail-title", tabIndex: -1 }, profile.displayName || profile.id), closeButton),
     el("p", { className: "hint" }, `id ${profile.id} · version ${profile["@odata.etag"]}`),
     el("div", { id: "detail-status", role: "alert", hidden: true }),
     el("div", { id: "conflict-slot" }),
