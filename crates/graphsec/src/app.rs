@@ -45,6 +45,8 @@ pub struct AppState {
     /// The key `POST /_graphsec/tokens` signs with: the local key, or with `--auth off` one of
     /// this process (its tokens are not checked anyway).
     pub token_key: Arc<LocalKey>,
+    /// Whether the web console is served (`--no-console` turns it off).
+    pub console: bool,
 }
 
 /// A bound, not yet running server.
@@ -107,6 +109,7 @@ impl Server {
             public_url,
             journal: crate::api::journal::Journal::new(config.journal_size),
             token_key,
+            console: !config.no_console,
         });
         let limits = crate::server::ConnectionLimits {
             header_read_timeout: std::time::Duration::from_secs(config.header_read_timeout),

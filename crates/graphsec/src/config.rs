@@ -17,7 +17,9 @@ pub enum Command {
     /// Run the HTTP server.
     ///
     /// Beside the Graph API it serves the test-control API under /_graphsec/ (reset, seed, the
-    /// request journal, tokens; docs/emulator.md) to admin tokens, or to anyone with --auth off.
+    /// request journal, tokens; docs/emulator.md) to admin tokens, or to anyone with --auth off,
+    /// a profile's audit trail (GET /_graphsec/profiles/{id}/history) to readers, and the web
+    /// console at / (docs/console.md; --no-console turns it off).
     Serve(ServeConfig),
     /// Print a bearer token signed with the data directory's key (accepted by `serve --auth local`).
     Token(TokenArgs),
@@ -349,6 +351,10 @@ pub struct ServeConfig {
     /// Requests the journal keeps (`GET /_graphsec/requests`); 0 turns it off.
     #[arg(long, env = "GRAPHSEC_JOURNAL_SIZE", default_value_t = 10_000)]
     pub journal_size: usize,
+    /// Do not serve the web console at `/` and `/console/` (docs/console.md); the API is the same
+    /// either way.
+    #[arg(long, env = "GRAPHSEC_NO_CONSOLE")]
+    pub no_console: bool,
 }
 
 #[derive(Args, Debug, Clone)]

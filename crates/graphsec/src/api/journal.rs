@@ -141,7 +141,8 @@ impl Recording {
     /// test-control API.
     pub(crate) fn start(request: &mut Request, request_id: &str, tenant: &CallerTenant) -> Option<Recording> {
         let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
-        if request.uri().path().starts_with(CONTROL_PREFIX) {
+        let path = request.uri().path();
+        if path.starts_with(CONTROL_PREFIX) || super::console::is_console_path(path) {
             return None;
         }
         let (path, truncated) = capped(target);

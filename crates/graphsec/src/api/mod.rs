@@ -6,17 +6,20 @@ pub mod batch;
 pub mod body;
 pub mod budget;
 pub mod chaos;
+pub mod console;
 pub mod context;
 pub mod control;
 pub mod cors;
 mod envelope;
 pub mod error;
 pub mod extract;
+pub mod history;
 pub mod journal;
 pub mod normalize;
 pub(crate) mod observe;
 pub mod openapi;
 mod openapi_control;
+mod openapi_history;
 pub mod page;
 pub mod prefer;
 pub mod profiles;
@@ -85,6 +88,11 @@ fn routes(batch_items: Option<Router>) -> Router<Arc<AppState>> {
                     &[http::Method::GET, http::Method::DELETE],
                 ),
             )
+            .route(history::HISTORY, refuse_others(get(history::history), &[http::Method::GET]))
+            .route(console::ROOT, plain(get(console::index)))
+            .route(console::HOME, plain(get(console::index)))
+            .route(console::HOME_SLASH, plain(get(console::index)))
+            .route(console::FILES, plain(get(console::file)))
             .route(control::OTHER, axum::routing::any(control::unknown))
             .route(control::PREFIX_ALONE, axum::routing::any(control::unknown));
     }

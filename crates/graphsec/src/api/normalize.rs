@@ -13,9 +13,10 @@ use http::uri::{PathAndQuery, Uri};
 use std::sync::Arc;
 
 pub(crate) async fn normalize(State(app): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    // The test-control API is graphsec's own, outside Graph's path rules.
+    // The test-control API and the console are graphsec's own, outside Graph's path rules.
     if route::PLAIN_PATHS.contains(&request.uri().path())
         || request.uri().path().starts_with(super::journal::CONTROL_PREFIX)
+        || super::console::is_console_path(request.uri().path())
     {
         return next.run(request).await;
     }

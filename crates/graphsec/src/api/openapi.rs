@@ -46,6 +46,8 @@ pub fn document() -> Value {
                               "503": error_response("The database does not answer.")}}}),
         );
     }
+    let (history, item) = super::openapi_history::path();
+    paths.insert(history.into(), item);
     for (path, item) in super::openapi_control::paths() {
         paths.insert(path.into(), item);
     }

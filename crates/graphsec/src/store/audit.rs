@@ -30,6 +30,46 @@ pub(crate) static SELECT_AUDIT: Statement = Statement::new(
      ORDER BY at, id LIMIT $5",
 );
 
+/// One profile's entries in a tenant, newest first, strictly before a position: parameters
+/// tenant, profile id, the position's `at` and `id`, limit.
+pub(crate) static SELECT_HISTORY_IN_TENANT: Statement = Statement::new(
+    "SELECT id, at, tenant, caller, app, request_id, operation, profile_id, changed FROM audit_log \
+     WHERE tenant = $1 AND profile_id = $2 AND (at, id) < ($3, $4) ORDER BY at DESC, id DESC LIMIT $5",
+);
+
+/// As [`SELECT_HISTORY_IN_TENANT`] in every tenant (`--auth off`); parameters profile id, `at`,
+/// `id`, limit.
+pub(crate) static SELECT_HISTORY_ANY_TENANT: Statement = Statement::new(
+    "SELECT id, at, tenant, caller, app, request_id, operation, profile_id, changed FROM audit_log \
+     WHERE profile_id = $1 AND (at, id) < ($2, $3) ORDER BY at DESC, id DESC LIMIT $4",
+);
+
+/// A page of one profile's audit trail, newest first.
+#[derive(Debug, Clone)]
+pub struct HistoryQuery {
+    pub scope: super::Scope,
+    pub profile_id: String,
+    /// The `(at, id)` of the last entry already returned; `None` for the first page.
+    pub before: Option<(String, String)>,
+    pub limit: u32,
+}
+
+/// Sorts after every stored `at` (they all start with a digit): the position of a first page.
+const NEWEST: &str = "~";
+
+impl HistoryQuery {
+    /// The statement for this query, and its text parameters before the limit.
+    pub(crate) fn statement(&self, dialect: odata::Dialect) -> (&'static str, Vec<&str>) {
+        let (at, id) = self.before.as_ref().map_or((NEWEST, ""), |(at, id)| (at.as_str(), id.as_str()));
+        match &self.scope {
+            super::Scope::Tenant(tenant) => {
+                (SELECT_HISTORY_IN_TENANT.text(dialect), vec![tenant.as_str(), &self.profile_id, at, id])
+            }
+            super::Scope::AllTenants => (SELECT_HISTORY_ANY_TENANT.text(dialect), vec![&self.profile_id, at, id]),
+        }
+    }
+}
+
 /// The values of [`INSERT_AUDIT`], in order: eight columns of text, then `changed` as JSON.
 pub(crate) fn audit_values(record: &AuditRecord) -> Result<([&str; 8], String), StoreError> {
     let text = [

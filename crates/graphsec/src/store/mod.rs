@@ -15,7 +15,7 @@ use crate::domain::write::{Create, Delete, Refusal, Update};
 use serde_json::{Map, Value};
 
 pub use crate::domain::write::Scope;
-pub use audit::{AuditQuery, AuditRecord};
+pub use audit::{AuditQuery, AuditRecord, HistoryQuery};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 use std::sync::Arc;
@@ -106,6 +106,15 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.audit(query).await,
             Store::Postgres(p) => p.audit(&query).await,
+        }
+    }
+
+    /// A page of one profile's audit trail, newest first (`GET /_graphsec/profiles/{id}/history`).
+    pub async fn history(&self, query: HistoryQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let _timer = StoreTimer::start("history");
+        match self {
+            Store::Sqlite(s) => s.history(query).await,
+            Store::Postgres(p) => p.history(&query).await,
         }
     }
 

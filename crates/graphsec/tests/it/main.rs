@@ -59,6 +59,7 @@ mod budget;
 mod cli;
 mod compression;
 mod concurrency;
+mod console;
 mod control;
 mod cors;
 mod crash;

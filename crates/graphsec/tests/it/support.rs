@@ -101,6 +101,7 @@ impl Fixture {
             trusted_proxies: String::new(),
             seed_files: Vec::new(),
             journal_size: 10_000,
+            no_console: false,
         }
     }
 }

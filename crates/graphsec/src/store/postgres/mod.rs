@@ -15,7 +15,7 @@ mod rows;
 mod schema;
 mod write;
 
-use super::audit::{self, AuditQuery, AuditRecord, TextColumns};
+use super::audit::{self, AuditQuery, AuditRecord, HistoryQuery, TextColumns};
 use super::sql::NamedRow;
 use super::{Actor, ListPage, ListRequest, Scope, StoreError, StoredProfile, WriteCommand, WriteOutcome};
 use odata::Dialect::Postgres as Pg;
@@ -155,6 +155,20 @@ impl PgStore {
 
     pub async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = faults::retrying(|| self.audit_rows(query)).await?;
+        rows.iter().map(audit::audit_record).collect()
+    }
+
+    /// A page of one profile's audit trail, newest first.
+    pub async fn history(&self, query: &HistoryQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = faults::retrying(|| async {
+            let (sql, text) = query.statement(Pg);
+            let mut statement = sqlx::query(sql);
+            for value in text {
+                statement = statement.bind(value);
+            }
+            statement.bind(i64::from(query.limit)).fetch_all(&self.pool).await.map_err(pg)
+        })
+        .await?;
         rows.iter().map(audit::audit_record).collect()
     }
 

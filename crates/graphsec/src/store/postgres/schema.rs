@@ -25,6 +25,7 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../migrations/postgres/0004_collections_never_null.sql"),
         postgres_only: false,
     },
+    Migration { sql: include_str!("../../../migrations/postgres/0005_audit_by_profile.sql"), postgres_only: false },
 ];
 /// Advisory lock key serialising migrations across instances ("graphsec" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6772_6170_6873_6563;

@@ -5,7 +5,7 @@
 use super::location::Location;
 use super::{BUSY_TIMEOUT, SqliteStore, blocking, rows};
 use crate::store::audit::TextColumns;
-use crate::store::audit::{self, AuditQuery, AuditRecord};
+use crate::store::audit::{self, AuditQuery, AuditRecord, HistoryQuery};
 use crate::store::{ListPage, ListRequest, Scope, StoreError, StoredProfile};
 use rusqlite::{Connection, OpenFlags, params};
 use std::sync::{Arc, Mutex};
@@ -124,6 +124,26 @@ impl SqliteStore {
                 let mut stmt = conn.prepare_cached(audit::SELECT_AUDIT.text(odata::Dialect::Sqlite))?;
                 let mut rows =
                     stmt.query(params![query.tenant, query.profile_id, query.operation, query.since, query.limit])?;
+                let mut records = Vec::new();
+                while let Some(row) = rows.next()? {
+                    records.push(audit::audit_record(row)?);
+                }
+                Ok(records)
+            })
+        })
+        .await
+    }
+
+    /// A page of one profile's audit trail, newest first.
+    pub async fn history(self: &Arc<Self>, query: HistoryQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let store = self.clone();
+        blocking(move || {
+            pooled(&store.readers.scan, &store.readers.location, 0, |conn| {
+                let (sql, text) = query.statement(odata::Dialect::Sqlite);
+                let mut stmt = conn.prepare_cached(sql)?;
+                let mut values: Vec<rusqlite::types::Value> = text.into_iter().map(|t| t.to_string().into()).collect();
+                values.push(i64::from(query.limit).into());
+                let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
                 let mut records = Vec::new();
                 while let Some(row) = rows.next()? {
                     records.push(audit::audit_record(row)?);

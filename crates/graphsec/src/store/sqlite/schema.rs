@@ -10,6 +10,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0002_audit.sql"),
     include_str!("../../../migrations/sqlite/0003_tag_key.sql"),
     include_str!("../../../migrations/sqlite/0004_collections_never_null.sql"),
+    include_str!("../../../migrations/sqlite/0005_audit_by_profile.sql"),
 ];
 
 /// Runs the migrations the database has not run, each in a transaction of its own.
