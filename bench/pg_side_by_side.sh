@@ -124,7 +124,7 @@ cat > "$WORK/patch.sql" <<EOF
 \set i random(0, $((PROFILES - 1)))
 UPDATE profiles SET version = version + 1, display_name = 'patched ' || :i, last_modified_date_time = clock_timestamp()::text, doc = jsonb_set(doc, '{displayName}', to_jsonb('patched ' || :i)), wire = wire WHERE tenant = '$TENANT' AND id = $KEY;
 EOF
-DOC=$(head -n 1 "$WORK/profiles.ndjson" | sed "s/u0000000/' || :id || '/g")
+DOC=$(head -n 1 "$WORK/profiles.ndjson" | sed "s/u0000000/q' || :id || '/g")
 cat > "$WORK/post.sql" <<EOF
 \set n random(1, 1000000000000)
 \set id :client_id * 1000000000000 + :n
