@@ -7,6 +7,7 @@
 # bench/results/postgres.md. The server's settings are recorded, never changed.
 #
 #   bench/pg_side_by_side.sh [--postgres URL] [--rounds 3] [--duration 10] [--no-build]
+#                            [--pool-size 16] [--modes "get patch post list"] [--output FILE]
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,6 +26,8 @@ THREADS=2
 CLIENTS=16
 BUILD=1
 PROFILE=dist
+POOL_SIZE=16
+MODES="get patch post list"
 
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -36,6 +39,8 @@ while [[ $# -gt 0 ]]; do
         --connections) CONNECTIONS=$2; shift ;;
         --clients) CLIENTS=$2; shift ;;
         --profile) PROFILE=$2; shift ;;
+        --pool-size) POOL_SIZE=$2; shift ;;
+        --modes) MODES=$2; shift ;;
         --no-build) BUILD=0 ;;
         --output) OUTPUT=$2; shift ;;
         -h|--help) sed -n 2,9p "$0"; exit 0 ;;
@@ -81,10 +86,10 @@ GRAPHSEC=$ROOT/target/$PROFILE/graphsec
 
 # What the machine is doing besides: the busiest processes before the run.
 BUSY=$(ps -eo pcpu=,comm= --sort=-pcpu | head -n 5 | awk '{printf "%s%s %s%%", (NR > 1 ? ", " : ""), $2, $1}')
-record "$(python3 -c 'import json, sys; print(json.dumps({"kind": "meta", "pg_version": sys.argv[1], "synchronous_commit": sys.argv[2], "shared_buffers": sys.argv[3], "fsync": sys.argv[4], "cores": int(sys.argv[5]), "loadavg": sys.argv[6], "busy_before": sys.argv[7], "profiles": int(sys.argv[8]), "duration": int(sys.argv[9]), "rounds": int(sys.argv[10]), "connections": int(sys.argv[11]), "clients": int(sys.argv[12]), "commit": sys.argv[13], "build": sys.argv[14]}))' \
+record "$(python3 -c 'import json, sys; print(json.dumps({"kind": "meta", "pg_version": sys.argv[1], "synchronous_commit": sys.argv[2], "shared_buffers": sys.argv[3], "fsync": sys.argv[4], "cores": int(sys.argv[5]), "loadavg": sys.argv[6], "busy_before": sys.argv[7], "profiles": int(sys.argv[8]), "duration": int(sys.argv[9]), "rounds": int(sys.argv[10]), "connections": int(sys.argv[11]), "clients": int(sys.argv[12]), "commit": sys.argv[13], "build": sys.argv[14], "pool_size": int(sys.argv[15])}))' \
     "$(pg_sql 'SHOW server_version')" "$(pg_sql 'SHOW synchronous_commit')" "$(pg_sql 'SHOW shared_buffers')" \
     "$(pg_sql 'SHOW fsync')" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$BUSY" "$PROFILES" "$DURATION" \
-    "$ROUNDS" "$CONNECTIONS" "$CLIENTS" "$(cd "$ROOT" && git rev-parse --short HEAD)" "$PROFILE")"
+    "$ROUNDS" "$CONNECTIONS" "$CLIENTS" "$(cd "$ROOT" && git rev-parse --short HEAD)" "$PROFILE" "$POOL_SIZE")"
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
@@ -95,7 +100,7 @@ serve() {
     SERVE_URL=http://127.0.0.1:$port
     python3 "$LIB/launch.py" --url "$SERVE_URL/healthz" --pid-file "$WORK/$1.pid" --log "$WORK/$1.log" -- \
         "$GRAPHSEC" serve --listen "127.0.0.1:$port" --data-dir "$WORK/data" --log-level warn \
-        --database-url "$PG_URL_APP$1" --database-schema "$SCHEMA" > /dev/null
+        --database-url "$PG_URL_APP$1" --database-schema "$SCHEMA" --database-pool-size "$POOL_SIZE" > /dev/null
     SERVE_PID=$(cat "$WORK/$1.pid")
     STARTED_PIDS+=("$SERVE_PID")
 }
@@ -186,7 +191,7 @@ pgbench_run() {
 }
 
 for round in $(seq 1 "$ROUNDS"); do
-    for mode in get patch post list; do
+    for mode in $MODES; do
         log "round $round/$ROUNDS: $mode (graphsec, pgbench)"
         graphsec_run "$mode" "$round" 1
         pgbench_run "$mode" "$round"

@@ -2,9 +2,10 @@
 //! can share one database and behave as one.
 //!
 //! - Id uniqueness per tenant is the primary key (tenant, id); creates use ON CONFLICT DO NOTHING.
-//! - A PATCH reads the row with SELECT ... FOR UPDATE, has the domain decide on it and writes the
-//!   decision back in the same transaction ([`write`]), so concurrent writers (on any instance)
-//!   serialise on the row lock and no update is lost; the UPDATE also checks the version it read.
+//! - A create, update or delete is decided by the domain on the row as read, and written by one
+//!   statement that checks the version it was decided on and writes the audit row with it
+//!   ([`optimistic`]); a writer that lost a race decides again, and after a few lost races
+//!   decides on the row locked with SELECT ... FOR UPDATE ([`write`]), so no update is lost.
 //! - Every statement names the tenant (or, with auth off, explicitly every tenant).
 //! - Serialization failures and deadlocks (SQLSTATE 40001/40P01, the norm on CockroachDB) retry;
 //!   a lost connection is retried once; what the database or network did is a 503 (`faults`).
