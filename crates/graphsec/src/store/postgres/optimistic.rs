@@ -97,16 +97,21 @@ impl PgStore {
     }
 
     /// One try: read, decide, and write in one statement.
-    async fn try_row(&self, command: &WriteCommand, actor: &Actor, unsure: &mut Vec<Unsure>) -> Result<Try, StoreError> {
+    async fn try_row(
+        &self,
+        command: &WriteCommand,
+        actor: &Actor,
+        unsure: &mut Vec<Unsure>,
+    ) -> Result<Try, StoreError> {
         match command {
             WriteCommand::Create(create) => {
                 let record = create.audit(actor.author());
                 let row = RowWrite::of(&create.doc, &record)?;
                 let answer = WriteOutcome::Written(StoredProfile { doc: row.wire.clone(), version: 1 });
-                Ok(self.send(row.create(), &record.id, answer, actor, unsure).await?.map_or(
-                    Try::Answered(WriteOutcome::Conflict),
-                    Try::Stored,
-                ))
+                Ok(self
+                    .send(row.create(), &record.id, answer, actor, unsure)
+                    .await?
+                    .map_or(Try::Answered(WriteOutcome::Conflict), Try::Stored))
             }
             WriteCommand::Update(update) => self.try_update(update, actor, unsure).await,
             WriteCommand::Delete(delete) => {

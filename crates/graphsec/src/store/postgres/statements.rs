@@ -102,7 +102,12 @@ impl<'a> RowWrite<'a> {
 }
 
 /// Deletes the row `(tenant, id)` if it is still at `version`, with its tags, and writes `record`.
-pub(super) fn delete<'q>(tenant: &'q str, id: &'q str, version: i64, record: &'q ([&'q str; 8], String)) -> Statement<'q> {
+pub(super) fn delete<'q>(
+    tenant: &'q str,
+    id: &'q str,
+    version: i64,
+    record: &'q ([&'q str; 8], String),
+) -> Statement<'q> {
     let mut query = sqlx::query(DELETE).bind(tenant).bind(id).bind(version);
     for value in record.0 {
         query = query.bind(value);
