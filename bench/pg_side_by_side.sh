@@ -100,7 +100,7 @@ serve() {
     SERVE_URL=http://127.0.0.1:$port
     python3 "$LIB/launch.py" --url "$SERVE_URL/healthz" --pid-file "$WORK/$1.pid" --log "$WORK/$1.log" -- \
         "$GRAPHSEC" serve --listen "127.0.0.1:$port" --data-dir "$WORK/data" --log-level warn \
-        --database-url "$PG_URL_APP$1" --database-schema "$SCHEMA" --database-pool-size "$POOL_SIZE" > /dev/null
+        --database-url "$PG_URL_APP$1" --database-schema "$SCHEMA" --database-pool-size "$POOL_SIZE" --rate-limit 0 > /dev/null
     SERVE_PID=$(cat "$WORK/$1.pid")
     STARTED_PIDS+=("$SERVE_PID")
 }

@@ -64,7 +64,7 @@ def report(path, scripts, output):
         f"PostgreSQL {meta.get('pg_version')} on 127.0.0.1, settings left at the server's defaults: "
         f"synchronous_commit = {meta.get('synchronous_commit')}, shared_buffers = {meta.get('shared_buffers')}, "
         f"fsync = {meta.get('fsync')}. {meta.get('profiles')} profiles in one tenant; graphsec {meta.get('commit')} "
-        f"({meta.get('build')} build, local auth, --log-level warn, --database-pool-size {meta.get('pool_size')}) under wrk with "
+        f"({meta.get('build')} build, local auth, --rate-limit 0, --log-level warn, --database-pool-size {meta.get('pool_size')}) under wrk with "
         f"{meta.get('connections')} connections; pgbench -M prepared with {meta.get('clients')} clients on the "
         f"same schema. {meta.get('rounds')} interleaved rounds of {meta.get('duration')} s each; medians. "
         f"{meta.get('cores')} cores shared by wrk, graphsec, pgbench and PostgreSQL."
