@@ -7,6 +7,7 @@
 --   BENCH_TOKEN   bearer token (optional)
 --   BENCH_TENANT  azureTenantId for POST bodies (optional)
 --   BENCH_NONCE   makes POST ids unique across runs
+--   BENCH_PREFER  a Prefer header for every request (optional), e.g. return=minimal
 -- done() prints one line "BENCH_RESULT key=value ..." that run.sh parses.
 
 local mode = os.getenv("BENCH_MODE") or "get"
@@ -19,6 +20,7 @@ local nonce = os.getenv("BENCH_NONCE") or tostring(os.time())
 local headers = { ["Content-Type"] = "application/json" }
 if token ~= "" then headers["Authorization"] = "Bearer " .. token end
 if mode == "page-gzip" then headers["Accept-Encoding"] = "gzip" end
+if (os.getenv("BENCH_PREFER") or "") ~= "" then headers["Prefer"] = os.getenv("BENCH_PREFER") end
 
 local next_thread = 0
 function setup(thread)

@@ -169,3 +169,98 @@ async fn killing_one_instance_mid_load_loses_no_acknowledged_write() {
         assert_eq!(response.status(), 200, "acknowledged create of {id} was lost");
     }
 }
+
+/// One acknowledged PATCH: the profile, the member it added, and its request-id.
+#[derive(Debug, Clone)]
+struct Acknowledged {
+    profile: usize,
+    member: String,
+    request_id: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(graphsec_test_postgres), ignore = "needs GRAPHSEC_TEST_POSTGRES")]
+async fn sixty_four_clients_patching_ten_profiles_through_two_instances_lose_no_acknowledged_change() {
+    const PROFILES: usize = 10;
+    const CLIENTS: usize = 64;
+    const ROUNDS: usize = 6;
+    let instances = Instances::start(2).await;
+    let token = instances.token();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    for p in 0..PROFILES {
+        let created = client
+            .post(format!("{}{COLLECTION}", instances.bases[p % 2]))
+            .bearer_auth(&token)
+            .json(&json!({"id": format!("hot{p}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+    }
+    // Even clients PATCH without If-Match (each change must land), odd ones with the ETag they
+    // just read (each change lands or is refused with 412); every PATCH adds a member of its own.
+    let acknowledged: Arc<Mutex<Vec<Acknowledged>>> = Arc::default();
+    let refused: Arc<Mutex<Vec<(usize, String)>>> = Arc::default();
+    let mut clients = Vec::new();
+    for c in 0..CLIENTS {
+        let (client, token, bases) = (client.clone(), token.clone(), instances.bases.clone());
+        let (acknowledged, refused) = (acknowledged.clone(), refused.clone());
+        clients.push(tokio::spawn(async move {
+            for round in 0..ROUNDS {
+                let profile = (c + round) % PROFILES;
+                let url = format!("{}{}", bases[(c + round) % 2], item(&format!("hot{profile}")));
+                let member = format!("c{c}r{round}");
+                let mut patch = client.patch(&url).bearer_auth(&token).json(&json!({member.clone(): round}));
+                if c % 2 == 1 {
+                    let current = client.get(&url).bearer_auth(&token).send().await.unwrap();
+                    assert_eq!(current.status(), 200);
+                    patch = patch.header("If-Match", current.headers()["etag"].to_str().unwrap());
+                }
+                let response = patch.send().await.unwrap();
+                let status = response.status();
+                let request_id = response.headers()["request-id"].to_str().unwrap().to_string();
+                match status {
+                    StatusCode::OK => acknowledged.lock().unwrap().push(Acknowledged { profile, member, request_id }),
+                    StatusCode::PRECONDITION_FAILED if c % 2 == 1 => refused.lock().unwrap().push((profile, member)),
+                    other => panic!("client {c} round {round}: {other} {}", response.text().await.unwrap()),
+                }
+            }
+        }));
+    }
+    for c in clients {
+        c.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let refused = refused.lock().unwrap().clone();
+    assert_eq!(acknowledged.len() + refused.len(), CLIENTS * ROUNDS);
+    assert!(!refused.is_empty(), "the conditional clients never contended; the test proves nothing");
+
+    let schema = instances.fixture.schema().expect("a PostgreSQL fixture").to_string();
+    let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&required_postgres_url()).await.unwrap();
+    let audit = format!("SELECT profile_id, request_id FROM \"{schema}\".audit_log WHERE operation = 'update'");
+    let audited: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(audit)).fetch_all(&mut db).await.unwrap();
+    let audited: BTreeSet<(String, String)> = audited.into_iter().collect();
+    let expected: BTreeSet<(String, String)> =
+        acknowledged.iter().map(|a| (format!("hot{}", a.profile), a.request_id.clone())).collect();
+    assert_eq!(audited, expected, "the audit trail is exactly the acknowledged PATCHes, each once");
+
+    for p in 0..PROFILES {
+        let body: Value = client
+            .get(format!("{}{}", instances.bases[p % 2], item(&format!("hot{p}"))))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mine: Vec<&Acknowledged> = acknowledged.iter().filter(|a| a.profile == p).collect();
+        for a in &mine {
+            assert!(body.get(&a.member).is_some(), "hot{p}: the acknowledged change {} was lost", a.member);
+        }
+        for (_, member) in refused.iter().filter(|(profile, _)| *profile == p) {
+            assert!(body.get(member).is_none(), "hot{p}: the refused change {member} was stored");
+        }
+        assert_eq!(body["@odata.etag"], format!("W/\"{}\"", mine.len() + 1), "hot{p}: one version per change");
+    }
+}

@@ -1,6 +1,6 @@
 //! A TCP proxy on 127.0.0.1 between a server and PostgreSQL: it can be stopped (listener and
 //! every connection closed) and started again on the same port, and it can cut one connection
-//! at a chosen point of a transaction.
+//! just before or just after a chosen message reaches the database.
 
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -8,17 +8,18 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-/// Where the next transaction to reach that point loses its connection (then the proxy passes
-/// everything again).
+/// Where the next message holding a marker (a value the test wrote, which travels as a bound
+/// parameter whether or not the statement was prepared before) loses its connection; then the
+/// proxy passes everything again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cut {
     Off,
-    /// The first statement after a BEGIN is swallowed and both sides are closed: the database
-    /// rolls the transaction back, the server sees its connection drop before COMMIT.
-    AfterBegin,
-    /// The COMMIT reaches the database, then the server's side is closed before any answer: the
-    /// write is stored, the server cannot know it.
-    AtCommit,
+    /// The message is swallowed and both sides are closed: nothing of it reaches the database,
+    /// the server sees its connection drop.
+    Before(&'static str),
+    /// The message reaches the database, then the server's side is closed before any answer: a
+    /// write is stored, and the server is not told.
+    After(&'static str),
 }
 
 pub struct Proxy {
@@ -89,22 +90,11 @@ fn contains(chunk: &[u8], pattern: &[u8]) -> bool {
 }
 
 /// Takes the armed cut if this chunk is where it happens.
-fn take_cut(cut: &Mutex<Cut>, chunk: &[u8], after_begin: &mut bool) -> Option<Cut> {
+fn take_cut(cut: &Mutex<Cut>, chunk: &[u8]) -> Option<Cut> {
     let mut armed = cut.lock().unwrap();
     match *armed {
-        Cut::AfterBegin if *after_begin => {
-            *armed = Cut::Off;
-            Some(Cut::AfterBegin)
-        }
-        Cut::AfterBegin => {
-            // sqlx sends BEGIN as a simple query and waits for its answer: the next chunk on this
-            // connection is the transaction's first statement.
-            *after_begin = contains(chunk, b"BEGIN\0");
-            None
-        }
-        Cut::AtCommit if contains(chunk, b"COMMIT\0") => {
-            *armed = Cut::Off;
-            Some(Cut::AtCommit)
+        Cut::Before(marker) | Cut::After(marker) if contains(chunk, marker.as_bytes()) => {
+            Some(std::mem::replace(&mut *armed, Cut::Off))
         }
         _ => None,
     }
@@ -142,20 +132,19 @@ async fn pipe(client: TcpStream, upstream: String, cut: Arc<Mutex<Cut>>, tasks: 
     });
     tasks.lock().unwrap().push(down);
     let mut buf = vec![0u8; 64 * 1024];
-    let mut after_begin = false;
     loop {
         let n = match client_read.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
         let chunk = &buf[..n];
-        match take_cut(&cut, chunk, &mut after_begin) {
+        match take_cut(&cut, chunk) {
             None => {
                 if server_write.write_all(chunk).await.is_err() {
                     break;
                 }
             }
-            Some(Cut::AtCommit) => {
+            Some(Cut::After(_)) => {
                 let _ = server_write.write_all(chunk).await;
                 break;
             }

@@ -20,7 +20,8 @@ impl PgStore {
     /// many. The pages are read in one REPEATABLE READ transaction, so together they are one
     /// snapshot, and each is a short statement that stays far within the statement timeout.
     pub async fn export(&self, tenant: Option<&str>, out: &mut dyn Write) -> Result<u64, ExportError> {
-        let mut tx = self.pool.begin().await.map_err(pg)?;
+        let mut conn = self.pool.acquire().await.map_err(pg)?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(pg)?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await

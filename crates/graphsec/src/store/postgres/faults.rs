@@ -18,7 +18,7 @@ use std::future::Future;
 use std::time::Duration;
 
 /// Tries of a transaction the database keeps rolling back for serialization or deadlock.
-const MAX_ATTEMPTS: usize = 8;
+pub(super) const MAX_ATTEMPTS: usize = 8;
 
 enum Fault {
     /// 40001/40P01: rolled back in favour of a concurrent transaction; running again usually works.
@@ -71,10 +71,11 @@ where
         };
         match fault(&error) {
             Fault::GaveWay if tries < MAX_ATTEMPTS => {
-                tokio::time::sleep(Duration::from_millis(2 << tries.min(6))).await;
+                tokio::time::sleep(backoff(tries)).await;
             }
             Fault::ConnectionLost if !reconnected => {
                 tracing::info!(%error, "PostgreSQL connection lost; trying once more on another connection");
+                super::pool::connection_lost();
                 reconnected = true;
             }
             _ => return Err(settle(error)),
@@ -82,7 +83,23 @@ where
     }
 }
 
-fn settle(error: sqlx::Error) -> StoreError {
+/// Whether the connection broke or the server ended the session.
+pub(super) fn is_connection_lost(error: &sqlx::Error) -> bool {
+    matches!(fault(error), Fault::ConnectionLost)
+}
+
+/// Whether the database rolled the statement back in favour of a concurrent one (40001/40P01).
+pub(super) fn gave_way(error: &sqlx::Error) -> bool {
+    matches!(fault(error), Fault::GaveWay)
+}
+
+/// The pause before try number `tries` + 1 of a statement that gave way.
+pub(super) fn backoff(tries: usize) -> Duration {
+    Duration::from_millis(2 << tries.min(6))
+}
+
+/// What the client is answered for `error`, once it is not tried again.
+pub(super) fn settle(error: sqlx::Error) -> StoreError {
     match fault(&error) {
         Fault::GaveWay | Fault::LockTimeout => {
             tracing::warn!(%error, "PostgreSQL: waited too long on other sessions' locks");

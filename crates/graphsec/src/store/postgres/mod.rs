@@ -2,25 +2,31 @@
 //! can share one database and behave as one.
 //!
 //! - Id uniqueness per tenant is the primary key (tenant, id); creates use ON CONFLICT DO NOTHING.
-//! - A PATCH reads the row with SELECT ... FOR UPDATE, has the domain decide on it and writes the
-//!   decision back in the same transaction ([`write`]), so concurrent writers (on any instance)
-//!   serialise on the row lock and no update is lost; the UPDATE also checks the version it read.
+//! - A create, update or delete is decided by the domain on the row as read, and written by one
+//!   statement that checks the version it was decided on and writes the audit row with it
+//!   ([`optimistic`]); a writer that lost a race decides again, and after a few lost races
+//!   decides on the row locked with SELECT ... FOR UPDATE ([`write`]), so no update is lost.
 //! - Every statement names the tenant (or, with auth off, explicitly every tenant).
 //! - Serialization failures and deadlocks (SQLSTATE 40001/40P01, the norm on CockroachDB) retry;
 //!   a lost connection is retried once; what the database or network did is a 503 (`faults`).
 
 mod export;
 mod faults;
+mod optimistic;
+mod pool;
 mod rows;
 mod schema;
+mod statements;
 mod write;
 
 use super::audit::{self, AuditQuery, AuditRecord, HistoryQuery, TextColumns};
 use super::sql::NamedRow;
 use super::{Actor, ListPage, ListRequest, Scope, StoreError, StoredProfile, WriteCommand, WriteOutcome};
 use odata::Dialect::Postgres as Pg;
-pub use schema::{migrate, migrate_only};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use pool::Pool;
+use schema::migrate;
+pub use schema::migrate_only;
+use sqlx::postgres::{PgConnectOptions, PgRow};
 use sqlx::{AssertSqlSafe, Postgres, Row};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -63,7 +69,7 @@ fn lock_timeout(settings: &PgSettings) -> Duration {
 }
 
 pub struct PgStore {
-    pool: PgPool,
+    pool: Pool,
     skiptoken_key: Vec<u8>,
     query_timeout: Duration,
 }
@@ -71,7 +77,7 @@ pub struct PgStore {
 impl PgStore {
     /// Connects, migrates when asked, and loads the shared secrets.
     pub async fn connect(settings: &PgSettings, migrate_on_start: bool) -> Result<PgStore, StoreError> {
-        let pool = pool(settings).await?;
+        let pool = pool(settings)?;
         if migrate_on_start {
             migrate(&pool, settings.schema.as_deref()).await?;
         }
@@ -91,7 +97,10 @@ impl PgStore {
     /// requests' lock timeout.
     pub async fn analyze(&self) -> Result<(), StoreError> {
         let sql = "SET LOCAL lock_timeout = 0; ANALYZE profiles; ANALYZE profile_tags";
-        sqlx::raw_sql(sql).execute(&self.pool).await.map_err(pg)?;
+        let mut conn = self.pool.acquire().await.map_err(pg)?;
+        let done = sqlx::raw_sql(sql).execute(&mut *conn).await;
+        conn.settle(&done);
+        done.map_err(pg)?;
         Ok(())
     }
 
@@ -105,7 +114,10 @@ impl PgStore {
     /// that only holds up writes leaves the instance ready, since reads still work.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let probe = faults::retrying(|| async {
-            sqlx::raw_sql(READINESS_PROBE).execute(&self.pool).await.map_err(pg)?;
+            let mut conn = self.pool.acquire().await.map_err(pg)?;
+            let done = sqlx::raw_sql(READINESS_PROBE).execute(&mut *conn).await;
+            conn.settle(&done);
+            done.map_err(pg)?;
             Ok(())
         });
         match tokio::time::timeout(READINESS_TIMEOUT, probe).await {
@@ -125,7 +137,10 @@ impl PgStore {
         for value in values {
             query = query.bind(value);
         }
-        query.fetch_optional(&self.pool).await.map_err(pg)
+        let mut conn = self.pool.acquire().await.map_err(pg)?;
+        let row = query.fetch_optional(&mut *conn).await;
+        conn.settle(&row);
+        row.map_err(pg)
     }
 
     pub async fn list(&self, scope: &Scope, request: &ListRequest) -> Result<ListPage, StoreError> {
@@ -146,11 +161,18 @@ impl PgStore {
     async fn scan(&self, b: odata::SqlBuilder) -> Result<Vec<PgRow>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(pg)?;
         let started = Instant::now();
-        bound(b).fetch_all(&mut *conn).await.map_err(|e| faults::of_scan(e, started.elapsed(), self.query_timeout))
+        let rows = bound(b).fetch_all(&mut *conn).await;
+        conn.settle(&rows);
+        rows.map_err(|e| faults::of_scan(e, started.elapsed(), self.query_timeout))
     }
 
     pub async fn write(&self, command: &WriteCommand, actor: &Actor) -> Result<WriteOutcome, StoreError> {
-        faults::retrying(|| self.try_write(command, actor)).await
+        match command {
+            WriteCommand::Create(_) | WriteCommand::Update(_) | WriteCommand::Delete(_) => {
+                self.write_row(command, actor).await
+            }
+            _ => faults::retrying(|| self.try_write(command, actor)).await,
+        }
     }
 
     pub async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
@@ -173,15 +195,17 @@ impl PgStore {
     }
 
     async fn audit_rows(&self, query: &AuditQuery) -> Result<Vec<PgRow>, StoreError> {
-        sqlx::query(audit::SELECT_AUDIT.text(Pg))
+        let mut conn = self.pool.acquire().await.map_err(pg)?;
+        let rows = sqlx::query(audit::SELECT_AUDIT.text(Pg))
             .bind(&query.tenant)
             .bind(&query.profile_id)
             .bind(&query.operation)
             .bind(&query.since)
             .bind(i64::from(query.limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(pg)
+            .fetch_all(&mut *conn)
+            .await;
+        conn.settle(&rows);
+        rows.map_err(pg)
     }
 }
 
@@ -191,7 +215,9 @@ impl TextColumns for PgRow {
     }
 }
 
-async fn pool(settings: &PgSettings) -> Result<PgPool, StoreError> {
+/// The store's pool. It opens no connection yet: the first statement (at start, the migrations
+/// or reading the shared secrets) does.
+fn pool(settings: &PgSettings) -> Result<Pool, StoreError> {
     let mut options = PgConnectOptions::from_str(&settings.url).map_err(pg)?;
     // An application_name in the URL is kept: it tells an operator's (or a test's) sessions apart.
     if options.get_application_name().is_none() {
@@ -204,12 +230,7 @@ async fn pool(settings: &PgSettings) -> Result<PgPool, StoreError> {
     if let Some(schema) = &settings.schema {
         options = options.options([("search_path", schema.as_str())]);
     }
-    PgPoolOptions::new()
-        .max_connections(settings.pool_size)
-        .acquire_timeout(settings.acquire_timeout)
-        .connect_with(options)
-        .await
-        .map_err(pg)
+    Ok(Pool::new(options, settings.pool_size, settings.acquire_timeout))
 }
 
 /// The only place dynamic SQL reaches sqlx: text from the odata renderer, which holds no request

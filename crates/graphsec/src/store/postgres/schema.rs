@@ -1,12 +1,13 @@
 //! The database's schema and secrets: migrations (once per database, whichever instance starts
 //! first), recorded in `graphsec_migrations`.
 
+use super::pool::Pool;
 use super::{PgSettings, pg, pool};
 use crate::store::StoreError;
 use crate::store::sql::{self, INSERT_SECRET, SELECT_SECRET};
 use odata::Dialect::Postgres as Pg;
-use sqlx::pool::PoolConnection;
-use sqlx::{AssertSqlSafe, PgPool, Postgres};
+use sqlx::postgres::PgConnection;
+use sqlx::{AssertSqlSafe, Connection};
 
 /// A migration, and whether CockroachDB skips it (see each file).
 struct Migration {
@@ -36,43 +37,44 @@ const MIGRATION_LOCK: i64 = 0x6772_6170_6873_6563;
 /// The session waits for locks without limit here: an instance starting beside one that is
 /// migrating waits for it on the advisory lock, and DDL waits for running transactions; the
 /// requests' `lock_timeout` would fail the start instead.
-pub async fn migrate(pool: &PgPool, schema: Option<&str>) -> Result<usize, StoreError> {
+pub(super) async fn migrate(pool: &Pool, schema: Option<&str>) -> Result<usize, StoreError> {
     let mut conn = pool.acquire().await.map_err(pg)?;
     sqlx::query("SET lock_timeout = 0").execute(&mut *conn).await.map_err(pg)?;
     sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await.map_err(pg)?;
     let result = run_pending(&mut conn, schema).await;
     let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await;
     // Back to the session's own setting before the connection serves requests.
-    if sqlx::query("RESET lock_timeout").execute(&mut *conn).await.is_err() {
-        conn.close_on_drop();
+    match sqlx::query("RESET lock_timeout").execute(&mut *conn).await {
+        Ok(_) => conn.release(),
+        Err(_) => conn.discard(),
     }
     result
 }
 
-async fn run_pending(conn: &mut PoolConnection<Postgres>, schema: Option<&str>) -> Result<usize, StoreError> {
+async fn run_pending(conn: &mut PgConnection, schema: Option<&str>) -> Result<usize, StoreError> {
     if let Some(schema) = schema {
         check_identifier(schema)?;
         sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"")))
-            .execute(&mut **conn)
+            .execute(&mut *conn)
             .await
             .map_err(pg)?;
     }
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS graphsec_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
     )
-    .execute(&mut **conn)
+    .execute(&mut *conn)
     .await
     .map_err(pg)?;
     let applied: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM graphsec_migrations")
-        .fetch_one(&mut **conn)
+        .fetch_one(&mut *conn)
         .await
         .map_err(pg)?;
     let pending = sql::pending(MIGRATIONS, applied)?;
-    let engine: String = sqlx::query_scalar("SELECT version()").fetch_one(&mut **conn).await.map_err(pg)?;
+    let engine: String = sqlx::query_scalar("SELECT version()").fetch_one(&mut *conn).await.map_err(pg)?;
     let cockroach = engine.contains("CockroachDB");
     let mut ran = 0;
     for (version, migration) in pending {
-        let mut tx = sqlx::Connection::begin(&mut **conn).await.map_err(pg)?;
+        let mut tx = conn.begin().await.map_err(pg)?;
         if !(cockroach && migration.postgres_only) {
             let ddl = for_engine(migration.sql, cockroach);
             sqlx::raw_sql(AssertSqlSafe(ddl)).execute(&mut *tx).await.map_err(pg)?;
@@ -98,7 +100,7 @@ fn for_engine(sql: &str, cockroach: bool) -> String {
 
 /// `graphsec migrate`: connect, migrate, report.
 pub async fn migrate_only(settings: &PgSettings) -> Result<usize, StoreError> {
-    let pool = pool(settings).await?;
+    let pool = pool(settings)?;
     let ran = migrate(&pool, settings.schema.as_deref()).await;
     pool.close().await;
     ran
@@ -113,8 +115,12 @@ fn check_identifier(name: &str) -> Result<(), StoreError> {
 }
 
 /// The secret `name`, created by the first instance that needs it.
-pub(super) async fn secret(pool: &PgPool, name: &str) -> Result<Vec<u8>, StoreError> {
-    sqlx::query(INSERT_SECRET.text(Pg)).bind(name).bind(sql::fresh_secret()).execute(pool).await.map_err(pg)?;
-    let value: String = sqlx::query_scalar(SELECT_SECRET.text(Pg)).bind(name).fetch_one(pool).await.map_err(pg)?;
+pub(super) async fn secret(pool: &Pool, name: &str) -> Result<Vec<u8>, StoreError> {
+    let mut conn = pool.acquire().await.map_err(pg)?;
+    let fresh = sql::fresh_secret();
+    sqlx::query(INSERT_SECRET.text(Pg)).bind(name).bind(fresh).execute(&mut *conn).await.map_err(pg)?;
+    let value: String =
+        sqlx::query_scalar(SELECT_SECRET.text(Pg)).bind(name).fetch_one(&mut *conn).await.map_err(pg)?;
+    conn.release();
     Ok(value.into_bytes())
 }

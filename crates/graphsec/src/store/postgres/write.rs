@@ -1,6 +1,8 @@
 //! A write as one PostgreSQL transaction: the row it names is read `FOR UPDATE`, the domain
 //! decides on it, and what was decided is written and committed. Concurrent writers (on any
-//! instance) serialise on the row lock, so no update is lost.
+//! instance) serialise on the row lock, so no update is lost. Bulk loads, pruning and resets run
+//! here, and so do the creates, updates and deletes that `optimistic` does not write in one
+//! statement: a move between tenants, and a row other writers keep changing.
 
 use super::rows::{Found, delete_row, find_for_update, import, insert, insert_audit, update_in_place};
 use super::{PgStore, faults, pg};
@@ -19,7 +21,8 @@ enum End {
 impl PgStore {
     /// One try of a write, in a transaction of its own.
     pub(super) async fn try_write(&self, command: &WriteCommand, actor: &Actor) -> Result<WriteOutcome, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(pg)?;
+        let mut conn = self.pool.acquire().await.map_err(pg)?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(pg)?;
         let end = match command {
             WriteCommand::Create(create) => match insert(&mut tx, &create.doc, 1).await? {
                 written @ WriteOutcome::Written(_) => {
@@ -75,8 +78,9 @@ impl PgStore {
                 // Now, not when the connection is next used: the row lock goes with it, and
                 // writers queued on the row (here or on another instance) go on at once. Nothing
                 // was written either way, so a failed rollback does not change the answer.
-                if let Err(e) = tx.rollback().await {
-                    tracing::debug!(error = %e, "rolling back an answered write failed");
+                match tx.rollback().await {
+                    Ok(()) => conn.release(),
+                    Err(e) => tracing::debug!(error = %e, "rolling back an answered write failed"),
                 }
                 Ok(outcome)
             }
@@ -86,6 +90,7 @@ impl PgStore {
                     return Err(StoreError::Closed);
                 }
                 tx.commit().await.map_err(faults::at_commit)?;
+                conn.release();
                 Ok(outcome)
             }
         }
