@@ -188,7 +188,10 @@ impl PgStore {
             for value in text {
                 statement = statement.bind(value);
             }
-            statement.bind(i64::from(query.limit)).fetch_all(&self.pool).await.map_err(pg)
+            let mut conn = self.pool.acquire().await.map_err(pg)?;
+            let rows = statement.bind(i64::from(query.limit)).fetch_all(&mut *conn).await;
+            conn.settle(&rows);
+            rows.map_err(pg)
         })
         .await?;
         rows.iter().map(audit::audit_record).collect()
