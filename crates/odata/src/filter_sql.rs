@@ -15,6 +15,15 @@ impl Filter {
         render(&self.expr, false, s, b);
         b.push_sql(")");
     }
+
+    /// As [`Filter::render_sql`], but on SQLite the columns other than `keep` are written so
+    /// that no index of theirs can drive the query: for a statement that must walk the rows in
+    /// the order of another index.
+    pub fn render_sql_walking(&self, s: &Storage, keep: &[&'static str], b: &mut SqlBuilder) {
+        b.indexed_only = Some(keep.to_vec());
+        self.render_sql(s, b);
+        b.indexed_only = None;
+    }
 }
 
 fn pg(b: &SqlBuilder) -> bool {
@@ -384,7 +393,11 @@ pub(crate) fn render_dynamic(name: &str, view: DynView, s: &Storage, b: &mut Sql
 /// A declared scalar: its column, else its member of the document.
 pub(crate) fn render_declared(name: &str, s: &Storage, b: &mut SqlBuilder) {
     match s.column(name) {
-        Some(column) => b.push_sql(&format!("{}.{column}", s.alias)),
+        Some(column) => {
+            let hidden = b.dialect() == Dialect::Sqlite
+                && b.indexed_only.as_ref().is_some_and(|keep| !keep.contains(&column));
+            b.push_sql(&format!("{}{}.{column}", if hidden { "+" } else { "" }, s.alias));
+        }
         None => render_json_text(&format!("{}.{}", s.alias, s.document), &[name], b),
     }
 }
