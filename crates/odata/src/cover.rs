@@ -12,7 +12,7 @@ use crate::schema::Storage;
 #[derive(Debug, Clone, PartialEq)]
 pub enum KeySource {
     /// Rows whose column (the copy of `property`) satisfies `condition`, a filter on that
-    /// property alone (a comparison with a value, or `in`).
+    /// property alone: comparisons with values and `in`, joined by `and`.
     Column { property: &'static str, column: &'static str, condition: Filter },
     /// Rows with an element of the string collection `property` equal to one of `values`.
     Elements { property: &'static str, values: Vec<String> },
@@ -28,7 +28,8 @@ pub struct Cover {
 
 impl Filter {
     /// The covers of this filter, one per top-level conjunct an index can answer (a filter that
-    /// is not a conjunction is its own single conjunct). `indexed` tells which declared
+    /// is not a conjunction is its own single conjunct); conjuncts on the same column make one
+    /// cover together. `indexed` tells which declared
     /// properties have an index on their column or element table. Empty when no index can
     /// narrow the filter's rows.
     pub fn index_covers(&self, s: &Storage, indexed: &dyn Fn(&str) -> bool) -> Vec<Cover> {
@@ -36,12 +37,39 @@ impl Filter {
             Expr::And(items) => items.iter().collect(),
             e => vec![e],
         };
-        let single = conjuncts.len() == 1;
-        conjuncts
-            .into_iter()
-            .filter_map(|e| cover(e, s, indexed))
-            .map(|c| Cover { exact: c.exact && single, ..c })
-            .collect()
+        let mut covers: Vec<Cover> = Vec::new();
+        let mut uncovered = false;
+        for e in conjuncts {
+            match cover(e, s, indexed) {
+                Some(c) => match covers.iter_mut().find(|known| known.exact && c.exact && same_column(known, &c)) {
+                    Some(known) => narrow(known, e),
+                    None => covers.push(c),
+                },
+                None => uncovered = true,
+            }
+        }
+        // One cover for every conjunct is exactly the filter; otherwise each is only a superset.
+        let exact = !uncovered && covers.len() == 1;
+        covers.into_iter().map(|c| Cover { exact: c.exact && exact, ..c }).collect()
+    }
+}
+
+/// The single column both covers read, if they read the same one.
+fn same_column(a: &Cover, b: &Cover) -> bool {
+    match (a.sources.as_slice(), b.sources.as_slice()) {
+        ([KeySource::Column { column: x, .. }], [KeySource::Column { column: y, .. }]) => x == y,
+        _ => false,
+    }
+}
+
+/// Adds conjunct `e` (on the same column) to a single-column cover's condition, so that
+/// `x ge a and x lt b` is one range of the index rather than two halves of the table.
+fn narrow(c: &mut Cover, e: &Expr) {
+    if let [KeySource::Column { condition, .. }] = c.sources.as_mut_slice() {
+        match &mut condition.expr {
+            Expr::And(items) => items.push(e.clone()),
+            first => *first = Expr::And(vec![first.clone(), e.clone()]),
+        }
     }
 }
 

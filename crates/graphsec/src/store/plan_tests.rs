@@ -53,3 +53,17 @@ fn the_estimate_counts_each_source_up_to_the_cap() {
     );
     assert_eq!(params[2], SqlValue::Int(DRIVE_LIMIT + 1));
 }
+
+#[test]
+fn a_range_on_one_column_is_one_cover() {
+    let f = parse("createdDateTime ge 2020-01-01T00:00:00Z and createdDateTime lt 2020-01-02T00:00:00Z");
+    let c = covers(Dialect::Sqlite, Some(&f));
+    assert_eq!(c.len(), 1);
+    assert!(c[0].exact);
+    let (sql, _) = estimate_sql(Dialect::Sqlite, &Scope::AllTenants, &c).into_parts();
+    assert!(sql.contains("((k.created_date_time >= ?1) AND (k.created_date_time < ?2))"), "{sql}");
+    let f = parse("createdDateTime ge 2020-01-01T00:00:00Z and riskScore eq '1' and createdDateTime lt 2021-01-01T00:00:00Z");
+    let c = covers(Dialect::Sqlite, Some(&f));
+    assert_eq!(c.len(), 2);
+    assert!(c.iter().all(|c| !c.exact));
+}
