@@ -394,8 +394,8 @@ pub(crate) fn render_dynamic(name: &str, view: DynView, s: &Storage, b: &mut Sql
 pub(crate) fn render_declared(name: &str, s: &Storage, b: &mut SqlBuilder) {
     match s.column(name) {
         Some(column) => {
-            let hidden = b.dialect() == Dialect::Sqlite
-                && b.indexed_only.as_ref().is_some_and(|keep| !keep.contains(&column));
+            let hidden =
+                b.dialect() == Dialect::Sqlite && b.indexed_only.as_ref().is_some_and(|keep| !keep.contains(&column));
             b.push_sql(&format!("{}{}.{column}", if hidden { "+" } else { "" }, s.alias));
         }
         None => render_json_text(&format!("{}.{}", s.alias, s.document), &[name], b),

@@ -389,9 +389,7 @@ fn ids(docs: &[Value]) -> Vec<String> {
 /// Profiles where each indexed member has one common value (most rows), a few rare ones and
 /// nulls, so covers name anything from no key to nearly every key.
 fn skewed_docs() -> impl Strategy<Value = Vec<Value>> {
-    let value = |common: &'static str, rare: &'static [&'static str]| {
-        prop_oneof![6 => Just(Some(common.to_owned())), 2 => select(rare).prop_map(|s| Some(s.to_owned())), 1 => Just(None)]
-    };
+    let value = |common: &'static str, rare: &'static [&'static str]| prop_oneof![6 => Just(Some(common.to_owned())), 2 => select(rare).prop_map(|s| Some(s.to_owned())), 1 => Just(None)];
     let tags = prop::collection::vec(prop_oneof![5 => Just("common"), 1 => select(&["rare", "odd", "HVA"][..])], 0..3);
     let one = (
         value("Common Name", &["Rare Name", "Odd", "a"]),
@@ -636,7 +634,14 @@ mod postgres {
         format!("PREPARE q{n} AS {sql};\nSELECT '---';\nEXECUTE q{n}({});\n", args.join(", "))
     }
 
-    fn planned_statement(n: usize, s: &Storage, f: &odata::Filter, o: &OrderBy, after: Option<&SortKey>, access: Access<'_>) -> String {
+    fn planned_statement(
+        n: usize,
+        s: &Storage,
+        f: &odata::Filter,
+        o: &OrderBy,
+        after: Option<&SortKey>,
+        access: Access<'_>,
+    ) -> String {
         let b = planned(Dialect::Postgres, s, f, o, after, 1000, access);
         let (sql, params) = b.into_parts();
         // The page statement selects p.doc; psql prints the ids.

@@ -32,11 +32,13 @@ fn the_fewest_keys_under_the_limit_drive() {
 
 #[test]
 fn a_count_of_an_exact_cover_needs_no_estimate() {
-    let exact_filters = ["tags/any(t: t eq 'a' or t eq 'b')", "riskScore in ('1', '2')", "createdDateTime lt 2020-01-01T00:00:00Z"];
+    let exact_filters =
+        ["tags/any(t: t eq 'a' or t eq 'b')", "riskScore in ('1', '2')", "createdDateTime lt 2020-01-01T00:00:00Z"];
     for text in exact_filters {
         assert!(exact(&covers(Dialect::Postgres, Some(&parse(text)))).is_some(), "{text}");
     }
-    let inexact = ["tags/any(t: t eq 'a') and contains(displayName, 'x')", "riskScore in ('1', null)", "not (riskScore eq '1')"];
+    let inexact =
+        ["tags/any(t: t eq 'a') and contains(displayName, 'x')", "riskScore in ('1', null)", "not (riskScore eq '1')"];
     for text in inexact {
         assert!(exact(&covers(Dialect::Postgres, Some(&parse(text)))).is_none(), "{text}");
     }
@@ -62,7 +64,9 @@ fn a_range_on_one_column_is_one_cover() {
     assert!(c[0].exact);
     let (sql, _) = estimate_sql(Dialect::Sqlite, &Scope::AllTenants, &c).into_parts();
     assert!(sql.contains("((k.created_date_time >= ?1) AND (k.created_date_time < ?2))"), "{sql}");
-    let f = parse("createdDateTime ge 2020-01-01T00:00:00Z and riskScore eq '1' and createdDateTime lt 2021-01-01T00:00:00Z");
+    let f = parse(
+        "createdDateTime ge 2020-01-01T00:00:00Z and riskScore eq '1' and createdDateTime lt 2021-01-01T00:00:00Z",
+    );
     let c = covers(Dialect::Sqlite, Some(&f));
     assert_eq!(c.len(), 2);
     assert!(c.iter().all(|c| !c.exact));

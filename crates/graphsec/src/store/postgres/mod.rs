@@ -17,7 +17,7 @@ mod write;
 
 use super::audit::{self, AuditQuery, AuditRecord, TextColumns};
 use super::sql::NamedRow;
-use super::{plan, Actor, ListPage, ListRequest, Scope, StoreError, StoredProfile, WriteCommand, WriteOutcome};
+use super::{Actor, ListPage, ListRequest, Scope, StoreError, StoredProfile, WriteCommand, WriteOutcome, plan};
 use odata::Dialect::Postgres as Pg;
 pub use schema::{migrate, migrate_only};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
@@ -167,7 +167,8 @@ impl PgStore {
         }
         let rows = self.scan(conn, plan::estimate_sql(Pg, scope, covers)).await?;
         let row = rows.first().ok_or_else(|| StoreError::Other("the estimate returned no row".into()))?;
-        let estimates = (0..covers.len()).map(|i| row.try_get::<i64, _>(i)).collect::<Result<Vec<_>, _>>().map_err(pg)?;
+        let estimates =
+            (0..covers.len()).map(|i| row.try_get::<i64, _>(i)).collect::<Result<Vec<_>, _>>().map_err(pg)?;
         Ok(plan::choose(covers, &estimates, plan::DRIVE_LIMIT))
     }
 
