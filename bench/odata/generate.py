@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes N synthetic userSecurityProfiles as newline-delimited JSON (input of `graphsec import`).
 
-Deterministic for a given N. Every indexed member has values at both ends of selectivity, spread
-evenly over the ids (so no order favours them):
+Deterministic for a given N. Every indexed member has values at both ends of selectivity. The
+common values are drawn at random, independently of each other, so they are spread evenly
+over every order; the rare ones sit at fixed, evenly spaced ids:
   displayName   'Common Name' on 1 in 10, 'Rare Name' on 1 in 100,000, else 'User <random>'
   riskScore     '90' on 1 in 10, '9999' on 1 in 100,000, else a random '0'..'89'
   tags          1-3 of tag0..tag49, plus 'common' on 1 in 10, 'uncommon' on 1 in 10,000 and
@@ -24,19 +25,19 @@ def main():
     statuses = ["active", "staged", "suspended", "deleted", "unknown"]
     for i in range(count):
         tags = [f"tag{rng.randrange(50)}" for _ in range(rng.randrange(1, 4))]
-        if i % 10 == 1:
+        if rng.random() < 0.1:
             tags.append("common")
         if i % 10_000 == 5:
             tags.append("uncommon")
         if i % 100_000 == 50:
             tags.append("rare")
-        if i % 10 == 3:
+        if rng.random() < 0.1:
             name = "Common Name"
         elif i % 100_000 == 17:
             name = "Rare Name"
         else:
             name = f"User {rng.randrange(1_000_000)}"
-        if i % 10 == 7:
+        if rng.random() < 0.1:
             risk = "90"
         elif i % 100_000 == 29:
             risk = "9999"

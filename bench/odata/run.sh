@@ -8,6 +8,7 @@
 #   BENCH_WORK=DIR              keep the generated profiles and the SQLite data directory in DIR
 #                               and reuse them on the next run (a 1M import takes minutes)
 #   BACKENDS="sqlite postgres"  which backends to run
+#   BENCH_OUT=FILE              where to write the tables
 # Loopback only; stops the servers it started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,7 +17,7 @@ BIN="${GRAPHSEC_BIN:-target/release/graphsec}"
 [ -x "$BIN" ] || cargo build --release -p graphsec
 BACKENDS="${BACKENDS:-sqlite postgres}"
 case "$COUNT" in 1000000) LABEL=1m ;; *) LABEL="$COUNT" ;; esac
-OUT="bench/results/odata-$LABEL.md"
+OUT="${BENCH_OUT:-bench/results/odata-$LABEL.md}"
 KEEP="${BENCH_WORK:-}"
 WORK="${KEEP:-$(mktemp -d)}"
 mkdir -p "$WORK"
