@@ -54,6 +54,21 @@ impl Filter {
     }
 }
 
+impl Cover {
+    /// Whether the cover is one equality: one column equal to one value, or one element value.
+    /// Its index then yields the keys in key order.
+    pub fn is_point(&self) -> bool {
+        match self.sources.as_slice() {
+            [KeySource::Column { condition, .. }] => {
+                matches!(&condition.expr, Expr::Cmp { op: CmpOp::Eq, .. })
+                    || matches!(&condition.expr, Expr::In { items, .. } if items.len() == 1)
+            }
+            [KeySource::Elements { values, .. }] => values.len() == 1,
+            _ => false,
+        }
+    }
+}
+
 /// The single column both covers read, if they read the same one.
 fn same_column(a: &Cover, b: &Cover) -> bool {
     match (a.sources.as_slice(), b.sources.as_slice()) {

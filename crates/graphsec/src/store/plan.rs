@@ -42,6 +42,12 @@ pub(crate) fn estimate_sql(dialect: Dialect, scope: &Scope, covers: &[Cover]) ->
     with_table(dialect, scope, |t| t.render_estimate(covers, DRIVE_LIMIT + 1, dialect))
 }
 
+/// A cover whose index yields the page in order (see `Table::reads_in_order`): it is driven
+/// from without counting its keys first.
+pub(crate) fn in_order<'a>(dialect: Dialect, covers: &'a [Cover], order: &odata::OrderBy) -> Option<&'a Cover> {
+    with_table(dialect, &Scope::AllTenants, |t| covers.iter().find(|c| t.reads_in_order(c, order)))
+}
+
 /// The cover to start from, given the capped key counts [`estimate_sql`] returned: the one
 /// naming the fewest keys, if that is at most `limit`.
 pub(crate) fn choose<'a>(covers: &'a [Cover], estimates: &[i64], limit: i64) -> Option<&'a Cover> {

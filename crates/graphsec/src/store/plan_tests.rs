@@ -71,3 +71,19 @@ fn a_range_on_one_column_is_one_cover() {
     assert_eq!(c.len(), 2);
     assert!(c.iter().all(|c| !c.exact));
 }
+
+#[test]
+fn one_equality_ordered_by_id_is_read_in_order_without_an_estimate() {
+    let by_id = odata::OrderBy::default_order(members::schema());
+    let by_name = odata::parse_orderby("displayName", members::schema()).unwrap();
+    for text in ["tags/any(t: t eq 'a')", "riskScore eq '1'", "riskScore in ('1')"] {
+        let c = covers(Dialect::Sqlite, Some(&parse(text)));
+        assert!(in_order(Dialect::Sqlite, &c, &by_id).is_some(), "{text}");
+        assert!(in_order(Dialect::Sqlite, &c, &by_name).is_none(), "{text}");
+    }
+    for text in ["tags/any(t: t in ('a', 'b'))", "riskScore ge '1'", "riskScore eq '1' and contains(displayName, 'x')"]
+    {
+        let c = covers(Dialect::Sqlite, Some(&parse(text)));
+        assert!(in_order(Dialect::Sqlite, &c, &by_id).is_none(), "{text}");
+    }
+}

@@ -132,7 +132,10 @@ impl PgStore {
         let covers = plan::covers(Pg, request.filter.as_ref());
         let rows = faults::retrying(|| async {
             let mut conn = self.pool.acquire().await.map_err(pg)?;
-            let drive = self.choose(&mut conn, scope, &covers).await?;
+            let drive = match plan::in_order(Pg, &covers, &request.order) {
+                Some(cover) => Some(cover),
+                None => self.choose(&mut conn, scope, &covers).await?,
+            };
             self.scan(&mut conn, plan::list_sql(Pg, "p.wire, p.version", scope, request, drive)).await
         })
         .await?;

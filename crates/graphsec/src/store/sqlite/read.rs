@@ -92,7 +92,10 @@ impl SqliteStore {
         self.scan(move |readers| {
             let rows = readers.scan(|conn| {
                 let covers = plan::covers(Sqlite, request.filter.as_ref());
-                let drive = choose(conn, &scope, &covers)?;
+                let drive = match plan::in_order(Sqlite, &covers, &request.order) {
+                    Some(cover) => Some(cover),
+                    None => choose(conn, &scope, &covers)?,
+                };
                 let (sql, values) = plan::list_sql(Sqlite, "p.doc, p.version", &scope, &request, drive).into_parts();
                 let mut stmt = conn.prepare_cached(&sql)?;
                 let rows = stmt
