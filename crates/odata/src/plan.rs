@@ -249,9 +249,11 @@ impl Table<'_> {
 
     /// Whether driving from `cover` reads no more than its page, whatever its size: the cover
     /// is exactly the filter, one equality (its index holds the matching keys in key order)
-    /// and the order is by the key alone, so the keyset bound and LIMIT stop the index scan.
+    /// naming each key once (a DISTINCT would read them all), and the order is by the key
+    /// alone, so the keyset bound and LIMIT stop the index scan.
     pub fn reads_in_order(&self, cover: &Cover, order: &OrderBy) -> bool {
-        cover.exact && cover.is_point() && self.orders_by_key_only(order)
+        let distinct = cover.sources.iter().all(|s| !self.may_repeat(s));
+        cover.exact && cover.is_point() && distinct && self.orders_by_key_only(order)
     }
 
     fn orders_by_key_only(&self, order: &OrderBy) -> bool {
