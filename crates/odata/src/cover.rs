@@ -161,7 +161,7 @@ fn column_source(p: &Prop, e: &Expr, s: &Storage, indexed: &dyn Fn(&str) -> bool
 
 /// Collects the strings lambda variable `var` must equal for `e` to hold; `None` when `e` is not
 /// only such equality tests (joined by `or`).
-fn equal_strings(e: &Expr, var: usize, out: &mut Vec<String>) -> Option<()> {
+pub(crate) fn equal_strings(e: &Expr, var: usize, out: &mut Vec<String>) -> Option<()> {
     let is_var = |o: &Operand| matches!(o, Operand::Prop(Prop::Element { id, .. }) if *id == var);
     match e {
         Expr::Cmp { op: CmpOp::Eq, left, right } => match (left, right) {
