@@ -15,6 +15,15 @@ impl Filter {
         render(&self.expr, false, s, b);
         b.push_sql(")");
     }
+
+    /// As [`Filter::render_sql`], but on SQLite the columns other than `keep` are written so
+    /// that no index of theirs can drive the query: for a statement that must walk the rows in
+    /// the order of another index.
+    pub fn render_sql_walking(&self, s: &Storage, keep: &[&'static str], b: &mut SqlBuilder) {
+        b.indexed_only = Some(keep.to_vec());
+        self.render_sql(s, b);
+        b.indexed_only = None;
+    }
 }
 
 fn pg(b: &SqlBuilder) -> bool {
@@ -27,11 +36,24 @@ fn render(e: &Expr, neg: bool, s: &Storage, b: &mut SqlBuilder) {
         Expr::Const(v) => b.push_sql(if *v != neg { "1 = 1" } else { "1 = 0" }),
         Expr::And(items) | Expr::Or(items) => {
             let and = matches!(e, Expr::And(_)) != neg;
+            // `any` lookups in one element table, joined by `or`, are one lookup of all their
+            // strings: one semi-join rather than one per lambda (which PostgreSQL cannot plan
+            // as a join under OR).
+            let merged = if and { None } else { merged_lookups(items, neg, s) };
             b.push_sql("(");
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
+            let mut first = true;
+            if let Some((coll, id, values)) = &merged {
+                render_lookup(*coll, *id, values, s, b);
+                first = false;
+            }
+            for item in items {
+                if merged.is_some() && lookup_lambda(item, neg, s).is_some() {
+                    continue;
+                }
+                if !first {
                     b.push_sql(if and { " AND " } else { " OR " });
                 }
+                first = false;
                 render(item, neg, s, b);
             }
             b.push_sql(")");
@@ -60,6 +82,49 @@ fn render(e: &Expr, neg: bool, s: &Storage, b: &mut SqlBuilder) {
             b.push_sql(")");
         }
     }
+}
+
+/// The element collection, lambda id and strings of `e` when it is `any` over a string
+/// collection with an element table, testing only equality with strings (`neg`: never).
+fn lookup_lambda(e: &Expr, neg: bool, s: &Storage) -> Option<(Coll, usize, Vec<String>)> {
+    match e {
+        Expr::Lambda { coll: coll @ Coll::Strings(name), all: false, id, body: Some(body), .. } if !neg => {
+            s.element_table(name)?;
+            let mut values = Vec::new();
+            crate::cover::equal_strings(body, *id, &mut values)?;
+            Some((*coll, *id, values))
+        }
+        _ => None,
+    }
+}
+
+/// The lookups among `items` merged into one, when at least two test the same collection (and
+/// every lookup in `items` tests that one).
+fn merged_lookups(items: &[Expr], neg: bool, s: &Storage) -> Option<(Coll, usize, Vec<String>)> {
+    let lookups: Vec<_> = items.iter().filter_map(|i| lookup_lambda(i, neg, s)).collect();
+    let (coll, id, _) = lookups.first()?;
+    if lookups.len() < 2 || lookups.iter().any(|(c, _, _)| c != coll) {
+        return None;
+    }
+    Some((*coll, *id, lookups.into_iter().flat_map(|(_, _, v)| v).collect()))
+}
+
+/// `EXISTS` an element of `coll` equal to one of `values`, from its element table.
+fn render_lookup(coll: Coll, id: usize, values: &[String], s: &Storage, b: &mut SqlBuilder) {
+    b.push_sql("EXISTS (SELECT 1 FROM ");
+    render_elements(coll, id, true, s, b);
+    let value = match coll {
+        Coll::Strings(name) => s.element_table(name).map_or("value", |t| t.value),
+        Coll::Complex(..) => "value",
+    };
+    b.push_sql(&format!(" AND t{id}.{value} IN ("));
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            b.push_sql(", ");
+        }
+        push_text_literal(v, b);
+    }
+    b.push_sql("))");
 }
 
 /// Appends the rows a lambda over `coll` ranges over, as lambda `id`'s alias: the element
@@ -384,7 +449,11 @@ pub(crate) fn render_dynamic(name: &str, view: DynView, s: &Storage, b: &mut Sql
 /// A declared scalar: its column, else its member of the document.
 pub(crate) fn render_declared(name: &str, s: &Storage, b: &mut SqlBuilder) {
     match s.column(name) {
-        Some(column) => b.push_sql(&format!("{}.{column}", s.alias)),
+        Some(column) => {
+            let hidden =
+                b.dialect() == Dialect::Sqlite && b.indexed_only.as_ref().is_some_and(|keep| !keep.contains(&column));
+            b.push_sql(&format!("{}{}.{column}", if hidden { "+" } else { "" }, s.alias));
+        }
         None => render_json_text(&format!("{}.{}", s.alias, s.document), &[name], b),
     }
 }

@@ -71,6 +71,7 @@
 //! levels and has at most [`MAX_TERMS`] terms; `$orderby` has at most 15 keys. Parsing is linear
 //! in the input and never panics (fuzzed).
 
+mod cover;
 mod datetime;
 mod filter;
 mod filter_eval;
@@ -78,6 +79,7 @@ mod filter_parse;
 mod filter_sql;
 mod lexer;
 mod orderby;
+pub mod plan;
 pub mod schema;
 mod select;
 mod sql;
@@ -91,6 +93,7 @@ mod support;
 #[cfg(test)]
 mod tests;
 
+pub use cover::{Cover, KeySource};
 pub use datetime::canonical_datetime;
 pub use filter::Filter;
 pub use filter_parse::parse_filter;

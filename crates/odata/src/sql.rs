@@ -26,11 +26,14 @@ pub struct SqlBuilder {
     dialect: Dialect,
     sql: String,
     params: Vec<SqlValue>,
+    /// SQLite: while set, columns other than these are written `+column`, which keeps the
+    /// planner from reaching the rows through their indexes.
+    pub(crate) indexed_only: Option<Vec<&'static str>>,
 }
 
 impl SqlBuilder {
     pub fn new(dialect: Dialect) -> Self {
-        SqlBuilder { dialect, sql: String::new(), params: Vec::new() }
+        SqlBuilder { dialect, sql: String::new(), params: Vec::new(), indexed_only: None }
     }
 
     pub fn dialect(&self) -> Dialect {

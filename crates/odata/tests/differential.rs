@@ -5,6 +5,7 @@
 
 mod support;
 
+use odata::plan::{Access, Page, Table};
 use odata::{Dialect, OrderBy, SortKey, SqlBuilder, SqlValue, Storage, parse_filter, parse_orderby, parse_select};
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -334,8 +335,141 @@ fn query(
     rows.map(|r| serde_json::from_str(&r.unwrap()).unwrap()).collect()
 }
 
+/// The scope of every planned statement: tenant t1.
+fn in_t1(alias: &str, b: &mut SqlBuilder) {
+    b.push_sql(&format!("{alias}.tenant = "));
+    b.push_param(SqlValue::Text("t1".into()));
+}
+
+/// The page statement of `odata::plan`, walking or driven from a cover.
+fn planned(
+    d: Dialect,
+    s: &Storage,
+    f: &odata::Filter,
+    o: &OrderBy,
+    after: Option<&SortKey>,
+    limit: i64,
+    access: Access<'_>,
+) -> SqlBuilder {
+    let table = Table { storage: s, key: &["tenant", "id"], scope: &in_t1 };
+    let page = Page { columns: "p.doc", filter: Some(f), order: o, after, limit, offset: 0 };
+    table.render_page(&page, access, d)
+}
+
+fn run(conn: &Connection, b: SqlBuilder) -> Vec<Value> {
+    let (sql, params) = b.into_parts();
+    let mut stmt = conn.prepare(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(params.iter().map(to_sql)), |r| r.get::<_, String>(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.map(|r| serde_json::from_str(&r.unwrap()).unwrap()).collect()
+}
+
+/// Every plan the stores may run for `f`: the walk, and one driven from each cover.
+fn accesses(covers: &[odata::Cover]) -> Vec<Access<'_>> {
+    std::iter::once(Access::Walk).chain(covers.iter().map(Access::Drive)).collect()
+}
+
+/// Every declared property of the test schema with a column, and tags, have indexes.
+fn indexed(_: &str) -> bool {
+    true
+}
+
+fn run_count(conn: &Connection, s: &Storage, f: &odata::Filter, access: Access<'_>) -> i64 {
+    let table = Table { storage: s, key: &["tenant", "id"], scope: &in_t1 };
+    let (sql, params) = table.render_count(Some(f), access, Dialect::Sqlite).into_parts();
+    conn.query_row(&sql, rusqlite::params_from_iter(params.iter().map(to_sql)), |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
 fn ids(docs: &[Value]) -> Vec<String> {
     docs.iter().map(|d| d["id"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Profiles where each indexed member has one common value (most rows), a few rare ones and
+/// nulls, so covers name anything from no key to nearly every key.
+fn skewed_docs() -> impl Strategy<Value = Vec<Value>> {
+    let value = |common: &'static str, rare: &'static [&'static str]| prop_oneof![6 => Just(Some(common.to_owned())), 2 => select(rare).prop_map(|s| Some(s.to_owned())), 1 => Just(None)];
+    let tags = prop::collection::vec(prop_oneof![5 => Just("common"), 1 => select(&["rare", "odd", "HVA"][..])], 0..3);
+    let one = (
+        value("Common Name", &["Rare Name", "Odd", "a"]),
+        value("50", &["1", "99", "100"]),
+        prop_oneof![3 => Just(Some("2021-06-15T12:30:00.0000000Z".to_owned())), 2 => opt(date())],
+        tags,
+    );
+    prop::collection::vec(one, 20..60).prop_map(|rows| {
+        rows.into_iter()
+            .enumerate()
+            .map(|(i, (name, risk, created, tags))| {
+                json!({"id": format!("s{i:02}"), "azureTenantId": "t1", "displayName": name, "riskScore": risk,
+                       "createdDateTime": created, "userPrincipalName": format!("u{}", i % 7), "tags": tags,
+                       "accounts": [], "vendorInformation": null})
+            })
+            .collect()
+    })
+}
+
+/// Filters an index can answer, alone, combined, and next to parts it cannot.
+fn indexed_filter() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        select(&["Common Name", "Rare Name", "Odd", "none"][..]).prop_map(|v| format!("displayName eq '{v}'")),
+        (select(&["gt", "ge", "lt", "le"][..]), select(&["1", "50", "99"][..]))
+            .prop_map(|(o, v)| format!("riskScore {o} '{v}'")),
+        select(&["('1', '99')", "('50')", "('100', null)"][..]).prop_map(|v| format!("riskScore in {v}")),
+        (select(&["ge", "lt"][..]), select(DATE_LITERALS)).prop_map(|(o, d)| format!("createdDateTime {o} {d}")),
+        select(&["common", "rare", "odd", "none"][..]).prop_map(|v| format!("tags/any(t: t eq '{v}')")),
+        Just("tags/any(t: t in ('rare', 'odd') or t eq 'HVA')".to_owned()),
+        Just("userPrincipalName eq 'u3'".to_owned()),
+        Just("contains(displayName, 'a')".to_owned()),
+        Just("not (displayName eq 'Odd')".to_owned()),
+    ];
+    leaf.prop_recursive(2, 6, 3, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a}) and ({b})")),
+            (inner.clone(), inner).prop_map(|(a, b)| format!("({a}) or ({b})")),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn plans_agree_on_rare_and_common_values(docs in skewed_docs(), filter in indexed_filter(), order in orderby(), page in 1i64..7) {
+        let f = parse_filter(&filter, &SCHEMA).unwrap();
+        let o = if order.is_empty() { OrderBy::default_order(&SCHEMA) } else { parse_orderby(&order, &SCHEMA).unwrap() };
+        let conn = setup(&docs);
+        let mut expected: Vec<Value> = docs.iter().filter(|d| f.matches(d)).cloned().collect();
+        expected.sort_by(|a, b| o.compare(a, b));
+        let s = tables(Dialect::Sqlite);
+        let covers = f.index_covers(s, &indexed);
+
+        // The capped estimate bounds the rows a cover can yield, and a cover never misses a row.
+        let table = Table { storage: s, key: &["tenant", "id"], scope: &in_t1 };
+        let (sql, params) = table.render_estimate(&covers, 1000, Dialect::Sqlite).into_parts();
+        if !covers.is_empty() {
+            let estimates: Vec<i64> = conn.query_row(&sql, rusqlite::params_from_iter(params.iter().map(to_sql)), |r| {
+                (0..covers.len()).map(|i| r.get(i)).collect()
+            }).unwrap();
+            for n in estimates {
+                prop_assert!(n >= expected.len() as i64, "estimate {} < {} for {}", n, expected.len(), filter);
+            }
+        }
+        for (i, access) in accesses(&covers).iter().enumerate() {
+            let mut paged = Vec::new();
+            let mut after: Option<SortKey> = None;
+            loop {
+                let rows = run(&conn, planned(Dialect::Sqlite, s, &f, &o, after.as_ref(), page, *access));
+                let Some(last) = rows.last() else { break };
+                after = Some(o.sort_key(last));
+                let n = rows.len() as i64;
+                paged.extend(rows);
+                if n < page { break; }
+            }
+            prop_assert_eq!(ids(&paged), ids(&expected), "plan {}: filter {} order {}", i, filter, o.canonical());
+            prop_assert_eq!(run_count(&conn, s, &f, *access), expected.len() as i64, "count plan {}: {}", i, filter);
+        }
+    }
 }
 
 proptest! {
@@ -373,6 +507,31 @@ proptest! {
                 if n < page { break; }
             }
             prop_assert_eq!(ids(&paged), ids(&expected), "paged: filter {} order {} on {:?}", filter, o.canonical(), s);
+        }
+
+        // Each plan a store may choose, on its own and page by page (a nextLink continues
+        // whichever plan the next page runs, so plans alternate here).
+        let s = tables(Dialect::Sqlite);
+        let covers = f.index_covers(s, &indexed);
+        let plans = accesses(&covers);
+        for (i, access) in plans.iter().enumerate() {
+            let got = run(&conn, planned(Dialect::Sqlite, s, &f, &o, None, 1000, *access));
+            prop_assert_eq!(ids(&got), ids(&expected), "plan {:?}: filter {} order {}", access, filter, o.canonical());
+            let count = run_count(&conn, s, &f, *access);
+            prop_assert_eq!(count, expected.len() as i64, "count {:?}: filter {}", access, filter);
+            let mut paged = Vec::new();
+            let mut after: Option<SortKey> = None;
+            for turn in 0.. {
+                let access = plans[(i + turn) % plans.len()];
+                let rows = run(&conn, planned(Dialect::Sqlite, s, &f, &o, after.as_ref(), page, access));
+                let Some(last) = rows.last() else { break };
+                after = Some(o.sort_key(last));
+                let n = rows.len() as i64;
+                paged.extend(rows);
+                prop_assert!(paged.len() <= docs.len());
+                if n < page { break; }
+            }
+            prop_assert_eq!(ids(&paged), ids(&expected), "paged from plan {:?}: filter {} order {}", access, filter, o.canonical());
         }
 
         // The canonical text means the same and is stable.
@@ -475,6 +634,22 @@ mod postgres {
         format!("PREPARE q{n} AS {sql};\nSELECT '---';\nEXECUTE q{n}({});\n", args.join(", "))
     }
 
+    fn planned_statement(
+        n: usize,
+        s: &Storage,
+        f: &odata::Filter,
+        o: &OrderBy,
+        after: Option<&SortKey>,
+        access: Access<'_>,
+    ) -> String {
+        let b = planned(Dialect::Postgres, s, f, o, after, 1000, access);
+        let (sql, params) = b.into_parts();
+        // The page statement selects p.doc; psql prints the ids.
+        let sql = sql.replacen("SELECT p.doc FROM", "SELECT p.id FROM", 1);
+        let args: Vec<String> = params.iter().map(param).collect();
+        format!("PREPARE q{n} AS {sql};\nSELECT '---';\nEXECUTE q{n}({});\n", args.join(", "))
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 150, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -519,6 +694,16 @@ mod postgres {
                     script.push_str(&statement(2 * i + 1, s, &f, &o, Some(k)));
                 }
             }
+            // Each plan a store may choose, from the start and after the cut.
+            let pg_tables = tables(Dialect::Postgres);
+            let covers = f.index_covers(pg_tables, &indexed);
+            let plans = accesses(&covers);
+            for (i, access) in plans.iter().enumerate() {
+                script.push_str(&planned_statement(10 + 2 * i, pg_tables, &f, &o, None, *access));
+                if let Some(k) = &key {
+                    script.push_str(&planned_statement(11 + 2 * i, pg_tables, &f, &o, Some(k), *access));
+                }
+            }
             script.push_str("ROLLBACK;\n");
             let mut psql = Command::new("psql");
             psql.arg(std::env::var("GRAPHSEC_TEST_POSTGRES").expect("GRAPHSEC_TEST_POSTGRES names the server"));
@@ -544,6 +729,12 @@ mod postgres {
                 prop_assert_eq!(sections.next(), Some(ids(&expected)), "filter {} order {} on {:?}", filter, o.canonical(), s);
                 if key.is_some() {
                     prop_assert_eq!(sections.next(), Some(ids(&expected[cut + 1..])), "after: filter {} order {} on {:?}", filter, o.canonical(), s);
+                }
+            }
+            for access in &plans {
+                prop_assert_eq!(sections.next(), Some(ids(&expected)), "plan {:?}: filter {} order {}", access, filter, o.canonical());
+                if key.is_some() {
+                    prop_assert_eq!(sections.next(), Some(ids(&expected[cut + 1..])), "after, plan {:?}: filter {} order {}", access, filter, o.canonical());
                 }
             }
         }

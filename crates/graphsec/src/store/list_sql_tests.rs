@@ -1,15 +1,19 @@
 //! Pins the SQL text and parameters [`list_sql`] and [`count_sql`] produce, on both dialects,
-//! for filters and orders that reach every kind of member. The pinned text is
+//! for filters and orders that reach every kind of member, walking in sort order and, where an
+//! index covers the filter, driven from each cover. The pinned text is
 //! `testdata/list_sql.txt`; delete it and run the test to pin the current output again.
 #![allow(clippy::unwrap_used)]
 
-use super::{ListRequest, Scope, count_sql, list_sql};
+use super::plan::{count_sql, covers, list_sql};
+use super::{ListRequest, Scope};
 use crate::domain::members;
 use odata::{Dialect, SqlBuilder};
 use serde_json::json;
 
 const FILTERS: &[&str] = &[
     "userPrincipalName eq 'a@b'",
+    "tags/any(t: t eq 'rare') or tags/any(t: t in ('a', 'b'))",
+    "displayName eq 'x' and createdDateTime ge 2024-01-01T00:00:00Z and riskScore in ('1', '2')",
     "id eq 'x' and azureTenantId ne 'y'",
     "not (displayName gt 'm')",
     "createdDateTime ge 2024-01-01T00:00:00Z or lastModifiedDateTime lt 2024-02-01T00:00:00Z",
@@ -63,9 +67,26 @@ fn pinned_text() -> String {
             show(
                 &mut out,
                 &format!("{dialect:?} list {text}"),
-                list_sql(dialect, "p.doc, p.version", &scope, &request),
+                list_sql(dialect, "p.doc, p.version", &scope, &request, None),
             );
-            show(&mut out, &format!("{dialect:?} count {text}"), count_sql(dialect, &Scope::AllTenants, Some(&filter)));
+            show(
+                &mut out,
+                &format!("{dialect:?} count {text}"),
+                count_sql(dialect, &Scope::AllTenants, Some(&filter), None),
+            );
+            for (i, cover) in covers(dialect, Some(&filter)).iter().enumerate() {
+                let request = ListRequest { order: parse_orderby("displayName desc"), ..request.clone() };
+                show(
+                    &mut out,
+                    &format!("{dialect:?} list driven by cover {i} {text}"),
+                    list_sql(dialect, "p.doc, p.version", &scope, &request, Some(cover)),
+                );
+                show(
+                    &mut out,
+                    &format!("{dialect:?} count driven by cover {i} {text}"),
+                    count_sql(dialect, &Scope::AllTenants, Some(&filter), Some(cover)),
+                );
+            }
         }
         for text in ORDERS {
             let order = if text.is_empty() { default_order() } else { parse_orderby(text) };
@@ -74,7 +95,15 @@ fn pinned_text() -> String {
             show(
                 &mut out,
                 &format!("{dialect:?} order {text}"),
-                list_sql(dialect, "p.doc", &Scope::AllTenants, &request),
+                list_sql(dialect, "p.doc", &Scope::AllTenants, &request, None),
+            );
+            let filter = parse_filter("tags/any(t: t eq 'HVA')");
+            let cover = covers(dialect, Some(&filter)).remove(0);
+            let request = ListRequest { filter: Some(filter), ..request };
+            show(
+                &mut out,
+                &format!("{dialect:?} order driven {text}"),
+                list_sql(dialect, "p.doc", &Scope::AllTenants, &request, Some(&cover)),
             );
         }
     }

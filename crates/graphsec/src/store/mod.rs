@@ -3,6 +3,7 @@
 
 mod audit;
 pub mod gate;
+mod plan;
 pub mod postgres;
 mod row_cache;
 mod sql;
@@ -163,61 +164,7 @@ impl Drop for StoreTimer {
     }
 }
 
-/// `SELECT <columns> FROM profiles p WHERE <scope> AND <filter> AND <after> ORDER BY .. LIMIT .. OFFSET ..`,
-/// fetching one row more than the page so the caller knows whether another page follows.
-pub(crate) fn list_sql(
-    dialect: odata::Dialect,
-    columns: &str,
-    scope: &Scope,
-    request: &ListRequest,
-) -> odata::SqlBuilder {
-    let storage = members::storage(dialect);
-    let mut b = odata::SqlBuilder::new(dialect);
-    b.push_sql("SELECT ");
-    b.push_sql(columns);
-    b.push_sql(&format!(" FROM {} {} WHERE ", storage.table, storage.alias));
-    push_scope_and_filter(&mut b, storage, scope, request.filter.as_ref());
-    if let Some(after) = &request.after {
-        b.push_sql(" AND ");
-        request.order.render_after(after, storage, &mut b);
-    }
-    b.push_sql(" ");
-    request.order.render_order_by(storage, &mut b);
-    b.push_sql(" LIMIT ");
-    b.push_param(odata::SqlValue::Int(request.limit as i64 + 1));
-    b.push_sql(" OFFSET ");
-    b.push_param(odata::SqlValue::Int(i64::try_from(request.skip).unwrap_or(i64::MAX)));
-    b
-}
-
-pub(crate) fn count_sql(dialect: odata::Dialect, scope: &Scope, filter: Option<&odata::Filter>) -> odata::SqlBuilder {
-    let storage = members::storage(dialect);
-    let mut b = odata::SqlBuilder::new(dialect);
-    b.push_sql(&format!("SELECT COUNT(*) FROM {} {} WHERE ", storage.table, storage.alias));
-    push_scope_and_filter(&mut b, storage, scope, filter);
-    b
-}
-
-fn push_scope_and_filter(
-    b: &mut odata::SqlBuilder,
-    storage: &odata::Storage,
-    scope: &Scope,
-    filter: Option<&odata::Filter>,
-) {
-    match scope {
-        Scope::Tenant(tenant) => {
-            b.push_sql(&format!("{}.{} = ", storage.alias, TENANT_COLUMN));
-            b.push_param(odata::SqlValue::Text(tenant.clone()));
-        }
-        Scope::AllTenants => b.push_sql("1 = 1"),
-    }
-    if let Some(filter) = filter {
-        b.push_sql(" AND ");
-        filter.render_sql(storage, b);
-    }
-}
-
-/// Trims the extra row of a [`list_sql`] result and derives the next page's position from it.
+/// Trims the extra row of a [`plan::list_sql`] result and derives the next page's position from it.
 pub(crate) fn finish_page(mut rows: Vec<StoredProfile>, request: &ListRequest) -> Result<ListPage, StoreError> {
     if rows.len() <= request.limit {
         return Ok(ListPage { rows, next: None });

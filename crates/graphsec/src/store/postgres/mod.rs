@@ -21,12 +21,12 @@ mod write;
 
 use super::audit::{self, AuditQuery, AuditRecord, HistoryQuery, TextColumns};
 use super::sql::NamedRow;
-use super::{Actor, ListPage, ListRequest, Scope, StoreError, StoredProfile, WriteCommand, WriteOutcome};
+use super::{Actor, ListPage, ListRequest, Scope, StoreError, StoredProfile, WriteCommand, WriteOutcome, plan};
 use odata::Dialect::Postgres as Pg;
 use pool::Pool;
 use schema::migrate;
 pub use schema::migrate_only;
-use sqlx::postgres::{PgConnectOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
 use sqlx::{AssertSqlSafe, Postgres, Row};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -144,26 +144,72 @@ impl PgStore {
     }
 
     pub async fn list(&self, scope: &Scope, request: &ListRequest) -> Result<ListPage, StoreError> {
-        let columns = "p.wire, p.version";
-        let rows = faults::retrying(|| self.scan(super::list_sql(Pg, columns, scope, request))).await?;
+        let covers = plan::covers(Pg, request.filter.as_ref());
+        let rows = faults::retrying(|| async {
+            let mut conn = self.pool.acquire().await.map_err(pg)?;
+            let rows = async {
+                let drive = match plan::in_order(Pg, &covers, &request.order) {
+                    Some(cover) => Some(cover),
+                    None => self.choose(&mut conn, scope, &covers).await?,
+                };
+                self.scan(&mut conn, plan::list_sql(Pg, "p.wire, p.version", scope, request, drive)).await
+            }
+            .await;
+            give_back(conn, &rows);
+            rows
+        })
+        .await?;
         let rows = rows.iter().map(|r| stored(r, 0)).collect::<Result<Vec<_>, _>>()?;
         super::finish_page(rows, request)
     }
 
     pub async fn count(&self, scope: &Scope, filter: Option<&odata::Filter>) -> Result<i64, StoreError> {
-        let rows = faults::retrying(|| self.scan(super::count_sql(Pg, scope, filter))).await?;
+        let covers = plan::covers(Pg, filter);
+        let rows = faults::retrying(|| async {
+            let mut conn = self.pool.acquire().await.map_err(pg)?;
+            let rows = async {
+                let drive = match plan::exact(&covers) {
+                    Some(cover) => Some(cover),
+                    None => self.choose(&mut conn, scope, &covers).await?,
+                };
+                self.scan(&mut conn, plan::count_sql(Pg, scope, filter, drive)).await
+            }
+            .await;
+            give_back(conn, &rows);
+            rows
+        })
+        .await?;
         let row = rows.first().ok_or_else(|| StoreError::Other("COUNT(*) returned no row".into()))?;
         row.try_get::<i64, _>(0).map_err(pg)
     }
 
+    /// The cover a query starts from, after counting (up to a cap) the keys of each candidate.
+    async fn choose<'a>(
+        &self,
+        conn: &mut PgConnection,
+        scope: &Scope,
+        covers: &'a [odata::Cover],
+    ) -> Result<Option<&'a odata::Cover>, StoreError> {
+        if covers.is_empty() {
+            return Ok(None);
+        }
+        let rows = self.scan(conn, plan::estimate_sql(Pg, scope, covers)).await?;
+        let row = rows.first().ok_or_else(|| StoreError::Other("the estimate returned no row".into()))?;
+        let estimates =
+            (0..covers.len()).map(|i| row.try_get::<i64, _>(i)).collect::<Result<Vec<_>, _>>().map_err(pg)?;
+        Ok(plan::choose(covers, &estimates, plan::DRIVE_LIMIT))
+    }
+
     /// A list or count query, timed from when it has its connection: only the statement's own
-    /// time may count against the client (see `faults::of_scan`).
-    async fn scan(&self, b: odata::SqlBuilder) -> Result<Vec<PgRow>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(pg)?;
+    /// time may count against the client (see `faults::of_scan`). Planned for its own values
+    /// (never a cached generic plan): how many rows a value matches decides the plan.
+    async fn scan(&self, conn: &mut PgConnection, b: odata::SqlBuilder) -> Result<Vec<PgRow>, StoreError> {
         let started = Instant::now();
-        let rows = bound(b).fetch_all(&mut *conn).await;
-        conn.settle(&rows);
-        rows.map_err(|e| faults::of_scan(e, started.elapsed(), self.query_timeout))
+        bound(b)
+            .persistent(false)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| faults::of_scan(e, started.elapsed(), self.query_timeout))
     }
 
     pub async fn write(&self, command: &WriteCommand, actor: &Actor) -> Result<WriteOutcome, StoreError> {
@@ -209,6 +255,14 @@ impl PgStore {
             .await;
         conn.settle(&rows);
         rows.map_err(pg)
+    }
+}
+
+/// Gives back the connection of a list or count: as it is after a success, else drained (or
+/// closed) before reuse.
+fn give_back<T>(conn: pool::Conn, outcome: &Result<T, StoreError>) {
+    if outcome.is_ok() {
+        conn.release();
     }
 }
 

@@ -6,7 +6,9 @@ use super::location::Location;
 use super::{BUSY_TIMEOUT, SqliteStore, blocking, rows};
 use crate::store::audit::TextColumns;
 use crate::store::audit::{self, AuditQuery, AuditRecord, HistoryQuery};
-use crate::store::{ListPage, ListRequest, Scope, StoreError, StoredProfile};
+use crate::store::{ListPage, ListRequest, Scope, StoreError, StoredProfile, plan};
+use odata::Cover;
+use odata::Dialect::Sqlite;
 use rusqlite::{Connection, OpenFlags, params};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -88,9 +90,13 @@ impl SqliteStore {
     /// One page of the collection.
     pub async fn list(self: &Arc<Self>, scope: Scope, request: ListRequest) -> Result<ListPage, StoreError> {
         self.scan(move |readers| {
-            let (sql, values) =
-                crate::store::list_sql(odata::Dialect::Sqlite, "p.doc, p.version", &scope, &request).into_parts();
             let rows = readers.scan(|conn| {
+                let covers = plan::covers(Sqlite, request.filter.as_ref());
+                let drive = match plan::in_order(Sqlite, &covers, &request.order) {
+                    Some(cover) => Some(cover),
+                    None => choose(conn, &scope, &covers)?,
+                };
+                let (sql, values) = plan::list_sql(Sqlite, "p.doc, p.version", &scope, &request, drive).into_parts();
                 let mut stmt = conn.prepare_cached(&sql)?;
                 let rows = stmt
                     .query_map(rusqlite::params_from_iter(values.iter().map(SqlParam)), |r| {
@@ -107,8 +113,13 @@ impl SqliteStore {
     /// Number of profiles matching the filter.
     pub async fn count(self: &Arc<Self>, scope: Scope, filter: Option<odata::Filter>) -> Result<i64, StoreError> {
         self.scan(move |readers| {
-            let (sql, values) = crate::store::count_sql(odata::Dialect::Sqlite, &scope, filter.as_ref()).into_parts();
             readers.scan(|conn| {
+                let covers = plan::covers(Sqlite, filter.as_ref());
+                let drive = match plan::exact(&covers) {
+                    Some(cover) => Some(cover),
+                    None => choose(conn, &scope, &covers)?,
+                };
+                let (sql, values) = plan::count_sql(Sqlite, &scope, filter.as_ref(), drive).into_parts();
                 let mut stmt = conn.prepare_cached(&sql)?;
                 Ok(stmt.query_row(rusqlite::params_from_iter(values.iter().map(SqlParam)), |r| r.get(0))?)
             })
@@ -169,6 +180,19 @@ impl TextColumns for rusqlite::Row<'_> {
     fn text(&self, index: usize) -> Result<String, StoreError> {
         Ok(self.get(index)?)
     }
+}
+
+/// The cover a query starts from, after counting (up to a cap) the keys of each candidate.
+fn choose<'a>(conn: &Connection, scope: &Scope, covers: &'a [Cover]) -> Result<Option<&'a Cover>, StoreError> {
+    if covers.is_empty() {
+        return Ok(None);
+    }
+    let (sql, values) = plan::estimate_sql(Sqlite, scope, covers).into_parts();
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let estimates = stmt.query_row(rusqlite::params_from_iter(values.iter().map(SqlParam)), |r| {
+        (0..covers.len()).map(|i| r.get::<_, i64>(i)).collect::<Result<Vec<_>, _>>()
+    })?;
+    Ok(plan::choose(covers, &estimates, plan::DRIVE_LIMIT))
 }
 
 /// Runs `f` on an idle connection of `pool` (a new one when there is none) and keeps it for the

@@ -1,0 +1,89 @@
+//! Plan choice: which cover a query starts from, given the capped key counts.
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+
+fn parse(text: &str) -> odata::Filter {
+    odata::parse_filter(text, members::schema()).unwrap()
+}
+
+#[test]
+fn only_indexed_members_give_covers() {
+    for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+        let f = parse("tags/any(t: t eq 'a') and displayName eq 'x' and azureSubscriptionId eq 's'");
+        assert_eq!(covers(dialect, Some(&f)).len(), 2);
+        assert!(covers(dialect, Some(&parse("azureSubscriptionId eq 's'"))).is_empty());
+        assert!(covers(dialect, Some(&parse("contains(displayName, 'x')"))).is_empty());
+        assert!(covers(dialect, Some(&parse("vendorInformation/provider eq 'x'"))).is_empty());
+        assert!(covers(dialect, None).is_empty());
+    }
+}
+
+#[test]
+fn the_fewest_keys_under_the_limit_drive() {
+    let f = parse("tags/any(t: t eq 'a') and displayName eq 'x' and riskScore ge '5'");
+    let c = covers(Dialect::Sqlite, Some(&f));
+    assert_eq!(c.len(), 3);
+    assert_eq!(choose(&c, &[5000, 7, 10_001], DRIVE_LIMIT), Some(&c[1]));
+    assert_eq!(choose(&c, &[10_000, 10_001, 10_001], DRIVE_LIMIT), Some(&c[0]));
+    assert_eq!(choose(&c, &[10_001, 10_001, 20_002], DRIVE_LIMIT), None);
+    assert_eq!(choose(&c, &[0, 0, 0], 0), Some(&c[0]));
+}
+
+#[test]
+fn a_count_of_an_exact_cover_needs_no_estimate() {
+    let exact_filters =
+        ["tags/any(t: t eq 'a' or t eq 'b')", "riskScore in ('1', '2')", "createdDateTime lt 2020-01-01T00:00:00Z"];
+    for text in exact_filters {
+        assert!(exact(&covers(Dialect::Postgres, Some(&parse(text)))).is_some(), "{text}");
+    }
+    let inexact =
+        ["tags/any(t: t eq 'a') and contains(displayName, 'x')", "riskScore in ('1', null)", "not (riskScore eq '1')"];
+    for text in inexact {
+        assert!(exact(&covers(Dialect::Postgres, Some(&parse(text)))).is_none(), "{text}");
+    }
+}
+
+#[test]
+fn the_estimate_counts_each_source_up_to_the_cap() {
+    let f = parse("tags/any(t: t eq 'a') or displayName eq 'x'");
+    let c = covers(Dialect::Sqlite, Some(&f));
+    let (sql, params) = estimate_sql(Dialect::Sqlite, &Scope::Tenant("t".into()), &c).into_parts();
+    assert_eq!(
+        sql,
+        "SELECT (0 + (SELECT COUNT(*) FROM (SELECT e.tenant, e.id FROM profile_tags e WHERE e.tenant = ?1 AND e.tag IN (?2) LIMIT ?3) AS capped) + (SELECT COUNT(*) FROM (SELECT k.tenant, k.id FROM profiles k WHERE k.tenant = ?4 AND ((k.display_name = ?5)) LIMIT ?6) AS capped))"
+    );
+    assert_eq!(params[2], SqlValue::Int(DRIVE_LIMIT + 1));
+}
+
+#[test]
+fn a_range_on_one_column_is_one_cover() {
+    let f = parse("createdDateTime ge 2020-01-01T00:00:00Z and createdDateTime lt 2020-01-02T00:00:00Z");
+    let c = covers(Dialect::Sqlite, Some(&f));
+    assert_eq!(c.len(), 1);
+    assert!(c[0].exact);
+    let (sql, _) = estimate_sql(Dialect::Sqlite, &Scope::AllTenants, &c).into_parts();
+    assert!(sql.contains("((k.created_date_time >= ?1) AND (k.created_date_time < ?2))"), "{sql}");
+    let f = parse(
+        "createdDateTime ge 2020-01-01T00:00:00Z and riskScore eq '1' and createdDateTime lt 2021-01-01T00:00:00Z",
+    );
+    let c = covers(Dialect::Sqlite, Some(&f));
+    assert_eq!(c.len(), 2);
+    assert!(c.iter().all(|c| !c.exact));
+}
+
+#[test]
+fn one_equality_ordered_by_id_is_read_in_order_without_an_estimate() {
+    let by_id = odata::OrderBy::default_order(members::schema());
+    let by_name = odata::parse_orderby("displayName", members::schema()).unwrap();
+    for text in ["tags/any(t: t eq 'a')", "riskScore eq '1'", "riskScore in ('1')"] {
+        let c = covers(Dialect::Sqlite, Some(&parse(text)));
+        assert!(in_order(Dialect::Sqlite, &c, &by_id).is_some(), "{text}");
+        assert!(in_order(Dialect::Sqlite, &c, &by_name).is_none(), "{text}");
+    }
+    for text in ["tags/any(t: t in ('a', 'b'))", "riskScore ge '1'", "riskScore eq '1' and contains(displayName, 'x')"]
+    {
+        let c = covers(Dialect::Sqlite, Some(&parse(text)));
+        assert!(in_order(Dialect::Sqlite, &c, &by_id).is_none(), "{text}");
+    }
+}
