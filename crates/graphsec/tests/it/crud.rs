@@ -418,7 +418,7 @@ async fn collections_are_never_null() {
     server.stop().await;
 
     // A data directory written before: its profile has null collections, and the migration that
-    // makes them [] has not run yet.
+    // makes them [] (nor any later one) has not run yet.
     let database = fixture.temp.path().join("graphsec.sqlite3");
     let conn = rusqlite::Connection::open(&database).unwrap();
     conn.execute_batch(
@@ -452,7 +452,7 @@ async fn postgres_rewrites_null_collections_stored_before() {
         r#"SET search_path TO "{schema}";
            UPDATE profiles SET wire = replace(replace(wire, '"tags":[]', '"tags":null'), '"accounts":[]', '"accounts":null'),
                                doc = doc || '{{"tags": null, "accounts": null}}'::jsonb;
-           DELETE FROM graphsec_migrations WHERE version = 4;"#
+           DELETE FROM graphsec_migrations WHERE version >= 4;"#
     );
     sqlx::raw_sql(sqlx::AssertSqlSafe(rewind)).execute(&mut admin).await.unwrap();
 
