@@ -148,11 +148,14 @@ impl PgStore {
         let rows = faults::retrying(|| async {
             let mut conn = self.pool.acquire().await.map_err(pg)?;
             let rows = async {
-                let drive = match plan::in_order(Pg, &covers, &request.order) {
-                    Some(cover) => Some(cover),
-                    None => self.choose(&mut conn, scope, &covers).await?,
+                // A page read in its index's order has one best plan whatever the value, so
+                // its statement is prepared once; every other shape is planned for its values.
+                let (drive, plan_for_values) = match plan::in_order(Pg, &covers, &request.order) {
+                    Some(cover) => (Some(cover), false),
+                    None => (self.choose(&mut conn, scope, &covers).await?, true),
                 };
-                self.scan(&mut conn, plan::list_sql(Pg, "p.wire, p.version", scope, request, drive)).await
+                let sql = plan::list_sql(Pg, "p.wire, p.version", scope, request, drive);
+                self.scan(&mut conn, sql, plan_for_values).await
             }
             .await;
             give_back(conn, &rows);
@@ -172,7 +175,7 @@ impl PgStore {
                     Some(cover) => Some(cover),
                     None => self.choose(&mut conn, scope, &covers).await?,
                 };
-                self.scan(&mut conn, plan::count_sql(Pg, scope, filter, drive)).await
+                self.scan(&mut conn, plan::count_sql(Pg, scope, filter, drive), true).await
             }
             .await;
             give_back(conn, &rows);
@@ -193,7 +196,7 @@ impl PgStore {
         if covers.is_empty() {
             return Ok(None);
         }
-        let rows = self.scan(conn, plan::estimate_sql(Pg, scope, covers)).await?;
+        let rows = self.scan(conn, plan::estimate_sql(Pg, scope, covers), true).await?;
         let row = rows.first().ok_or_else(|| StoreError::Other("the estimate returned no row".into()))?;
         let estimates =
             (0..covers.len()).map(|i| row.try_get::<i64, _>(i)).collect::<Result<Vec<_>, _>>().map_err(pg)?;
@@ -201,12 +204,18 @@ impl PgStore {
     }
 
     /// A list or count query, timed from when it has its connection: only the statement's own
-    /// time may count against the client (see `faults::of_scan`). Planned for its own values
-    /// (never a cached generic plan): how many rows a value matches decides the plan.
-    async fn scan(&self, conn: &mut PgConnection, b: odata::SqlBuilder) -> Result<Vec<PgRow>, StoreError> {
+    /// time may count against the client (see `faults::of_scan`). With `plan_for_values` it is
+    /// planned for its own values, never from a cached generic plan, since how many rows a
+    /// value matches decides the best plan.
+    async fn scan(
+        &self,
+        conn: &mut PgConnection,
+        b: odata::SqlBuilder,
+        plan_for_values: bool,
+    ) -> Result<Vec<PgRow>, StoreError> {
         let started = Instant::now();
         bound(b)
-            .persistent(false)
+            .persistent(!plan_for_values)
             .fetch_all(&mut *conn)
             .await
             .map_err(|e| faults::of_scan(e, started.elapsed(), self.query_timeout))
