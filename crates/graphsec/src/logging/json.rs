@@ -125,15 +125,7 @@ fn push_string(out: &mut String, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logging::tests::written;
-
-    fn lines() {
-        let tenant = Some("t-1");
-        let none: Option<&str> = None;
-        tracing::info!(request_id = %"r-1", tenant, missing = none, status = 200u16, micros = 17u64, "handled");
-        tracing::warn!(error = "disk \"full\"\n\u{1}\\é", delta = -3i64, ok = true, "failed");
-        tracing::error!(r#type = ?'x', "typed {}", 7);
-    }
+    use crate::logging::tests::{lines, written};
 
     fn parsed(text: &str) -> Vec<serde_json::Value> {
         text.lines().map(|line| serde_json::from_str(line).expect("a JSON line")).collect()

@@ -203,6 +203,16 @@ pub(crate) mod tests {
         String::from_utf8(out.lock().unwrap().clone()).unwrap()
     }
 
+    /// Lines with every kind of field: a missing option, numbers of both signs, a boolean, a raw
+    /// identifier, and a string that needs escapes.
+    pub fn lines() {
+        let tenant = Some("t-1");
+        let none: Option<&str> = None;
+        tracing::info!(request_id = %"r-1", tenant, missing = none, status = 200u16, micros = 17u64, "handled");
+        tracing::warn!(error = "disk \"full\"\n\u{1}\\é", delta = -3i64, ok = true, "failed");
+        tracing::error!(r#type = ?'x', "typed {}", 7);
+    }
+
     struct Sink(Arc<Mutex<Vec<u8>>>);
 
     impl std::io::Write for Sink {

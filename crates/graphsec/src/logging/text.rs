@@ -68,16 +68,8 @@ impl Visit for Fields<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logging::tests::written;
+    use crate::logging::tests::{lines, written};
     use tracing_subscriber::fmt::format::DefaultFields;
-
-    fn lines() {
-        let tenant = Some("t-1");
-        let none: Option<&str> = None;
-        tracing::info!(request_id = %"r-1", tenant, missing = none, status = 200u16, micros = 17u64, "handled");
-        tracing::warn!(error = "disk \"full\"", delta = -3i64, ok = true, "failed");
-        tracing::error!(r#type = ?'x', "typed {}", 7);
-    }
 
     /// Past the timestamp, a line reads exactly as the general formatter writes it.
     #[test]

@@ -132,7 +132,12 @@ impl PgStore {
     }
 
     async fn get_row(&self, scope: &Scope, id: &str) -> Result<Option<PgRow>, StoreError> {
-        let (sql, values) = NAMED_ROW.of(Pg, scope, id);
+        self.named_row(&NAMED_ROW, scope, id).await
+    }
+
+    /// The row `id` names in `scope`, read without a lock.
+    async fn named_row(&self, named: &'static NamedRow, scope: &Scope, id: &str) -> Result<Option<PgRow>, StoreError> {
+        let (sql, values) = named.of(Pg, scope, id);
         let mut query = sqlx::query(sql);
         for value in values {
             query = query.bind(value);

@@ -17,7 +17,6 @@ use crate::domain::write::{Decision, Update};
 use crate::store::audit;
 use crate::store::sql::{self, NamedRow};
 use crate::store::{Actor, Scope, StoreError, StoredProfile, WriteCommand, WriteOutcome};
-use odata::Dialect::Postgres as Pg;
 use sqlx::Row;
 
 /// Lost races before an update or delete is decided on the locked row.
@@ -149,15 +148,7 @@ impl PgStore {
 
     /// The row a write names, read without a lock.
     async fn read_row(&self, scope: &Scope, id: &str) -> Result<Option<Found>, StoreError> {
-        let (sql, values) = NAMED_ROW_WITH_TENANT.of(Pg, scope, id);
-        let mut query = sqlx::query(sql);
-        for value in values {
-            query = query.bind(value);
-        }
-        let mut conn = self.pool.acquire().await.map_err(pg)?;
-        let row = query.fetch_optional(&mut *conn).await;
-        conn.settle(&row);
-        match row.map_err(pg)? {
+        match self.named_row(&NAMED_ROW_WITH_TENANT, scope, id).await? {
             None => Ok(None),
             Some(r) => Ok(Some(Found { tenant: r.try_get(0).map_err(pg)?, profile: stored(&r, 1)? })),
         }
