@@ -43,6 +43,9 @@ struct Inner {
     slots: Arc<Semaphore>,
     /// Most recently given back last, so that the busiest connections stay warm.
     idle: Mutex<Vec<Idle>>,
+    /// Every hand-out and every return costs a round trip, as in sqlx's pool: switched on only
+    /// to measure what skipping them is worth (`GRAPHSEC_POSTGRES_WITHOUT=quiet-handoff`).
+    checked_handoffs: bool,
 }
 
 struct Idle {
@@ -54,7 +57,15 @@ struct Idle {
 impl Pool {
     pub(super) fn new(options: PgConnectOptions, size: u32, acquire_timeout: Duration) -> Pool {
         let size = usize::try_from(size.max(1)).unwrap_or(1);
-        let inner = Inner { options, acquire_timeout, slots: Arc::new(Semaphore::new(size)), idle: Mutex::default() };
+        let off = std::env::var("GRAPHSEC_POSTGRES_WITHOUT").unwrap_or_default();
+        let checked_handoffs = off.split(',').any(|n| n.trim() == "quiet-handoff");
+        if checked_handoffs {
+            tracing::warn!(
+                "GRAPHSEC_POSTGRES_WITHOUT=quiet-handoff: every connection hand-out and return costs a round trip"
+            );
+        }
+        let slots = Arc::new(Semaphore::new(size));
+        let inner = Inner { options, acquire_timeout, slots, idle: Mutex::default(), checked_handoffs };
         Pool { inner: Arc::new(inner) }
     }
 
@@ -69,7 +80,8 @@ impl Pool {
             .map_err(|_| sqlx::Error::PoolClosed)?;
         while let Some(idle) = self.pop_idle() {
             let mut conn = idle.conn;
-            if idle.losses == LOSSES.load(Ordering::Relaxed) || conn.ping().await.is_ok() {
+            let trusted = idle.losses == LOSSES.load(Ordering::Relaxed) && !self.inner.checked_handoffs;
+            if trusted || conn.ping().await.is_ok() {
                 return Ok(Conn { conn: Some(conn), slot: Some(slot), pool: self.inner.clone() });
             }
         }
@@ -141,6 +153,9 @@ pub(super) struct Conn {
 impl Conn {
     /// Back to the pool as it is: its last statement completed, so it is ready for the next.
     pub(super) fn release(mut self) {
+        if self.pool.checked_handoffs {
+            return; // dropped: drained with a round trip before reuse
+        }
         if let Some(conn) = self.conn.take() {
             give_back(&self.pool, conn);
         }
