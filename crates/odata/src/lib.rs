@@ -78,6 +78,7 @@ mod filter_eval;
 mod filter_parse;
 mod filter_sql;
 mod lexer;
+mod operand_sql;
 mod orderby;
 pub mod plan;
 pub mod schema;

@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use crate::QueryError;
 use crate::filter::{DynView, scalar_ty};
-use crate::filter_sql::{push_text_literal, render_declared, render_dynamic, render_member};
 use crate::lexer::{Tok, Token, lex};
+use crate::operand_sql::{push_text_literal, render_declared, render_dynamic, render_member};
 use crate::schema::{ComplexType, Schema, Storage, Type};
 use crate::sql::SqlBuilder;
 

@@ -13,7 +13,7 @@
 
 use crate::cover::{Cover, KeySource};
 use crate::filter::Filter;
-use crate::filter_sql::push_text_literal;
+use crate::operand_sql::push_text_literal;
 use crate::orderby::{OrderBy, SortKey, SortTarget};
 use crate::schema::Storage;
 use crate::sql::{Dialect, SqlBuilder, SqlValue};

@@ -103,15 +103,7 @@ async fn conditional_updates_through_two_instances_step_the_version_exactly_once
     let expected: BTreeSet<String> = (2..=wins.len() + 1).map(|v| format!("W/\"{v}\"")).collect();
     assert_eq!(distinct.into_iter().cloned().collect::<BTreeSet<_>>(), expected);
     for base in &instances.bases {
-        let body: Value = client
-            .get(format!("{base}{}", item("contended")))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = read_json(&client, &format!("{base}{}", item("contended")), &token).await;
         assert_eq!(body["@odata.etag"], format!("W/\"{}\"", wins.len() + 1));
     }
 }
@@ -245,15 +237,7 @@ async fn sixty_four_clients_patching_ten_profiles_through_two_instances_lose_no_
     assert_eq!(audited, expected, "the audit trail is exactly the acknowledged PATCHes, each once");
 
     for p in 0..PROFILES {
-        let body: Value = client
-            .get(format!("{}{}", instances.bases[p % 2], item(&format!("hot{p}"))))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = read_json(&client, &format!("{}{}", instances.bases[p % 2], item(&format!("hot{p}"))), &token).await;
         let mine: Vec<&Acknowledged> = acknowledged.iter().filter(|a| a.profile == p).collect();
         for a in &mine {
             assert!(body.get(&a.member).is_some(), "hot{p}: the acknowledged change {} was lost", a.member);
@@ -263,4 +247,9 @@ async fn sixty_four_clients_patching_ten_profiles_through_two_instances_lose_no_
         }
         assert_eq!(body["@odata.etag"], format!("W/\"{}\"", mine.len() + 1), "hot{p}: one version per change");
     }
+}
+
+/// The JSON body of a GET on one instance.
+async fn read_json(client: &reqwest::Client, url: &str, token: &str) -> Value {
+    client.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
 }
