@@ -72,6 +72,11 @@ fn render(e: &Expr, neg: bool, s: &Storage, b: &mut SqlBuilder) {
             }
         }
         Expr::Lambda { coll, all, id, body, .. } => {
+            let strings = body.as_deref().filter(|_| pg(b) && !*all).and_then(|body| has_strings(body, *id));
+            if let (Coll::Strings(name), Some(values)) = (coll, strings) {
+                render_document_lookup(name, &values, neg, s, b);
+                return;
+            }
             // any(P) = EXISTS(P); all(P) = NOT EXISTS(not P).
             let exists = *all == neg;
             b.push_sql(if exists { "EXISTS (SELECT 1 FROM " } else { "NOT EXISTS (SELECT 1 FROM " });
@@ -110,8 +115,38 @@ fn merged_lookups(items: &[Expr], neg: bool, s: &Storage) -> Option<(Coll, usize
     Some((*coll, *id, lookups.into_iter().flat_map(|(_, _, v)| v).collect()))
 }
 
-/// `EXISTS` an element of `coll` equal to one of `values`, from its element table.
+/// The strings lambda variable `var` must equal for `body` to hold, when that is all it tests.
+fn has_strings(body: &Expr, var: usize) -> Option<Vec<String>> {
+    let mut values = Vec::new();
+    crate::cover::equal_strings(body, var, &mut values)?;
+    Some(values)
+}
+
+/// Whether the document's array `name` holds one of the strings `values` (never NULL), tested
+/// on the row itself: PostgreSQL answers it from the row a walk has already read, where a
+/// probe of the element table per row costs several index reads.
+fn render_document_lookup(name: &str, values: &[String], neg: bool, s: &Storage, b: &mut SqlBuilder) {
+    let (p, doc) = (s.alias, s.document);
+    b.push_sql(&format!(
+        "{}COALESCE((CASE WHEN jsonb_typeof({p}.{doc} -> '{name}') = 'array' THEN {p}.{doc} -> '{name}' END) ?| ARRAY[",
+        if neg { "NOT " } else { "" }
+    ));
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            b.push_sql(", ");
+        }
+        b.push_text(v);
+    }
+    b.push_sql("], FALSE)");
+}
+
+/// `EXISTS` an element of `coll` equal to one of `values`, from its element table (on
+/// PostgreSQL, from the document).
 fn render_lookup(coll: Coll, id: usize, values: &[String], s: &Storage, b: &mut SqlBuilder) {
+    if let (Coll::Strings(name), true) = (coll, pg(b)) {
+        render_document_lookup(name, values, false, s, b);
+        return;
+    }
     b.push_sql("EXISTS (SELECT 1 FROM ");
     render_elements(coll, id, true, s, b);
     let value = match coll {
