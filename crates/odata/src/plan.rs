@@ -198,7 +198,7 @@ impl Table<'_> {
     fn push_driven(&self, page: &Page<'_>, cover: &Cover, b: &mut SqlBuilder) {
         let s = self.storage;
         b.push_sql(&format!("SELECT {} FROM (SELECT ", page.columns));
-        if cover.exact && self.orders_by_key_only(page.order) {
+        if !self.reads_rows(cover, page.order) {
             // The keys alone answer the filter and hold every sort value.
             b.push_sql(&format!("{} FROM ", self.key_list("keys")));
             self.push_keys(cover, b);
@@ -254,6 +254,12 @@ impl Table<'_> {
     pub fn reads_in_order(&self, cover: &Cover, order: &OrderBy) -> bool {
         let distinct = cover.sources.iter().all(|s| !self.may_repeat(s));
         cover.exact && cover.is_point() && distinct && self.orders_by_key_only(order)
+    }
+
+    /// Whether driving from `cover` reads each key's row: to test the rest of the filter, or to
+    /// sort by more than the key.
+    pub fn reads_rows(&self, cover: &Cover, order: &OrderBy) -> bool {
+        !(cover.exact && self.orders_by_key_only(order))
     }
 
     fn orders_by_key_only(&self, order: &OrderBy) -> bool {

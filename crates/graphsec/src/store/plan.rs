@@ -14,6 +14,11 @@ use odata::{Cover, Dialect, SqlBuilder, SqlValue};
 /// The most keys a query starts from; past it, walking in sort order fills a page sooner.
 pub(crate) const DRIVE_LIMIT: i64 = 10_000;
 
+/// The most keys a list starts from when it must read each key's row (to sort by another
+/// property, or to test the rest of the filter): a row found by its key costs several times one
+/// read walking an index, so the walk is cheaper from fewer matches on.
+pub(crate) const ROW_DRIVE_LIMIT: i64 = 4_000;
+
 /// The key columns of `profiles` and of its element tables.
 const KEY: &[&str] = &[TENANT_COLUMN, "id"];
 
@@ -49,9 +54,21 @@ pub(crate) fn in_order<'a>(dialect: Dialect, covers: &'a [Cover], order: &odata:
 }
 
 /// The cover to start from, given the capped key counts [`estimate_sql`] returned: the one
-/// naming the fewest keys, if that is at most `limit`.
-pub(crate) fn choose<'a>(covers: &'a [Cover], estimates: &[i64], limit: i64) -> Option<&'a Cover> {
-    covers.iter().zip(estimates).filter(|(_, n)| **n <= limit).min_by_key(|(_, n)| **n).map(|(c, _)| c)
+/// naming the fewest keys, if that is within its limit ([`ROW_DRIVE_LIMIT`] when a list in
+/// `order` would read its rows, else [`DRIVE_LIMIT`]; a count has no order).
+pub(crate) fn choose<'a>(
+    dialect: Dialect,
+    covers: &'a [Cover],
+    estimates: &[i64],
+    order: Option<&odata::OrderBy>,
+) -> Option<&'a Cover> {
+    with_table(dialect, &Scope::AllTenants, |t| {
+        let limit = |c: &Cover| match order {
+            Some(order) if t.reads_rows(c, order) => ROW_DRIVE_LIMIT,
+            _ => DRIVE_LIMIT,
+        };
+        covers.iter().zip(estimates).filter(|(c, n)| **n <= limit(c)).min_by_key(|(_, n)| **n).map(|(c, _)| c)
+    })
 }
 
 /// Whether a count needs no estimate: a cover whose keys are exactly the matching rows is

@@ -24,10 +24,29 @@ fn the_fewest_keys_under_the_limit_drive() {
     let f = parse("tags/any(t: t eq 'a') and displayName eq 'x' and riskScore ge '5'");
     let c = covers(Dialect::Sqlite, Some(&f));
     assert_eq!(c.len(), 3);
-    assert_eq!(choose(&c, &[5000, 7, 10_001], DRIVE_LIMIT), Some(&c[1]));
-    assert_eq!(choose(&c, &[10_000, 10_001, 10_001], DRIVE_LIMIT), Some(&c[0]));
-    assert_eq!(choose(&c, &[10_001, 10_001, 20_002], DRIVE_LIMIT), None);
-    assert_eq!(choose(&c, &[0, 0, 0], 0), Some(&c[0]));
+    let choose = |estimates: &[i64]| choose(Dialect::Sqlite, &c, estimates, None);
+    assert_eq!(choose(&[5000, 7, 10_001]), Some(&c[1]));
+    assert_eq!(choose(&[10_000, 10_001, 10_001]), Some(&c[0]));
+    assert_eq!(choose(&[10_001, 10_001, 20_002]), None);
+    assert_eq!(choose(&[0, 0, 0]), Some(&c[0]));
+}
+
+#[test]
+fn a_list_that_reads_every_key_s_row_drives_from_fewer_keys() {
+    let order = |text: &str| odata::parse_orderby(text, members::schema()).unwrap();
+    for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+        let exact = covers(dialect, Some(&parse("riskScore eq '5'")));
+        let inexact = covers(dialect, Some(&parse("riskScore eq '5' and contains(displayName, 'x')")));
+        let (by_key, by_name) = (odata::OrderBy::default_order(members::schema()), order("displayName"));
+        // Sorted by the key, an exact cover's keys are the page without reading a row.
+        assert!(choose(dialect, &exact, &[DRIVE_LIMIT], Some(&by_key)).is_some());
+        for (c, o) in [(&exact, &by_name), (&inexact, &by_key)] {
+            assert!(choose(dialect, c, &[ROW_DRIVE_LIMIT], Some(o)).is_some());
+            assert!(choose(dialect, c, &[ROW_DRIVE_LIMIT + 1], Some(o)).is_none());
+        }
+        // A count reads no page: its limit is the larger one.
+        assert!(choose(dialect, &inexact, &[DRIVE_LIMIT], None).is_some());
+    }
 }
 
 #[test]

@@ -157,7 +157,7 @@ impl PgStore {
                 // its statement is prepared once; every other shape is planned for its values.
                 let (drive, plan_for_values) = match plan::in_order(Pg, &covers, &request.order) {
                     Some(cover) => (Some(cover), false),
-                    None => (self.choose(&mut conn, scope, &covers).await?, true),
+                    None => (self.choose(&mut conn, scope, &covers, Some(&request.order)).await?, true),
                 };
                 let sql = plan::list_sql(Pg, "p.wire, p.version", scope, request, drive);
                 self.scan(&mut conn, sql, plan_for_values).await
@@ -178,7 +178,7 @@ impl PgStore {
             let rows = async {
                 let drive = match plan::exact(&covers) {
                     Some(cover) => Some(cover),
-                    None => self.choose(&mut conn, scope, &covers).await?,
+                    None => self.choose(&mut conn, scope, &covers, None).await?,
                 };
                 self.scan(&mut conn, plan::count_sql(Pg, scope, filter, drive), true).await
             }
@@ -191,12 +191,14 @@ impl PgStore {
         row.try_get::<i64, _>(0).map_err(pg)
     }
 
-    /// The cover a query starts from, after counting (up to a cap) the keys of each candidate.
+    /// The cover a query (a list in `order`, or a count) starts from, after counting (up to a
+    /// cap) the keys of each candidate.
     async fn choose<'a>(
         &self,
         conn: &mut PgConnection,
         scope: &Scope,
         covers: &'a [odata::Cover],
+        order: Option<&odata::OrderBy>,
     ) -> Result<Option<&'a odata::Cover>, StoreError> {
         if covers.is_empty() {
             return Ok(None);
@@ -205,7 +207,7 @@ impl PgStore {
         let row = rows.first().ok_or_else(|| StoreError::Other("the estimate returned no row".into()))?;
         let estimates =
             (0..covers.len()).map(|i| row.try_get::<i64, _>(i)).collect::<Result<Vec<_>, _>>().map_err(pg)?;
-        Ok(plan::choose(covers, &estimates, plan::DRIVE_LIMIT))
+        Ok(plan::choose(Pg, covers, &estimates, order))
     }
 
     /// A list or count query, timed from when it has its connection: only the statement's own

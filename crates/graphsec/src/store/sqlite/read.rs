@@ -94,7 +94,7 @@ impl SqliteStore {
                 let covers = plan::covers(Sqlite, request.filter.as_ref());
                 let drive = match plan::in_order(Sqlite, &covers, &request.order) {
                     Some(cover) => Some(cover),
-                    None => choose(conn, &scope, &covers)?,
+                    None => choose(conn, &scope, &covers, Some(&request.order))?,
                 };
                 let (sql, values) = plan::list_sql(Sqlite, "p.doc, p.version", &scope, &request, drive).into_parts();
                 let mut stmt = conn.prepare_cached(&sql)?;
@@ -117,7 +117,7 @@ impl SqliteStore {
                 let covers = plan::covers(Sqlite, filter.as_ref());
                 let drive = match plan::exact(&covers) {
                     Some(cover) => Some(cover),
-                    None => choose(conn, &scope, &covers)?,
+                    None => choose(conn, &scope, &covers, None)?,
                 };
                 let (sql, values) = plan::count_sql(Sqlite, &scope, filter.as_ref(), drive).into_parts();
                 let mut stmt = conn.prepare_cached(&sql)?;
@@ -182,8 +182,14 @@ impl TextColumns for rusqlite::Row<'_> {
     }
 }
 
-/// The cover a query starts from, after counting (up to a cap) the keys of each candidate.
-fn choose<'a>(conn: &Connection, scope: &Scope, covers: &'a [Cover]) -> Result<Option<&'a Cover>, StoreError> {
+/// The cover a query (a list in `order`, or a count) starts from, after counting (up to a cap)
+/// the keys of each candidate.
+fn choose<'a>(
+    conn: &Connection,
+    scope: &Scope,
+    covers: &'a [Cover],
+    order: Option<&odata::OrderBy>,
+) -> Result<Option<&'a Cover>, StoreError> {
     if covers.is_empty() {
         return Ok(None);
     }
@@ -192,7 +198,7 @@ fn choose<'a>(conn: &Connection, scope: &Scope, covers: &'a [Cover]) -> Result<O
     let estimates = stmt.query_row(rusqlite::params_from_iter(values.iter().map(SqlParam)), |r| {
         (0..covers.len()).map(|i| r.get::<_, i64>(i)).collect::<Result<Vec<_>, _>>()
     })?;
-    Ok(plan::choose(covers, &estimates, plan::DRIVE_LIMIT))
+    Ok(plan::choose(Sqlite, covers, &estimates, order))
 }
 
 /// Runs `f` on an idle connection of `pool` (a new one when there is none) and keeps it for the
