@@ -420,6 +420,35 @@ async fn a_write_cut_off_before_commit_is_retried_and_one_cut_off_at_commit_is_n
     assert_eq!(audit_rows(&server, "at-commit", "create").await, 1);
 }
 
+/// A write that reached the database, whose answer was lost with the database host: the server
+/// cannot tell whether it was stored, so it says so with a 503 rather than guess; the database
+/// holds it exactly once, which a read shows once the host is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(graphsec_test_postgres), ignore = "needs GRAPHSEC_TEST_POSTGRES")]
+async fn a_write_sent_before_the_database_went_away_answers_503_and_is_stored_once() {
+    let fixture = pg_fixture();
+    let proxy = Proxy::start(upstream()).await;
+    let server = start(&fixture, Some(proxy.port), |_| {}).await;
+    let token = server.token(TENANT_A, READ_WRITE);
+    server.create(&token, json!({"id": "p1"})).await;
+
+    proxy.arm(Cut::AfterThenGone("gone away"));
+    let response = patch(&server, &token, "p1", "gone away").send().await.unwrap();
+    assert!(proxy.fired());
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").is_some();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!((status, retry_after), (503, true), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("may or may not"), "{body}");
+
+    proxy.back();
+    let response = expect_status(server.request(Method::GET, &item("p1"), &token), 200, "GET once back").await;
+    assert_eq!(etag(&response), "W/\"2\"", "stored once");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["displayName"], "gone away");
+    assert_eq!(audit_rows(&server, "p1", "update").await, 1);
+}
+
 /// A database server out of disk (SQLSTATE 53100) is a 507, as on SQLite: nothing was written, and
 /// the same write succeeds once there is room.
 #[tokio::test]

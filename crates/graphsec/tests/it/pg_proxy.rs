@@ -2,6 +2,7 @@
 //! every connection closed) and started again on the same port, and it can cut one connection
 //! just before or just after a chosen message reaches the database.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -20,20 +21,24 @@ pub enum Cut {
     /// The message reaches the database, then the server's side is closed before any answer: a
     /// write is stored, and the server is not told.
     After(&'static str),
+    /// As `After`, and then the database host is gone: every connection is closed when it is
+    /// next used and new ones are refused, until [`Proxy::back`].
+    AfterThenGone(&'static str),
 }
 
 pub struct Proxy {
     pub port: u16,
     upstream: String,
     cut: Arc<Mutex<Cut>>,
+    gone: Arc<AtomicBool>,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accept: Option<JoinHandle<()>>,
 }
 
 impl Proxy {
     pub async fn start(upstream: String) -> Proxy {
-        let mut proxy =
-            Proxy { port: 0, upstream, cut: Arc::new(Mutex::new(Cut::Off)), tasks: Arc::default(), accept: None };
+        let cut = Arc::new(Mutex::new(Cut::Off));
+        let mut proxy = Proxy { port: 0, upstream, cut, gone: Arc::default(), tasks: Arc::default(), accept: None };
         proxy.listen().await;
         proxy
     }
@@ -43,9 +48,15 @@ impl Proxy {
         let listener = TcpListener::bind(("127.0.0.1", self.port)).await.expect("proxy binds");
         self.port = listener.local_addr().expect("proxy address").port();
         let (upstream, cut, tasks) = (self.upstream.clone(), self.cut.clone(), self.tasks.clone());
+        let gone = self.gone.clone();
         self.accept = Some(tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let task = tokio::spawn(pipe(client, upstream.clone(), cut.clone(), tasks.clone()));
+                if gone.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let link =
+                    Link { upstream: upstream.clone(), cut: cut.clone(), gone: gone.clone(), tasks: tasks.clone() };
+                let task = tokio::spawn(pipe(client, link));
                 tasks.lock().unwrap().push(task);
             }
         }));
@@ -66,6 +77,11 @@ impl Proxy {
 
     pub fn arm(&self, cut: Cut) {
         *self.cut.lock().unwrap() = cut;
+    }
+
+    /// The database host is reachable again after [`Cut::AfterThenGone`].
+    pub fn back(&self) {
+        self.gone.store(false, Ordering::SeqCst);
     }
 
     /// Whether the armed cut has happened.
@@ -93,15 +109,23 @@ fn contains(chunk: &[u8], pattern: &[u8]) -> bool {
 fn take_cut(cut: &Mutex<Cut>, chunk: &[u8]) -> Option<Cut> {
     let mut armed = cut.lock().unwrap();
     match *armed {
-        Cut::Before(marker) | Cut::After(marker) if contains(chunk, marker.as_bytes()) => {
+        Cut::Before(marker) | Cut::After(marker) | Cut::AfterThenGone(marker) if contains(chunk, marker.as_bytes()) => {
             Some(std::mem::replace(&mut *armed, Cut::Off))
         }
         _ => None,
     }
 }
 
-async fn pipe(client: TcpStream, upstream: String, cut: Arc<Mutex<Cut>>, tasks: Arc<Mutex<Vec<JoinHandle<()>>>>) {
-    let Ok(server) = TcpStream::connect(&upstream).await else { return };
+/// What one proxied connection shares with the proxy.
+struct Link {
+    upstream: String,
+    cut: Arc<Mutex<Cut>>,
+    gone: Arc<AtomicBool>,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+async fn pipe(client: TcpStream, link: Link) {
+    let Ok(server) = TcpStream::connect(&link.upstream).await else { return };
     let (mut client_read, client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     let hang_up = Arc::new(Notify::new());
@@ -130,7 +154,7 @@ async fn pipe(client: TcpStream, upstream: String, cut: Arc<Mutex<Cut>>, tasks: 
             }
         }
     });
-    tasks.lock().unwrap().push(down);
+    link.tasks.lock().unwrap().push(down);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match client_read.read(&mut buf).await {
@@ -138,7 +162,10 @@ async fn pipe(client: TcpStream, upstream: String, cut: Arc<Mutex<Cut>>, tasks: 
             Ok(n) => n,
         };
         let chunk = &buf[..n];
-        match take_cut(&cut, chunk) {
+        if link.gone.load(Ordering::SeqCst) {
+            break;
+        }
+        match take_cut(&link.cut, chunk) {
             None => {
                 if server_write.write_all(chunk).await.is_err() {
                     break;
@@ -146,6 +173,11 @@ async fn pipe(client: TcpStream, upstream: String, cut: Arc<Mutex<Cut>>, tasks: 
             }
             Some(Cut::After(_)) => {
                 let _ = server_write.write_all(chunk).await;
+                break;
+            }
+            Some(Cut::AfterThenGone(_)) => {
+                let _ = server_write.write_all(chunk).await;
+                link.gone.store(true, Ordering::SeqCst);
                 break;
             }
             Some(_) => break,
