@@ -118,21 +118,9 @@ fn refuse_others(
     methods.on(axum::routing::MethodFilter::HEAD, refuse).fallback(refuse)
 }
 
-/// The layers every request passes, outermost last: Graph's path rules, a panic answered 500,
-/// and the request layer.
+/// The layers every request passes ([`observe::Layered`]): the request layer around a panic
+/// guard around Graph's path rules, in front of the route table.
 fn layered(state: Arc<AppState>, routes: Router<Arc<AppState>>) -> Router {
     let table = routes.with_state(state.clone());
-    Router::new()
-        .fallback_service(table)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), normalize::normalize))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|panic: Box<dyn std::any::Any + Send>| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("no message");
-            let error = GraphError::internal().caused_by(format_args!("the request handler panicked: {what}"));
-            axum::response::IntoResponse::into_response(error)
-        }))
-        .layer(axum::middleware::from_fn_with_state(state, observe::observe))
+    Router::new().fallback_service(observe::Layered { app: state, table })
 }
