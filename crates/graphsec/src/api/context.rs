@@ -1,6 +1,6 @@
 //! Per-request identity for tracing and replies: request-id, client-request-id, service root.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use std::sync::{Arc, OnceLock};
 
 #[derive(Debug, Clone)]
@@ -14,12 +14,16 @@ pub struct RequestContext {
 
 const MAX_CLIENT_REQUEST_ID: usize = 128;
 
+/// The ids' header names, parsed once rather than on every request.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
+pub const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("client-request-id");
+
 impl RequestContext {
     /// A request's ids, and its service root under `origin` (`scheme://host[:port]`).
     pub fn new(headers: &HeaderMap, origin: &str) -> RequestContext {
         let request_id = uuid::Uuid::new_v4().to_string();
         let client_request_id = headers
-            .get("client-request-id")
+            .get(CLIENT_REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= MAX_CLIENT_REQUEST_ID && v.bytes().all(|b| b.is_ascii_graphic()))
             .map(str::to_string)

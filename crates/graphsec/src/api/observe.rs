@@ -219,9 +219,9 @@ pub(crate) async fn within_deadline<T>(
 
 pub(crate) fn add_request_ids(headers: &mut http::HeaderMap, ctx: &RequestContext) {
     if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
-        headers.insert("request-id", v);
+        headers.insert(super::context::REQUEST_ID, v);
     }
     if let Ok(v) = HeaderValue::from_str(&ctx.client_request_id) {
-        headers.insert("client-request-id", v);
+        headers.insert(super::context::CLIENT_REQUEST_ID, v);
     }
 }

@@ -39,7 +39,7 @@ impl PublicUrl {
             PublicUrl::FromRequest { trusted_proxies } => trusted_proxies,
         };
         let mut scheme = if tls { "https" } else { "http" };
-        let mut host = header(headers, "host").filter(|h| is_sane_host(h)).unwrap_or("localhost");
+        let mut host = header(headers, http::header::HOST).filter(|h| is_sane_host(h)).unwrap_or("localhost");
         let from_proxy = peer.is_some_and(|ip| trusted_proxies.iter().any(|net| net.contains(&canonical(ip))));
         if from_proxy {
             let (proto, forwarded_host) = forwarded(headers);
@@ -83,7 +83,7 @@ fn forwarded(headers: &HeaderMap) -> (Option<&'static str>, Option<&str>) {
     (proto, host.filter(|h| is_sane_host(h)))
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header<'a>(headers: &'a HeaderMap, name: impl http::header::AsHeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -6,13 +6,15 @@ use crate::domain::etag;
 use crate::store::StoredProfile;
 use axum::body::Body;
 use axum::response::Response;
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderName, HeaderValue, StatusCode, header};
 use serde_json::Value;
 use std::fmt::Write;
 
 pub const ODATA_JSON: &str =
     "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 const ENTITY_TYPE: &str = "#microsoft.graph.userSecurityProfile";
+/// Header names as constants: a name given as text is parsed on every insert.
+pub const ODATA_VERSION: HeaderName = HeaderName::from_static("odata-version");
 
 /// Marks a response whose body is JSON exactly as serde_json writes it (compact, members in
 /// order, canonical escapes), which a `$batch` envelope can therefore embed as it is instead of
@@ -30,7 +32,7 @@ pub fn odata_response_body(status: StatusCode, body: Body) -> Response {
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ODATA_JSON));
-    headers.insert("OData-Version", HeaderValue::from_static("4.0"));
+    headers.insert(ODATA_VERSION, HeaderValue::from_static("4.0"));
     response.extensions_mut().insert(CanonicalJson);
     response
 }
