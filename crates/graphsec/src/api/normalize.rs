@@ -48,6 +48,9 @@ async fn canonical(app: &AppState, request: Request) -> Result<Request, GraphErr
         // the kernel reset the connection and cut off the answer.
         super::body::discard(std::mem::take(&mut body), app.max_body_bytes).await;
     }
+    if route.is_canonical(parts.uri.path()) {
+        return Ok(Request::from_parts(parts, body));
+    }
     let path_and_query = match parts.uri.query() {
         Some(query) => format!("{}?{query}", route.canonical_path()),
         None => route.canonical_path(),
