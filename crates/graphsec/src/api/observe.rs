@@ -87,7 +87,10 @@ async fn observe(app: Arc<AppState>, table: Router, mut request: Request) -> Res
         Some(enclosing) => RequestContext::new(request.headers(), &enclosing.origin),
         None => {
             let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip());
-            RequestContext::new(request.headers(), &app.public_url.origin(request.headers(), peer, app.tls))
+            RequestContext::with_service_root(
+                request.headers(),
+                app.public_url.service_root(request.headers(), peer, app.tls),
+            )
         }
     };
     // A span per request is only kept for debugging: at `info` the request's one log line says
