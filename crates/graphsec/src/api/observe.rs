@@ -49,10 +49,10 @@ impl tower::Service<Request> for Layered {
     }
 }
 
-/// A panic in the handling of a request is answered 500; the request layer, outside the guard,
-/// still gives the answer its ids and its log line.
-async fn guarded(app: &AppState, table: Router, request: Request) -> Response {
-    match AssertUnwindSafe(super::normalize::normalize(app, table, request)).catch_unwind().await {
+/// A panic in the `handling` of a request is answered 500; the request layer, outside the
+/// guard, still gives the answer its ids and its log line.
+async fn guarded(handling: impl Future<Output = Response>) -> Response {
+    match AssertUnwindSafe(handling).catch_unwind().await {
         Ok(response) => response,
         Err(panic) => panicked(&*panic),
     }
@@ -108,17 +108,20 @@ async fn observe(app: Arc<AppState>, table: Router, mut request: Request) -> Res
     request.extensions_mut().insert(ctx.clone());
     let recording =
         app.journal.as_ref().and_then(|_| super::journal::Recording::start(&mut request, &ctx.request_id, &tenant));
-    let (mut response, error) = match within_deadline(deadline, guarded(&app, table, request).instrument(span)).await {
-        Some(mut response) => {
-            let error = response.extensions_mut().remove::<GraphError>();
-            (response, error)
-        }
-        None => {
-            let timeout = GraphError::request_timeout(app.request_timeout)
-                .caused_by(format_args!("no answer within {:?}", app.request_timeout));
-            (Response::default(), Some(timeout))
-        }
-    };
+    let (mut response, error) =
+        match within_deadline(deadline, guarded(super::normalize::normalize(&app, table, request)).instrument(span))
+            .await
+        {
+            Some(mut response) => {
+                let error = response.extensions_mut().remove::<GraphError>();
+                (response, error)
+            }
+            None => {
+                let timeout = GraphError::request_timeout(app.request_timeout)
+                    .caused_by(format_args!("no answer within {:?}", app.request_timeout));
+                (Response::default(), Some(timeout))
+            }
+        };
     if let Some(error) = &error {
         response = error.render(&ctx);
     }
@@ -226,5 +229,25 @@ pub(crate) fn add_request_ids(headers: &mut http::HeaderMap, ctx: &RequestContex
     }
     if let Ok(v) = HeaderValue::from_str(&ctx.client_request_id) {
         headers.insert(super::context::CLIENT_REQUEST_ID, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_is_answered_500_with_what_it_said() {
+        let answered = |response: Response| {
+            let error = response.extensions().get::<GraphError>().expect("the error, for the request layer to render");
+            (response.status(), error.cause.clone())
+        };
+        let (status, cause) = answered(guarded(async { panic!("boom {}", 7) }).await);
+        assert_eq!(status, http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(cause.as_deref(), Some("the request handler panicked: boom 7"));
+        let (_, cause) = answered(guarded(async { std::panic::panic_any(3u8) }).await);
+        assert_eq!(cause.as_deref(), Some("the request handler panicked: no message"));
+        let fine = guarded(async { http::StatusCode::NO_CONTENT.into_response() }).await;
+        assert_eq!(fine.status(), http::StatusCode::NO_CONTENT);
     }
 }
