@@ -87,11 +87,17 @@ const COLLECTION: &str = "userSecurityProfiles";
 pub fn parse(raw_path: &str) -> Result<Route, UnknownSegment> {
     let trimmed = raw_path.strip_prefix('/').unwrap_or(raw_path);
     let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
-    // Borrowed unless a segment holds a percent-escape.
-    let segments: Vec<Cow<'_, str>> = trimmed
-        .split('/')
-        .map(|s| percent_decode_str(s).decode_utf8().map_err(|_| UnknownSegment(s.to_string())))
-        .collect::<Result<_, _>>()?;
+    // Borrowed unless a segment holds a percent-escape. A path names up to five segments, so
+    // the vector is allocated once.
+    let mut segments: Vec<Cow<'_, str>> = Vec::with_capacity(8);
+    for s in trimmed.split('/') {
+        // Without a `%` the segment decodes to itself, and it is already text.
+        let segment = match s.contains('%') {
+            false => Cow::Borrowed(s),
+            true => percent_decode_str(s).decode_utf8().map_err(|_| UnknownSegment(s.to_string()))?,
+        };
+        segments.push(segment);
+    }
     let seg = |i: usize| segments.get(i).map(|s| s.as_ref());
     let is = |i: usize, name: &str| seg(i).is_some_and(|s| s.eq_ignore_ascii_case(name));
 
