@@ -93,7 +93,7 @@ fn forwarded(headers: &HeaderMap) -> (Option<&'static str>, Option<&str>) {
     (proto, host.filter(|h| is_sane_host(h)))
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: impl http::header::AsHeaderName) -> Option<&'a str> {
+fn header(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
