@@ -1,6 +1,6 @@
 //! Per-request identity for tracing and replies: request-id, client-request-id, service root.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use std::sync::{Arc, OnceLock};
 
 #[derive(Debug, Clone)]
@@ -14,17 +14,29 @@ pub struct RequestContext {
 
 const MAX_CLIENT_REQUEST_ID: usize = 128;
 
+/// The ids' header names, parsed once rather than on every request.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
+pub const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("client-request-id");
+
 impl RequestContext {
     /// A request's ids, and its service root under `origin` (`scheme://host[:port]`).
     pub fn new(headers: &HeaderMap, origin: &str) -> RequestContext {
-        let request_id = uuid::Uuid::new_v4().to_string();
+        RequestContext::with_service_root(headers, [origin, super::route::SERVICE_ROOT].concat())
+    }
+
+    /// A request's ids, and its `service_root` (`scheme://host[:port]/beta`).
+    pub fn with_service_root(headers: &HeaderMap, service_root: String) -> RequestContext {
+        // Written through the uuid's own encoder rather than `Display`, which goes through the
+        // formatting machinery; the text is the same.
+        let request_id =
+            String::from(&*uuid::Uuid::new_v4().hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()));
         let client_request_id = headers
-            .get("client-request-id")
+            .get(CLIENT_REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= MAX_CLIENT_REQUEST_ID && v.bytes().all(|b| b.is_ascii_graphic()))
             .map(str::to_string)
             .unwrap_or_else(|| request_id.clone());
-        RequestContext { request_id, client_request_id, service_root: format!("{origin}/beta") }
+        RequestContext { request_id, client_request_id, service_root }
     }
 
     /// The `scheme://host[:port]` links point at.

@@ -43,8 +43,10 @@ use tower_http::compression::predicate::SizeAbove;
 /// same layers and route table. Answers are gzip-compressed for clients that accept it, as
 /// Graph's are; a `$batch` item's answer is compressed with its batch's.
 pub fn router(state: Arc<AppState>) -> Router {
-    let items = layered(state.clone(), routes(None));
-    layered(state, routes(Some(items))).layer(compression())
+    let items = Router::new().fallback_service(layered(state.clone(), routes(None)));
+    // Compression wraps the one service directly: as a router layer it would box the service
+    // and its future once more on every request.
+    Router::new().fallback_service(tower::Layer::layer(&compression(), layered(state, routes(Some(items)))))
 }
 
 /// Below a kilobyte, compressing costs more time than the bytes it saves; the fastest level
@@ -118,21 +120,9 @@ fn refuse_others(
     methods.on(axum::routing::MethodFilter::HEAD, refuse).fallback(refuse)
 }
 
-/// The layers every request passes, outermost last: Graph's path rules, a panic answered 500,
-/// and the request layer.
-fn layered(state: Arc<AppState>, routes: Router<Arc<AppState>>) -> Router {
+/// The layers every request passes ([`observe::Layered`]): the request layer around a panic
+/// guard around Graph's path rules, in front of the route table.
+fn layered(state: Arc<AppState>, routes: Router<Arc<AppState>>) -> observe::Layered {
     let table = routes.with_state(state.clone());
-    Router::new()
-        .fallback_service(table)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), normalize::normalize))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|panic: Box<dyn std::any::Any + Send>| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("no message");
-            let error = GraphError::internal().caused_by(format_args!("the request handler panicked: {what}"));
-            axum::response::IntoResponse::into_response(error)
-        }))
-        .layer(axum::middleware::from_fn_with_state(state, observe::observe))
+    observe::Layered { app: state, table }
 }

@@ -5,24 +5,30 @@
 use super::error::GraphError;
 use super::route;
 use crate::app::AppState;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::Router;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::Method;
 use http::uri::{PathAndQuery, Uri};
-use std::sync::Arc;
+use tower::ServiceExt;
 
-pub(crate) async fn normalize(State(app): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+/// Answers `request` from the route `table`, once its path is in the table's spelling.
+pub(crate) async fn normalize(app: &AppState, table: Router, request: Request) -> Response {
     // The test-control API and the console are graphsec's own, outside Graph's path rules.
-    if route::PLAIN_PATHS.contains(&request.uri().path())
+    let request = if route::PLAIN_PATHS.contains(&request.uri().path())
         || request.uri().path().starts_with(super::journal::CONTROL_PREFIX)
         || super::console::is_console_path(request.uri().path())
     {
-        return next.run(request).await;
-    }
-    match canonical(&app, request).await {
-        Ok(request) => next.run(request).await,
-        Err(error) => error.into_response(),
+        request
+    } else {
+        match canonical(app, request).await {
+            Ok(request) => request,
+            Err(error) => return error.into_response(),
+        }
+    };
+    match table.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
     }
 }
 
@@ -41,6 +47,9 @@ async fn canonical(app: &AppState, request: Request) -> Result<Request, GraphErr
         // A body nobody reads would be left on the socket, and closing over unread bytes makes
         // the kernel reset the connection and cut off the answer.
         super::body::discard(std::mem::take(&mut body), app.max_body_bytes).await;
+    }
+    if route.is_canonical(parts.uri.path()) {
+        return Ok(Request::from_parts(parts, body));
     }
     let path_and_query = match parts.uri.query() {
         Some(query) => format!("{}?{query}", route.canonical_path()),

@@ -8,14 +8,64 @@ use super::cors;
 use super::error::GraphError;
 use crate::app::AppState;
 use crate::store::gate::WriteGate;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::Router;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
 use http::HeaderValue;
+use std::any::Any;
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 use tracing::{Instrument, Level};
+
+/// The request layer, Graph's path rules and the panic guard as one service in front of the
+/// route table: stacked middleware would box a future, clone and box the service below, and
+/// move the request once per layer, on every request.
+#[derive(Clone)]
+pub(crate) struct Layered {
+    pub(crate) app: Arc<AppState>,
+    pub(crate) table: Router,
+}
+
+impl tower::Service<Request> for Layered {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The route table is always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let (app, table) = (self.app.clone(), self.table.clone());
+        Box::pin(async move { Ok(observe(app, table, request).await) })
+    }
+}
+
+/// A panic in the `handling` of a request is answered 500; the request layer, outside the
+/// guard, still gives the answer its ids and its log line.
+async fn guarded(handling: impl Future<Output = Response>) -> Response {
+    match AssertUnwindSafe(handling).catch_unwind().await {
+        Ok(response) => response,
+        Err(panic) => panicked(&*panic),
+    }
+}
+
+fn panicked(panic: &(dyn Any + Send)) -> Response {
+    let what = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message");
+    GraphError::internal().caused_by(format_args!("the request handler panicked: {what}")).into_response()
+}
 
 /// What a `$batch` item takes from its batch: a deadline it must also meet, and the origin its
 /// links point at.
@@ -25,7 +75,7 @@ pub(crate) struct Enclosing {
     pub origin: String,
 }
 
-pub(crate) async fn observe(State(app): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
+async fn observe(app: Arc<AppState>, table: Router, mut request: Request) -> Response {
     let cors = app.cors.as_deref().and_then(|origins| Some((origins, cors::allowed_origin(origins, &request)?)));
     if let Some((origins, allowed)) = &cors
         && cors::is_preflight(&request)
@@ -37,7 +87,10 @@ pub(crate) async fn observe(State(app): State<Arc<AppState>>, mut request: Reque
         Some(enclosing) => RequestContext::new(request.headers(), &enclosing.origin),
         None => {
             let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip());
-            RequestContext::new(request.headers(), &app.public_url.origin(request.headers(), peer, app.tls))
+            RequestContext::with_service_root(
+                request.headers(),
+                app.public_url.service_root(request.headers(), peer, app.tls),
+            )
         }
     };
     // A span per request is only kept for debugging: at `info` the request's one log line says
@@ -55,17 +108,20 @@ pub(crate) async fn observe(State(app): State<Arc<AppState>>, mut request: Reque
     request.extensions_mut().insert(ctx.clone());
     let recording =
         app.journal.as_ref().and_then(|_| super::journal::Recording::start(&mut request, &ctx.request_id, &tenant));
-    let (mut response, error) = match within_deadline(deadline, next.run(request).instrument(span)).await {
-        Some(mut response) => {
-            let error = response.extensions_mut().remove::<GraphError>();
-            (response, error)
-        }
-        None => {
-            let timeout = GraphError::request_timeout(app.request_timeout)
-                .caused_by(format_args!("no answer within {:?}", app.request_timeout));
-            (Response::default(), Some(timeout))
-        }
-    };
+    let (mut response, error) =
+        match within_deadline(deadline, guarded(super::normalize::normalize(&app, table, request)).instrument(span))
+            .await
+        {
+            Some(mut response) => {
+                let error = response.extensions_mut().remove::<GraphError>();
+                (response, error)
+            }
+            None => {
+                let timeout = GraphError::request_timeout(app.request_timeout)
+                    .caused_by(format_args!("no answer within {:?}", app.request_timeout));
+                (Response::default(), Some(timeout))
+            }
+        };
     if let Some(error) = &error {
         response = error.render(&ctx);
     }
@@ -169,9 +225,29 @@ pub(crate) async fn within_deadline<T>(
 
 pub(crate) fn add_request_ids(headers: &mut http::HeaderMap, ctx: &RequestContext) {
     if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
-        headers.insert("request-id", v);
+        headers.insert(super::context::REQUEST_ID, v);
     }
     if let Ok(v) = HeaderValue::from_str(&ctx.client_request_id) {
-        headers.insert("client-request-id", v);
+        headers.insert(super::context::CLIENT_REQUEST_ID, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_is_answered_500_with_what_it_said() {
+        let answered = |response: Response| {
+            let error = response.extensions().get::<GraphError>().expect("the error, for the request layer to render");
+            (response.status(), error.cause.clone())
+        };
+        let (status, cause) = answered(guarded(async { panic!("boom {}", 7) }).await);
+        assert_eq!(status, http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(cause.as_deref(), Some("the request handler panicked: boom 7"));
+        let (_, cause) = answered(guarded(async { std::panic::panic_any(3u8) }).await);
+        assert_eq!(cause.as_deref(), Some("the request handler panicked: no message"));
+        let fine = guarded(async { http::StatusCode::NO_CONTENT.into_response() }).await;
+        assert_eq!(fine.status(), http::StatusCode::NO_CONTENT);
     }
 }

@@ -166,7 +166,7 @@ pub async fn count(
     let n = app.store.count(principal.scope(), options.filter).await?;
     let mut response = (StatusCode::OK, n.to_string()).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain;charset=utf-8"));
-    response.headers_mut().insert("OData-Version", HeaderValue::from_static("4.0"));
+    response.headers_mut().insert(render::ODATA_VERSION, HeaderValue::from_static("4.0"));
     Ok(response)
 }
 

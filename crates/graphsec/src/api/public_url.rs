@@ -34,12 +34,22 @@ impl PublicUrl {
     /// The origin (`scheme://host[:port]`) of a request that came over a TLS connection or not,
     /// from `peer` (`None` for a request that did not come over a socket).
     pub fn origin(&self, headers: &HeaderMap, peer: Option<IpAddr>, tls: bool) -> String {
+        self.origin_with(headers, peer, tls, "")
+    }
+
+    /// The service root (`scheme://host[:port]/beta`) of such a request, written at once.
+    pub fn service_root(&self, headers: &HeaderMap, peer: Option<IpAddr>, tls: bool) -> String {
+        self.origin_with(headers, peer, tls, crate::api::route::SERVICE_ROOT)
+    }
+
+    /// The origin followed by `suffix`, in a string allocated once.
+    fn origin_with(&self, headers: &HeaderMap, peer: Option<IpAddr>, tls: bool, suffix: &str) -> String {
         let trusted_proxies = match self {
-            PublicUrl::Fixed(origin) => return origin.clone(),
+            PublicUrl::Fixed(origin) => return [origin.as_str(), suffix].concat(),
             PublicUrl::FromRequest { trusted_proxies } => trusted_proxies,
         };
         let mut scheme = if tls { "https" } else { "http" };
-        let mut host = header(headers, "host").filter(|h| is_sane_host(h)).unwrap_or("localhost");
+        let mut host = header(headers, http::header::HOST).filter(|h| is_sane_host(h)).unwrap_or("localhost");
         let from_proxy = peer.is_some_and(|ip| trusted_proxies.iter().any(|net| net.contains(&canonical(ip))));
         if from_proxy {
             let (proto, forwarded_host) = forwarded(headers);
@@ -50,7 +60,7 @@ impl PublicUrl {
                 host = forwarded_host;
             }
         }
-        format!("{scheme}://{host}")
+        [scheme, "://", host, suffix].concat()
     }
 }
 
@@ -83,7 +93,7 @@ fn forwarded(headers: &HeaderMap) -> (Option<&'static str>, Option<&str>) {
     (proto, host.filter(|h| is_sane_host(h)))
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -144,6 +154,7 @@ mod tests {
         let h = headers(&[("host", "example.test:8080"), ("x-forwarded-proto", "https")]);
         assert_eq!(url.origin(&h, PROXY, false), "http://example.test:8080");
         assert_eq!(url.origin(&h, PROXY, true), "https://example.test:8080");
+        assert_eq!(url.service_root(&h, PROXY, true), "https://example.test:8080/beta");
         assert_eq!(url.origin(&headers(&[("host", "evil\"host")]), None, false), "http://localhost");
     }
 
@@ -152,12 +163,14 @@ mod tests {
         let url = PublicUrl::new(Some("HTTPS://graph.example.com:8443/"), "").unwrap();
         let h = headers(&[("host", "internal:8080"), ("forwarded", "proto=http;host=other")]);
         assert_eq!(url.origin(&h, PROXY, false), "https://graph.example.com:8443");
+        assert_eq!(url.service_root(&h, PROXY, false), "https://graph.example.com:8443/beta");
     }
 
     #[test]
     fn trusted_proxies_say_the_scheme_and_host() {
         let h = headers(&[("host", "10.1.2.3:8080"), ("x-forwarded-proto", "https"), ("x-forwarded-host", "api.test")]);
         assert_eq!(behind_proxy().origin(&h, PROXY, false), "https://api.test");
+        assert_eq!(behind_proxy().service_root(&h, PROXY, false), "https://api.test/beta");
         assert_eq!(behind_proxy().origin(&h, STRANGER, false), "http://10.1.2.3:8080");
         assert_eq!(behind_proxy().origin(&h, None, false), "http://10.1.2.3:8080");
         let mapped = Some("::ffff:10.9.9.9".parse().unwrap());

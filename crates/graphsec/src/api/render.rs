@@ -6,13 +6,15 @@ use crate::domain::etag;
 use crate::store::StoredProfile;
 use axum::body::Body;
 use axum::response::Response;
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderName, HeaderValue, StatusCode, header};
 use serde_json::Value;
 use std::fmt::Write;
 
 pub const ODATA_JSON: &str =
     "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 const ENTITY_TYPE: &str = "#microsoft.graph.userSecurityProfile";
+/// Header names as constants: a name given as text is parsed on every insert.
+pub const ODATA_VERSION: HeaderName = HeaderName::from_static("odata-version");
 
 /// Marks a response whose body is JSON exactly as serde_json writes it (compact, members in
 /// order, canonical escapes), which a `$batch` envelope can therefore embed as it is instead of
@@ -30,7 +32,7 @@ pub fn odata_response_body(status: StatusCode, body: Body) -> Response {
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ODATA_JSON));
-    headers.insert("OData-Version", HeaderValue::from_static("4.0"));
+    headers.insert(ODATA_VERSION, HeaderValue::from_static("4.0"));
     response.extensions_mut().insert(CanonicalJson);
     response
 }
@@ -52,7 +54,25 @@ pub fn context_url(ctx: &RequestContext, select: Option<&odata::Select>) -> Stri
 
 /// The annotations that open every entity.
 pub(super) fn write_annotations(out: &mut String, version: i64) {
-    let _ = write!(out, "\"@odata.type\":\"{ENTITY_TYPE}\",\"@odata.etag\":{}", Value::from(etag::format(version)));
+    // The etag (`W/"<version>"`) as a JSON string, written straight into `out`.
+    out.push_str("\"@odata.type\":\"");
+    out.push_str(ENTITY_TYPE);
+    out.push_str("\",\"@odata.etag\":\"W/\\\"");
+    let _ = write!(out, "{version}");
+    out.push_str("\\\"\"");
+}
+
+/// `text` as a JSON string, exactly as serde_json writes it; without the detour through a
+/// `Value` and the formatting machinery when it holds nothing to escape (the common case).
+pub(super) fn push_json_str(out: &mut String, text: &str) {
+    // serde_json escapes control characters, quotes and backslashes, and nothing else.
+    if text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        let _ = write!(out, "{}", Value::from(text));
+        return;
+    }
+    out.push('"');
+    out.push_str(text);
+    out.push('"');
 }
 
 /// Writes one entity's members (annotations first) into `out`, which ends just after `{`.
@@ -87,11 +107,37 @@ pub fn entity(
     select: Option<&odata::Select>,
 ) -> Result<String, serde_json::Error> {
     let mut out = String::with_capacity(profile.doc.len() + 256);
-    let _ = write!(out, "{{\"@odata.context\":{},", Value::from(format!("{}/$entity", context_url(ctx, select))));
+    let mut context = context_url(ctx, select);
+    context.push_str("/$entity");
+    out.push_str("{\"@odata.context\":");
+    push_json_str(&mut out, &context);
+    out.push(',');
     write_members(&mut out, profile, select)?;
     Ok(out)
 }
 
 pub fn etag_header(version: i64) -> HeaderValue {
-    HeaderValue::from_str(&etag::format(version)).unwrap_or_else(|_| HeaderValue::from_static("W/\"0\""))
+    // From the string itself, which the header value then owns, rather than from a copy.
+    HeaderValue::try_from(etag::format(version)).unwrap_or_else(|_| HeaderValue::from_static("W/\"0\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_and_annotations_read_as_serde_json_writes_them() {
+        for text in ["", "https://h:8080/beta/$metadata#x/$entity", "q\"b\\s\n\u{1}\u{7f}é/<>'"] {
+            let mut out = String::new();
+            push_json_str(&mut out, text);
+            assert_eq!(out, Value::from(text).to_string(), "{text}");
+        }
+        for version in [0, 7, -3, i64::MAX] {
+            let mut out = String::new();
+            write_annotations(&mut out, version);
+            let expected =
+                format!("\"@odata.type\":\"{ENTITY_TYPE}\",\"@odata.etag\":{}", Value::from(etag::format(version)));
+            assert_eq!(out, expected);
+        }
+    }
 }

@@ -40,6 +40,24 @@ impl Route {
             Route::Item(id) => format!("{COLLECTION_PATH}/{}", utf8_percent_encode(id, ID_ESCAPES)),
         }
     }
+
+    /// Whether `path` is already [`Route::canonical_path`], found without writing that out:
+    /// most clients send the canonical spelling, and its request needs no rewriting.
+    pub fn is_canonical(&self, path: &str) -> bool {
+        let Route::Item(id) = self else {
+            return self.canonical_path() == path;
+        };
+        let Some(mut rest) = path.strip_prefix(COLLECTION_PATH).and_then(|p| p.strip_prefix('/')) else {
+            return false;
+        };
+        for piece in utf8_percent_encode(id, ID_ESCAPES) {
+            match rest.strip_prefix(piece) {
+                Some(after) => rest = after,
+                None => return false,
+            }
+        }
+        rest.is_empty()
+    }
 }
 
 pub const HEALTHZ: &str = "/healthz";
@@ -69,11 +87,17 @@ const COLLECTION: &str = "userSecurityProfiles";
 pub fn parse(raw_path: &str) -> Result<Route, UnknownSegment> {
     let trimmed = raw_path.strip_prefix('/').unwrap_or(raw_path);
     let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
-    // Borrowed unless a segment holds a percent-escape.
-    let segments: Vec<Cow<'_, str>> = trimmed
-        .split('/')
-        .map(|s| percent_decode_str(s).decode_utf8().map_err(|_| UnknownSegment(s.to_string())))
-        .collect::<Result<_, _>>()?;
+    // Borrowed unless a segment holds a percent-escape. A path names up to five segments, so
+    // the vector is allocated once.
+    let mut segments: Vec<Cow<'_, str>> = Vec::with_capacity(8);
+    for s in trimmed.split('/') {
+        // Without a `%` the segment decodes to itself, and it is already text.
+        let segment = match s.contains('%') {
+            false => Cow::Borrowed(s),
+            true => percent_decode_str(s).decode_utf8().map_err(|_| UnknownSegment(s.to_string()))?,
+        };
+        segments.push(segment);
+    }
     let seg = |i: usize| segments.get(i).map(|s| s.as_ref());
     let is = |i: usize, name: &str| seg(i).is_some_and(|s| s.eq_ignore_ascii_case(name));
 
@@ -182,7 +206,29 @@ mod tests {
         ] {
             let path = route.canonical_path();
             assert_eq!(ok(&path), route, "{path}");
+            assert!(route.is_canonical(&path), "{path}");
         }
+    }
+
+    #[test]
+    fn other_spellings_are_not_canonical() {
+        for path in [
+            "/beta/Security/userSecurityProfiles/AbC",
+            "/beta/security/userSecurityProfiles/a%2fb",
+            "/beta/security/userSecurityProfiles/a%2Fb/",
+            "/beta/security/userSecurityProfiles('AbC')",
+            "/beta/security/userSecurityProfiles/%41bC",
+            "/beta/security/userSecurityProfiles/",
+            "/beta/",
+            "/beta/%24metadata",
+        ] {
+            let route = ok(path);
+            assert!(!route.is_canonical(path), "{path}");
+            assert_ne!(route.canonical_path(), path);
+        }
+        assert!(Route::Item("AbC".into()).is_canonical("/beta/security/userSecurityProfiles/AbC"));
+        assert!(!Route::Item("AbC".into()).is_canonical("/beta/security/userSecurityProfiles/AbCd"));
+        assert!(!Route::Item("AbC".into()).is_canonical("/beta/security/userSecurityProfiles/Ab"));
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub async fn service_document(ctx: RequestContext) -> Response {
 pub async fn metadata() -> Response {
     let mut response = (StatusCode::OK, crate::domain::members::csdl()).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml;charset=utf-8"));
-    response.headers_mut().insert("OData-Version", HeaderValue::from_static("4.0"));
+    response.headers_mut().insert(render::ODATA_VERSION, HeaderValue::from_static("4.0"));
     response
 }
 

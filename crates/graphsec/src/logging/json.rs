@@ -141,7 +141,7 @@ mod tests {
         };
         assert_eq!(strip(&fast), strip(&general));
         let lines = parsed(&fast);
-        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.len(), 4);
         assert_eq!(lines[1]["fields"]["error"], "disk \"full\"\n\u{1}\\é");
         let stamp = lines[0]["timestamp"].as_str().unwrap();
         assert!(stamp.ends_with('Z') && stamp.starts_with(&time::OffsetDateTime::now_utc().year().to_string()));

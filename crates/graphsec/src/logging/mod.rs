@@ -211,6 +211,7 @@ pub(crate) mod tests {
         tracing::info!(request_id = %"r-1", tenant, missing = none, status = 200u16, micros = 17u64, "handled");
         tracing::warn!(error = "disk \"full\"\n\u{1}\\é", delta = -3i64, ok = true, "failed");
         tracing::error!(r#type = ?'x', "typed {}", 7);
+        tracing::info!(zero = 0u64, max = u64::MAX, r#ref = "it's ~ {a-b}", empty = "", "plain");
     }
 
     struct Sink(Arc<Mutex<Vec<u8>>>);
