@@ -124,20 +124,18 @@ fn has_strings(body: &Expr, var: usize) -> Option<Vec<String>> {
 
 /// Whether the document's array `name` holds one of the strings `values` (never NULL), tested
 /// on the row itself: PostgreSQL answers it from the row a walk has already read, where a
-/// probe of the element table per row costs several index reads.
+/// probe of the element table per row costs several index reads. `?|` also matches a string
+/// or an object's key, so the type is checked too, after it, on the few rows it matches.
 fn render_document_lookup(name: &str, values: &[String], neg: bool, s: &Storage, b: &mut SqlBuilder) {
-    let (p, doc) = (s.alias, s.document);
-    b.push_sql(&format!(
-        "{}COALESCE((CASE WHEN jsonb_typeof({p}.{doc} -> '{name}') = 'array' THEN {p}.{doc} -> '{name}' END) ?| ARRAY[",
-        if neg { "NOT " } else { "" }
-    ));
+    let member = format!("{}.{} -> '{name}'", s.alias, s.document);
+    b.push_sql(&format!("{}COALESCE(({member}) ?| ARRAY[", if neg { "NOT " } else { "" }));
     for (i, v) in values.iter().enumerate() {
         if i > 0 {
             b.push_sql(", ");
         }
         b.push_text(v);
     }
-    b.push_sql("], FALSE)");
+    b.push_sql(&format!("] AND jsonb_typeof({member}) = 'array', FALSE)"));
 }
 
 /// `EXISTS` an element of `coll` equal to one of `values`, from its element table (on
