@@ -10,6 +10,7 @@ use odata::Dialect::Sqlite;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
+use std::sync::Arc;
 
 static NAMED_ROW: NamedRow = sql::named_row!("rowid, tenant, doc, version", "");
 
@@ -25,17 +26,25 @@ pub(super) struct Found {
     pub(super) id: String,
     pub(super) version: i64,
     pub(super) doc: String,
+    pub(super) parsed: Option<Arc<Map<String, Value>>>,
 }
 
 impl Found {
     /// The row as the domain's rules are given it.
     pub(super) fn current(&self) -> Current<'_> {
-        Current { tenant: &self.tenant, doc: &self.doc, version: self.version }
+        Current { tenant: &self.tenant, doc: &self.doc, version: self.version, parsed: self.parsed.as_ref() }
     }
 
     /// The row as a cached entry describes it.
     pub(super) fn cached(tenant: &str, id: &str, row: CachedRow) -> Found {
-        Found { rowid: row.rowid, tenant: tenant.to_string(), id: id.to_string(), version: row.version, doc: row.doc }
+        Found {
+            rowid: row.rowid,
+            tenant: tenant.to_string(),
+            id: id.to_string(),
+            version: row.version,
+            doc: row.doc,
+            parsed: row.parsed,
+        }
     }
 
     pub(super) fn stored(self) -> StoredProfile {
@@ -53,6 +62,8 @@ pub(super) struct Edit {
     /// The version the rewrite was decided on; it is written only over that version.
     version: i64,
     text: String,
+    /// The next document itself, for the row cache.
+    doc: Arc<Map<String, Value>>,
     columns: Vec<(&'static str, Option<String>)>,
     tags_removed: Vec<String>,
     tags_added: Vec<String>,
@@ -79,12 +90,14 @@ impl Edit {
             (old.tags.iter().copied().collect(), new.tags.iter().copied().collect());
         let tags_removed = old_tags.difference(&new_tags).map(|t| t.to_string()).collect();
         let tags_added = new_tags.difference(&old_tags).map(|t| t.to_string()).collect();
+        let text = serde_json::to_string(&change.doc)?;
         Ok(Edit {
             rowid: found.rowid,
             tenant: found.tenant.clone(),
             id: found.id.clone(),
             version: found.version,
-            text: serde_json::to_string(&change.doc)?,
+            text,
+            doc: Arc::new(change.doc),
             columns,
             tags_removed,
             tags_added,
@@ -107,7 +120,7 @@ impl Edit {
         cache.push(CacheChange::Put {
             tenant: self.tenant.clone(),
             id: self.id.clone(),
-            row: CachedRow { rowid: self.rowid, version, doc: self.text.clone() },
+            row: CachedRow { rowid: self.rowid, version, doc: self.text.clone(), parsed: Some(self.doc.clone()) },
         });
         Ok(Some(WriteOutcome::Written(StoredProfile { doc: self.text.clone(), version })))
     }
@@ -267,7 +280,14 @@ pub(super) fn find(conn: &Connection, scope: &Scope, id: &str) -> Result<Option<
     let found = conn
         .prepare_cached(sql)?
         .query_row(rusqlite::params_from_iter(values), |r| {
-            Ok(Found { rowid: r.get(0)?, tenant: r.get(1)?, id: id.to_string(), doc: r.get(2)?, version: r.get(3)? })
+            Ok(Found {
+                rowid: r.get(0)?,
+                tenant: r.get(1)?,
+                id: id.to_string(),
+                doc: r.get(2)?,
+                version: r.get(3)?,
+                parsed: None,
+            })
         })
         .optional()?;
     Ok(found)
