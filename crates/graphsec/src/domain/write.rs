@@ -10,6 +10,7 @@ use super::audit::{self, AuditRecord, Author, Entry, Operation};
 use super::etag::IfMatch;
 use super::profile::{self, ProfileInput, ValidationError};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// Which tenants' rows an operation may touch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,8 @@ pub struct Current<'a> {
     pub tenant: &'a str,
     pub doc: &'a str,
     pub version: i64,
+    /// `doc` already parsed, when the store has it so (a row it wrote itself).
+    pub parsed: Option<&'a Arc<Map<String, Value>>>,
 }
 
 /// A create that passed the rules: the document to insert, and the time of the write.
@@ -116,7 +119,7 @@ pub enum Decision {
 #[derive(Debug)]
 pub struct Change {
     /// The document as read.
-    pub previous: Map<String, Value>,
+    pub previous: Arc<Map<String, Value>>,
     pub doc: Map<String, Value>,
     /// One past the version read.
     pub version: i64,
@@ -140,7 +143,10 @@ impl Update {
         if self.if_match.as_ref().is_some_and(|m| !m.matches(current.version)) {
             return Ok(Decision::Refuse(Refusal::PreconditionFailed));
         }
-        let previous: Map<String, Value> = serde_json::from_str(current.doc)?;
+        let previous = match current.parsed {
+            Some(parsed) => parsed.clone(),
+            None => Arc::new(serde_json::from_str(current.doc)?),
+        };
         let doc = match profile::apply_patch(&previous, &self.input, &self.id, &self.now) {
             Ok(doc) => doc,
             Err(invalid) => return Ok(Decision::Refuse(Refusal::Invalid(invalid))),
@@ -213,7 +219,7 @@ mod tests {
     }
 
     fn current(doc: &str) -> Option<Current<'_>> {
-        Some(Current { tenant: A, doc, version: 4 })
+        Some(Current { tenant: A, doc, version: 4, parsed: None })
     }
 
     #[test]
@@ -256,7 +262,7 @@ mod tests {
         let away = format!(r#"{{"azureTenantId":"{B}"}}"#);
         assert_eq!(refused(decide(update(own(), &away, None), current(&doc))), Some(Refusal::ForeignTenant));
         assert!(matches!(decide(update(Scope::AllTenants, &away, None), current(&doc)), Decision::Move(_)));
-        let corrupt = Some(Current { tenant: A, doc: "not json", version: 1 });
+        let corrupt = Some(Current { tenant: A, doc: "not json", version: 1, parsed: None });
         assert!(update(own(), "{}", None).decide(corrupt, AUTHOR).is_err());
     }
 
