@@ -10,7 +10,6 @@ use super::audit::{self, AuditRecord, Author, Entry, Operation};
 use super::etag::IfMatch;
 use super::profile::{self, ProfileInput, ValidationError};
 use serde_json::{Map, Value};
-use std::sync::Arc;
 
 /// Which tenants' rows an operation may touch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,8 +46,6 @@ pub struct Current<'a> {
     pub tenant: &'a str,
     pub doc: &'a str,
     pub version: i64,
-    /// `doc` already parsed, when the store has it so (a row it wrote itself).
-    pub parsed: Option<&'a Arc<Map<String, Value>>>,
 }
 
 /// A create that passed the rules: the document to insert, and the time of the write.
@@ -119,7 +116,7 @@ pub enum Decision {
 #[derive(Debug)]
 pub struct Change {
     /// The document as read.
-    pub previous: Arc<Map<String, Value>>,
+    pub previous: Map<String, Value>,
     pub doc: Map<String, Value>,
     /// One past the version read.
     pub version: i64,
@@ -143,10 +140,7 @@ impl Update {
         if self.if_match.as_ref().is_some_and(|m| !m.matches(current.version)) {
             return Ok(Decision::Refuse(Refusal::PreconditionFailed));
         }
-        let previous = match current.parsed {
-            Some(parsed) => parsed.clone(),
-            None => Arc::new(serde_json::from_str(current.doc)?),
-        };
+        let previous: Map<String, Value> = serde_json::from_str(current.doc)?;
         let doc = match profile::apply_patch(&previous, &self.input, &self.id, &self.now) {
             Ok(doc) => doc,
             Err(invalid) => return Ok(Decision::Refuse(Refusal::Invalid(invalid))),
@@ -219,7 +213,7 @@ mod tests {
     }
 
     fn current(doc: &str) -> Option<Current<'_>> {
-        Some(Current { tenant: A, doc, version: 4, parsed: None })
+        Some(Current { tenant: A, doc, version: 4 })
     }
 
     #[test]
@@ -262,7 +256,7 @@ mod tests {
         let away = format!(r#"{{"azureTenantId":"{B}"}}"#);
         assert_eq!(refused(decide(update(own(), &away, None), current(&doc))), Some(Refusal::ForeignTenant));
         assert!(matches!(decide(update(Scope::AllTenants, &away, None), current(&doc)), Decision::Move(_)));
-        let corrupt = Some(Current { tenant: A, doc: "not json", version: 1, parsed: None });
+        let corrupt = Some(Current { tenant: A, doc: "not json", version: 1 });
         assert!(update(own(), "{}", None).decide(corrupt, AUTHOR).is_err());
     }
 

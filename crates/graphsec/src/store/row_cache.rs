@@ -8,9 +8,8 @@
 //! on the current row. A PATCH decided on an entry the writer has since replaced is caught, like
 //! one decided on a reader's snapshot, by the version check of the update itself.
 
-use serde_json::{Map, Value};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// A row as the writer last stored it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,9 +17,6 @@ pub(crate) struct CachedRow {
     pub rowid: i64,
     pub version: i64,
     pub doc: String,
-    /// `doc` as the writer had it before serialising it, so that the next PATCH of the row does
-    /// not parse the text again.
-    pub parsed: Option<Arc<Map<String, Value>>>,
 }
 
 /// A change the writer makes to the cache once the transaction that wrote it has committed.
@@ -44,13 +40,9 @@ struct Inner {
 
 /// What an entry costs beyond its text: the key, the map's slot and allocator slack.
 const ENTRY_OVERHEAD: usize = 128;
-/// What a parsed document costs for each byte of its text (its strings, plus the maps' entries
-/// and hash tables), a generous estimate.
-const PARSED_BYTES_PER_TEXT_BYTE: usize = 3;
 
 fn cost(tenant: &str, id: &str, row: &CachedRow) -> usize {
-    let parsed = row.parsed.as_ref().map_or(0, |_| row.doc.len() * PARSED_BYTES_PER_TEXT_BYTE);
-    tenant.len() + id.len() + row.doc.len() + parsed + ENTRY_OVERHEAD
+    tenant.len() + id.len() + row.doc.len() + ENTRY_OVERHEAD
 }
 
 impl RowCache {
@@ -116,7 +108,7 @@ mod tests {
     use super::*;
 
     fn row(version: i64, doc: &str) -> CachedRow {
-        CachedRow { rowid: 7, version, doc: doc.to_string(), parsed: None }
+        CachedRow { rowid: 7, version, doc: doc.to_string() }
     }
 
     fn put(tenant: &str, id: &str, row: CachedRow) -> CacheChange {

@@ -21,7 +21,7 @@ pub(super) struct Found {
 
 impl Found {
     pub(super) fn current(&self) -> Current<'_> {
-        Current { tenant: &self.tenant, doc: &self.profile.doc, version: self.profile.version, parsed: None }
+        Current { tenant: &self.tenant, doc: &self.profile.doc, version: self.profile.version }
     }
 }
 

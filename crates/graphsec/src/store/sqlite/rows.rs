@@ -10,12 +10,11 @@ use odata::Dialect::Sqlite;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
-use std::sync::Arc;
 
 static NAMED_ROW: NamedRow = sql::named_row!("rowid, tenant, doc, version", "");
 
 pub(super) fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))
+    conn.query_row("PRAGMA data_version", [], |r| r.get(0))
 }
 
 /// The row a write names, as found, with where it is.
@@ -26,25 +25,17 @@ pub(super) struct Found {
     pub(super) id: String,
     pub(super) version: i64,
     pub(super) doc: String,
-    pub(super) parsed: Option<Arc<Map<String, Value>>>,
 }
 
 impl Found {
     /// The row as the domain's rules are given it.
     pub(super) fn current(&self) -> Current<'_> {
-        Current { tenant: &self.tenant, doc: &self.doc, version: self.version, parsed: self.parsed.as_ref() }
+        Current { tenant: &self.tenant, doc: &self.doc, version: self.version }
     }
 
     /// The row as a cached entry describes it.
     pub(super) fn cached(tenant: &str, id: &str, row: CachedRow) -> Found {
-        Found {
-            rowid: row.rowid,
-            tenant: tenant.to_string(),
-            id: id.to_string(),
-            version: row.version,
-            doc: row.doc,
-            parsed: row.parsed,
-        }
+        Found { rowid: row.rowid, tenant: tenant.to_string(), id: id.to_string(), version: row.version, doc: row.doc }
     }
 
     pub(super) fn stored(self) -> StoredProfile {
@@ -62,8 +53,6 @@ pub(super) struct Edit {
     /// The version the rewrite was decided on; it is written only over that version.
     version: i64,
     text: String,
-    /// The next document itself, for the row cache.
-    doc: Arc<Map<String, Value>>,
     columns: Vec<(&'static str, Option<String>)>,
     tags_removed: Vec<String>,
     tags_added: Vec<String>,
@@ -86,24 +75,16 @@ impl Edit {
         .map(|(column, _, after)| (column, after.map(str::to_string)))
         .chain((old.tags != new.tags).then(|| ("tags_json", tags_json(&new.tags))))
         .collect();
-        // Most PATCHes leave the tags alone: then no tag row changes, and no set is built.
-        let (tags_removed, tags_added) = match old.tags == new.tags {
-            true => (Vec::new(), Vec::new()),
-            false => {
-                let (old_tags, new_tags): (HashSet<&str>, HashSet<&str>) =
-                    (old.tags.iter().copied().collect(), new.tags.iter().copied().collect());
-                let removed = old_tags.difference(&new_tags).map(|t| t.to_string()).collect();
-                (removed, new_tags.difference(&old_tags).map(|t| t.to_string()).collect())
-            }
-        };
-        let text = serde_json::to_string(&change.doc)?;
+        let (old_tags, new_tags): (HashSet<&str>, HashSet<&str>) =
+            (old.tags.iter().copied().collect(), new.tags.iter().copied().collect());
+        let tags_removed = old_tags.difference(&new_tags).map(|t| t.to_string()).collect();
+        let tags_added = new_tags.difference(&old_tags).map(|t| t.to_string()).collect();
         Ok(Edit {
             rowid: found.rowid,
             tenant: found.tenant.clone(),
             id: found.id.clone(),
             version: found.version,
-            text,
-            doc: Arc::new(change.doc),
+            text: serde_json::to_string(&change.doc)?,
             columns,
             tags_removed,
             tags_added,
@@ -126,7 +107,7 @@ impl Edit {
         cache.push(CacheChange::Put {
             tenant: self.tenant.clone(),
             id: self.id.clone(),
-            row: CachedRow { rowid: self.rowid, version, doc: self.text.clone(), parsed: Some(self.doc.clone()) },
+            row: CachedRow { rowid: self.rowid, version, doc: self.text.clone() },
         });
         Ok(Some(WriteOutcome::Written(StoredProfile { doc: self.text.clone(), version })))
     }
@@ -286,14 +267,7 @@ pub(super) fn find(conn: &Connection, scope: &Scope, id: &str) -> Result<Option<
     let found = conn
         .prepare_cached(sql)?
         .query_row(rusqlite::params_from_iter(values), |r| {
-            Ok(Found {
-                rowid: r.get(0)?,
-                tenant: r.get(1)?,
-                id: id.to_string(),
-                doc: r.get(2)?,
-                version: r.get(3)?,
-                parsed: None,
-            })
+            Ok(Found { rowid: r.get(0)?, tenant: r.get(1)?, id: id.to_string(), doc: r.get(2)?, version: r.get(3)? })
         })
         .optional()?;
     Ok(found)
