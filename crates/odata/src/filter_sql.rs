@@ -96,9 +96,7 @@ fn lookup_lambda(e: &Expr, neg: bool, s: &Storage) -> Option<(Coll, usize, Vec<S
     match e {
         Expr::Lambda { coll: coll @ Coll::Strings(name), all: false, id, body: Some(body), .. } if !neg => {
             s.element_table(name)?;
-            let mut values = Vec::new();
-            crate::cover::equal_strings(body, *id, &mut values)?;
-            Some((*coll, *id, values))
+            Some((*coll, *id, has_strings(body, *id)?))
         }
         _ => None,
     }

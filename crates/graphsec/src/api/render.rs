@@ -3,6 +3,7 @@
 
 use super::context::RequestContext;
 use crate::domain::etag;
+use crate::logging::json::push_string as push_json_string;
 use crate::store::StoredProfile;
 use axum::body::Body;
 use axum::response::Response;
@@ -62,19 +63,6 @@ pub(super) fn write_annotations(out: &mut String, version: i64) {
     out.push_str("\\\"\"");
 }
 
-/// `text` as a JSON string, exactly as serde_json writes it; without the detour through a
-/// `Value` and the formatting machinery when it holds nothing to escape (the common case).
-pub(super) fn push_json_str(out: &mut String, text: &str) {
-    // serde_json escapes control characters, quotes and backslashes, and nothing else.
-    if text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-        let _ = write!(out, "{}", Value::from(text));
-        return;
-    }
-    out.push('"');
-    out.push_str(text);
-    out.push('"');
-}
-
 /// Writes one entity's members (annotations first) into `out`, which ends just after `{`.
 pub(super) fn write_members(
     out: &mut String,
@@ -110,7 +98,7 @@ pub fn entity(
     let mut context = context_url(ctx, select);
     context.push_str("/$entity");
     out.push_str("{\"@odata.context\":");
-    push_json_str(&mut out, &context);
+    push_json_string(&mut out, &context);
     out.push(',');
     write_members(&mut out, profile, select)?;
     Ok(out)
@@ -129,7 +117,7 @@ mod tests {
     fn json_strings_and_annotations_read_as_serde_json_writes_them() {
         for text in ["", "https://h:8080/beta/$metadata#x/$entity", "q\"b\\s\n\u{1}\u{7f}é/<>'"] {
             let mut out = String::new();
-            push_json_str(&mut out, text);
+            push_json_string(&mut out, text);
             assert_eq!(out, Value::from(text).to_string(), "{text}");
         }
         for version in [0, 7, -3, i64::MAX] {

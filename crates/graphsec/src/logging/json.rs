@@ -96,8 +96,8 @@ impl Visit for Fields {
     }
 }
 
-/// A JSON string, escaped as serde_json escapes it.
-fn push_string(out: &mut String, text: &str) {
+/// A JSON string, escaped as serde_json escapes it (log lines and rendered entities share it).
+pub(crate) fn push_string(out: &mut String, text: &str) {
     out.push('"');
     let mut start = 0;
     for (at, &byte) in text.as_bytes().iter().enumerate() {

@@ -5,7 +5,7 @@
 //! (`graphsec_log_lines_dropped_total`), and once the load has passed a warning says how many
 //! were lost.
 
-mod json;
+pub(crate) mod json;
 mod text;
 
 use crate::config::LogFormat;
