@@ -14,7 +14,7 @@ use std::collections::HashSet;
 static NAMED_ROW: NamedRow = sql::named_row!("rowid, tenant, doc, version", "");
 
 pub(super) fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("PRAGMA data_version", [], |r| r.get(0))
+    conn.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))
 }
 
 /// The row a write names, as found, with where it is.
