@@ -154,28 +154,36 @@ pub fn apply_patch(
             "The id in the body must match the id in the URL ('{url_id}') or be left out."
         )));
     }
-    let mut doc = Map::new();
-    for name in members::names() {
-        let old = stored.get(name).cloned().unwrap_or(Value::Null);
-        let value = match (name, input.get(name)) {
-            // Server-managed: a client may send back what it read; it is ignored.
-            ("id" | "createdDateTime", _) => old,
-            ("lastModifiedDateTime", _) => {
-                Value::String(super::datetime::strictly_after(old.as_str(), now.to_string()))
-            }
-            ("vendorInformation", Some(Value::Object(patch))) => {
-                Value::Object(merge_vendor_information(old.as_object(), patch))
-            }
-            (_, Some(v)) => v.clone(),
-            (_, None) => old,
-        };
-        doc.insert(name.to_string(), value);
-    }
-    for (name, value) in stored {
+    let mut doc = if is_canonical(stored) { stored.clone() } else { canonical_copy(stored) };
+    for (name, value) in &input.members {
         if !members::is_declared(name) {
-            doc.insert(name.clone(), value.clone());
+            continue;
+        }
+        let Some(slot) = doc.get_mut(name.as_str()) else { continue };
+        match (name.as_str(), value) {
+            // Server-managed: a client may send back what it read; it is ignored.
+            ("id" | "createdDateTime" | "lastModifiedDateTime", _) => {}
+            ("vendorInformation", Value::Object(patch)) => {
+                *slot = Value::Object(merge_vendor_information(slot.as_object(), patch));
+            }
+            _ => *slot = value.clone(),
         }
     }
+    if let Some(slot) = doc.get_mut("lastModifiedDateTime") {
+        *slot = Value::String(super::datetime::strictly_after(slot.as_str(), now.to_string()));
+    }
+    if input.members.keys().any(|name| !members::is_declared(name)) {
+        apply_dynamic(stored, input, &mut doc)?;
+    }
+    Ok(doc)
+}
+
+/// Sets and removes the dynamic members a PATCH body carries.
+fn apply_dynamic(
+    stored: &Map<String, Value>,
+    input: &ProfileInput,
+    doc: &mut Map<String, Value>,
+) -> Result<(), ValidationError> {
     // The body's own names never differ only by case (parse_input), so only the stored ones can
     // clash; each lookup and each removal costs the same however many members there are.
     let stored_names: HashMap<String, &String> = stored
@@ -202,7 +210,29 @@ pub fn apply_patch(
     if !removed.is_empty() {
         doc.retain(|name, _| !removed.contains(name.as_str()));
     }
-    Ok(doc)
+    Ok(())
+}
+
+/// Whether a stored document starts with every declared member in declared order, as every
+/// document graphsec writes does. Such a document is patched in a copy, which takes over its
+/// hash table, rather than rebuilt name by name.
+fn is_canonical(stored: &Map<String, Value>) -> bool {
+    let mut names = stored.keys();
+    members::names().all(|declared| names.next().is_some_and(|name| name == declared))
+}
+
+/// Every declared member in declared order (null when missing), then the dynamic ones as stored.
+fn canonical_copy(stored: &Map<String, Value>) -> Map<String, Value> {
+    let mut doc = Map::new();
+    for name in members::names() {
+        doc.insert(name.to_string(), stored.get(name).cloned().unwrap_or(Value::Null));
+    }
+    for (name, value) in stored {
+        if !members::is_declared(name) {
+            doc.insert(name.clone(), value.clone());
+        }
+    }
+    doc
 }
 
 /// OData PATCH applied to a complex value: members present in `patch` replace, the rest stay.
