@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Instructions per `GET /beta/security/userSecurityProfiles/{id}`, counted by callgrind.
+"""Instructions per `GET` (or `PATCH`) of `/beta/security/userSecurityProfiles/{id}`, by callgrind.
 
-  callgrind_get.py BINARY LABEL [extra `serve` flags, e.g. --log-level warn]
+  callgrind_get.py [--method patch] BINARY LABEL [extra `serve` flags, e.g. --log-level warn]
 
 Starts BINARY under `valgrind --tool=callgrind` on a fresh data directory (local auth, no rate
-limit), creates one profile and reads it N times over one keep-alive connection, then stops the
-server with SIGINT. It does so for N=500 and N=2500 and prints (total@2500 - total@500) / 2000:
+limit), creates one profile and reads it N times over one keep-alive connection (or, with
+`--method patch`, PATCHes its displayName and riskScore N times, alternating between two bodies of
+one length so that every PATCH is a real change, without If-Match, answered 200 with the entity),
+then stops the server with SIGINT. It does so for N=500 and N=2500 and prints (total@2500 - total@500) / 2000:
 startup, shutdown and the first requests cancel out. The callgrind files are left in
 bench/results/callgrind/ (LABEL-N.cg) for `callgrind_annotate`. Counts, unlike wall-clock
 figures, do not depend on how busy the machine is. Under valgrind SHA-256 runs in software
@@ -46,8 +48,12 @@ def wait_up(port, proc):
     sys.exit("the server did not come up")
 
 
-def instructions(binary, label, extra, n):
-    data = tempfile.mkdtemp(prefix="callgrind-get-")
+# Two bodies of one length: each PATCH changes both members, and every request costs the same.
+PATCHES = [json.dumps({"displayName": f"Alex {c}", "riskScore": f"{r}"}) for c, r in (("A", 40), ("B", 60))]
+
+
+def instructions(binary, label, extra, n, method):
+    data = tempfile.mkdtemp(prefix="callgrind-")
     port = free_port()
     out = os.path.join(OUT, f"{label}-{n}.cg")
     with open(os.path.join(OUT, f"{label}-{n}.log"), "wb") as log:
@@ -67,8 +73,12 @@ def instructions(binary, label, extra, n):
             r = c.getresponse()
             r.read()
             assert r.status == 201, r.status
-            for _ in range(n):
-                c.request("GET", "/beta/security/userSecurityProfiles/alex", headers=auth)
+            for i in range(n):
+                if method == "patch":
+                    c.request("PATCH", "/beta/security/userSecurityProfiles/alex", body=PATCHES[i % 2],
+                              headers={**auth, "Content-Type": "application/json"})
+                else:
+                    c.request("GET", "/beta/security/userSecurityProfiles/alex", headers=auth)
                 r = c.getresponse()
                 r.read()
                 assert r.status == 200, r.status
@@ -82,12 +92,16 @@ def instructions(binary, label, extra, n):
 
 
 def main():
-    if len(sys.argv) < 3:
+    args = sys.argv[1:]
+    method = "get"
+    if args[:1] == ["--method"]:
+        method, args = args[1].lower(), args[2:]
+    if len(args) < 2 or method not in ("get", "patch"):
         sys.exit(__doc__)
-    binary, label, extra = sys.argv[1], sys.argv[2], sys.argv[3:]
+    binary, label, extra = args[0], args[1], args[2:]
     os.makedirs(OUT, exist_ok=True)
-    few, many = instructions(binary, label, extra, 500), instructions(binary, label, extra, 2500)
-    print(f"{label}: {(many - few) / 2000:.0f} instructions/GET (500: {few}, 2500: {many})")
+    few, many = (instructions(binary, label, extra, n, method) for n in (500, 2500))
+    print(f"{label}: {(many - few) / 2000:.0f} instructions/{method.upper()} (500: {few}, 2500: {many})")
 
 
 if __name__ == "__main__":

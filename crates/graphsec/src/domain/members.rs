@@ -8,6 +8,7 @@
 
 mod csdl;
 
+use serde_json::{Map, Value};
 use std::sync::LazyLock;
 
 use odata::{ComplexType, Dialect, ElementTable, EnumType, Property, Schema, Storage, Type};
@@ -125,6 +126,18 @@ pub fn is_declared(name: &str) -> bool {
 /// The member whose copy is the column `column`.
 pub fn in_column(column: &str) -> Option<&'static Member> {
     MEMBERS.iter().find(|m| m.column == Some(column))
+}
+
+/// The value of the declared member `name` in `doc`. A canonical document has it at its place in
+/// CSDL order, which is checked by comparing the name there rather than by hashing `name`.
+pub fn value_of<'a>(doc: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    let Some(position) = MEMBERS.iter().position(|m| m.name == name) else {
+        return doc.get(name);
+    };
+    match doc.iter().nth(position) {
+        Some((at, value)) if at == name => Some(value),
+        _ => doc.get(name),
+    }
 }
 
 /// The query schema of userSecurityProfile.

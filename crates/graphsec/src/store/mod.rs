@@ -374,7 +374,7 @@ impl<'a> IndexedColumns<'a> {
     pub(crate) fn of(doc: &'a Map<String, Value>) -> Result<Self, StoreError> {
         // The member table says which member each column copies.
         let member = |column: &str| members::in_column(column).map_or("", |m| m.name);
-        let column = |column: &str| doc.get(member(column)).and_then(Value::as_str);
+        let column = |column: &str| members::value_of(doc, member(column)).and_then(Value::as_str);
         let required =
             |name: &str| column(name).ok_or_else(|| StoreError::Other(format!("document without {}", member(name))));
         Ok(IndexedColumns {
@@ -386,8 +386,7 @@ impl<'a> IndexedColumns<'a> {
             azure_subscription_id: column("azure_subscription_id"),
             created_date_time: column("created_date_time"),
             last_modified_date_time: column("last_modified_date_time"),
-            tags: doc
-                .get("tags")
+            tags: members::value_of(doc, "tags")
                 .and_then(Value::as_array)
                 .map(|t| t.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default(),

@@ -365,6 +365,10 @@ fn open_writer(location: &Location, durability: Durability) -> Result<Connection
     conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Room for every statement of the write path, the transaction's own included, and for the
+    // UPDATEs of the different sets of columns a PATCH may change: a statement pushed out of the
+    // cache is parsed again on its next use.
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 static NAMED_ROW: NamedRow = sql::named_row!("rowid, tenant, doc, version", "");
 
 pub(super) fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("PRAGMA data_version", [], |r| r.get(0))
+    conn.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))
 }
 
 /// The row a write names, as found, with where it is.
@@ -75,10 +75,16 @@ impl Edit {
         .map(|(column, _, after)| (column, after.map(str::to_string)))
         .chain((old.tags != new.tags).then(|| ("tags_json", tags_json(&new.tags))))
         .collect();
-        let (old_tags, new_tags): (HashSet<&str>, HashSet<&str>) =
-            (old.tags.iter().copied().collect(), new.tags.iter().copied().collect());
-        let tags_removed = old_tags.difference(&new_tags).map(|t| t.to_string()).collect();
-        let tags_added = new_tags.difference(&old_tags).map(|t| t.to_string()).collect();
+        // Most PATCHes leave the tags alone: then no tag row changes, and no set is built.
+        let (tags_removed, tags_added) = match old.tags == new.tags {
+            true => (Vec::new(), Vec::new()),
+            false => {
+                let (old_tags, new_tags): (HashSet<&str>, HashSet<&str>) =
+                    (old.tags.iter().copied().collect(), new.tags.iter().copied().collect());
+                let removed = old_tags.difference(&new_tags).map(|t| t.to_string()).collect();
+                (removed, new_tags.difference(&old_tags).map(|t| t.to_string()).collect())
+            }
+        };
         Ok(Edit {
             rowid: found.rowid,
             tenant: found.tenant.clone(),
