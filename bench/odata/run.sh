@@ -58,7 +58,7 @@ warm() {
     postgres)
       # pg_prewarm's 'read' mode reads each relation into the OS cache, not into shared_buffers.
       psql "$GRAPHSEC_TEST_POSTGRES" -qAt -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm SCHEMA $PGSCHEMA" \
-        -c "SELECT sum(pg_prewarm(c.oid, 'read')) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        -c "SELECT sum($PGSCHEMA.pg_prewarm(c.oid::regclass, 'read')) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = '$PGSCHEMA' AND c.relkind IN ('r', 'i')" > /dev/null ;;
   esac
 }
