@@ -56,8 +56,10 @@ warm() {
   case "$1" in
     sqlite) cat "$2"/graphsec.sqlite3* > /dev/null ;;
     postgres)
-      # pg_prewarm's 'read' mode reads each relation into the OS cache, not into shared_buffers.
-      psql "$GRAPHSEC_TEST_POSTGRES" -qAt -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm SCHEMA $PGSCHEMA" \
+      # The CHECKPOINT first: the writes the import and VACUUM left to the checkpointer would
+      # otherwise compete with the queries for the disk. pg_prewarm's 'read' mode reads each
+      # relation into the OS cache, not into shared_buffers.
+      psql "$GRAPHSEC_TEST_POSTGRES" -qAt -c "CHECKPOINT" -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm SCHEMA $PGSCHEMA" \
         -c "SELECT sum($PGSCHEMA.pg_prewarm(c.oid::regclass, 'read')) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = '$PGSCHEMA' AND c.relkind IN ('r', 'i')" > /dev/null ;;
   esac
