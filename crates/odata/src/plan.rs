@@ -120,24 +120,26 @@ impl Table<'_> {
         }
     }
 
-    /// One row with one column per cover: how many keys it names, counted up to `cap` per
-    /// source (so at most `cap` times its number of sources), reading only its indexes.
-    pub fn render_estimate(&self, covers: &[Cover], cap: i64, dialect: Dialect) -> SqlBuilder {
+    /// One row with one column per cover: how many keys it names, counted up to `cap(cover)`
+    /// over all its sources together (they are read one after the other and the reading stops at
+    /// the cap), from its indexes only. A key two sources name counts twice: an upper bound.
+    pub fn render_estimate(&self, covers: &[Cover], cap: &dyn Fn(&Cover) -> i64, dialect: Dialect) -> SqlBuilder {
         let mut b = SqlBuilder::new(dialect);
         b.push_sql("SELECT ");
         for (i, cover) in covers.iter().enumerate() {
             if i > 0 {
                 b.push_sql(", ");
             }
-            b.push_sql("(0");
-            for source in &cover.sources {
-                b.push_sql(" + (SELECT COUNT(*) FROM (");
+            b.push_sql("(SELECT COUNT(*) FROM (");
+            for (j, source) in cover.sources.iter().enumerate() {
+                if j > 0 {
+                    b.push_sql(" UNION ALL ");
+                }
                 self.push_source(source, false, &mut b);
-                b.push_sql(" LIMIT ");
-                b.push_param(SqlValue::Int(cap));
-                b.push_sql(") AS capped)");
             }
-            b.push_sql(")");
+            b.push_sql(" LIMIT ");
+            b.push_param(SqlValue::Int(cap(cover)));
+            b.push_sql(") AS capped)");
         }
         b
     }

@@ -446,7 +446,7 @@ proptest! {
 
         // The capped estimate bounds the rows a cover can yield, and a cover never misses a row.
         let table = Table { storage: s, key: &["tenant", "id"], scope: &in_t1 };
-        let (sql, params) = table.render_estimate(&covers, 1000, Dialect::Sqlite).into_parts();
+        let (sql, params) = table.render_estimate(&covers, &|_| 1000, Dialect::Sqlite).into_parts();
         if !covers.is_empty() {
             let estimates: Vec<i64> = conn.query_row(&sql, rusqlite::params_from_iter(params.iter().map(to_sql)), |r| {
                 (0..covers.len()).map(|i| r.get(i)).collect()

@@ -42,9 +42,24 @@ fn with_table<T>(dialect: Dialect, scope: &Scope, f: impl FnOnce(&Table<'_>) -> 
     f(&Table { storage: members::storage(dialect), key: KEY, scope: &scope_sql })
 }
 
-/// One row, one count per cover, each capped near [`DRIVE_LIMIT`]; see [`choose`].
-pub(crate) fn estimate_sql(dialect: Dialect, scope: &Scope, covers: &[Cover]) -> SqlBuilder {
-    with_table(dialect, scope, |t| t.render_estimate(covers, DRIVE_LIMIT + 1, dialect))
+/// One row, one count per cover, each counted only up to one past the cover's limit (what
+/// [`choose`] needs to know); `order` as for [`choose`].
+pub(crate) fn estimate_sql(
+    dialect: Dialect,
+    scope: &Scope,
+    covers: &[Cover],
+    order: Option<&odata::OrderBy>,
+) -> SqlBuilder {
+    with_table(dialect, scope, |t| t.render_estimate(covers, &|c| drive_limit(t, c, order) + 1, dialect))
+}
+
+/// The most keys a query may start from `cover`: [`ROW_DRIVE_LIMIT`] when a list in `order`
+/// would read its rows, else [`DRIVE_LIMIT`] (a count has no order).
+fn drive_limit(t: &Table<'_>, cover: &Cover, order: Option<&odata::OrderBy>) -> i64 {
+    match order {
+        Some(order) if t.reads_rows(cover, order) => ROW_DRIVE_LIMIT,
+        _ => DRIVE_LIMIT,
+    }
 }
 
 /// A cover whose index yields the page in order (see `Table::reads_in_order`): it is driven
@@ -54,8 +69,7 @@ pub(crate) fn in_order<'a>(dialect: Dialect, covers: &'a [Cover], order: &odata:
 }
 
 /// The cover to start from, given the capped key counts [`estimate_sql`] returned: the one
-/// naming the fewest keys, if that is within its limit ([`ROW_DRIVE_LIMIT`] when a list in
-/// `order` would read its rows, else [`DRIVE_LIMIT`]; a count has no order).
+/// naming the fewest keys, if that is within its [`drive_limit`].
 pub(crate) fn choose<'a>(
     dialect: Dialect,
     covers: &'a [Cover],
@@ -63,11 +77,8 @@ pub(crate) fn choose<'a>(
     order: Option<&odata::OrderBy>,
 ) -> Option<&'a Cover> {
     with_table(dialect, &Scope::AllTenants, |t| {
-        let limit = |c: &Cover| match order {
-            Some(order) if t.reads_rows(c, order) => ROW_DRIVE_LIMIT,
-            _ => DRIVE_LIMIT,
-        };
-        covers.iter().zip(estimates).filter(|(c, n)| **n <= limit(c)).min_by_key(|(_, n)| **n).map(|(c, _)| c)
+        let within = |(c, n): &(&Cover, &i64)| **n <= drive_limit(t, c, order);
+        covers.iter().zip(estimates).filter(within).min_by_key(|(_, n)| **n).map(|(c, _)| c)
     })
 }
 

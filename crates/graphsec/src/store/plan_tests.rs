@@ -64,15 +64,18 @@ fn a_count_of_an_exact_cover_needs_no_estimate() {
 }
 
 #[test]
-fn the_estimate_counts_each_source_up_to_the_cap() {
+fn the_estimate_counts_a_covers_sources_together_up_to_one_past_its_limit() {
     let f = parse("tags/any(t: t eq 'a') or displayName eq 'x'");
     let c = covers(Dialect::Sqlite, Some(&f));
-    let (sql, params) = estimate_sql(Dialect::Sqlite, &Scope::Tenant("t".into()), &c).into_parts();
+    let (sql, params) = estimate_sql(Dialect::Sqlite, &Scope::Tenant("t".into()), &c, None).into_parts();
     assert_eq!(
         sql,
-        "SELECT (0 + (SELECT COUNT(*) FROM (SELECT e.tenant, e.id FROM profile_tags e WHERE e.tenant = ?1 AND e.tag IN (?2) LIMIT ?3) AS capped) + (SELECT COUNT(*) FROM (SELECT k.tenant, k.id FROM profiles k WHERE k.tenant = ?4 AND ((k.display_name = ?5)) LIMIT ?6) AS capped))"
+        "SELECT (SELECT COUNT(*) FROM (SELECT e.tenant, e.id FROM profile_tags e WHERE e.tenant = ?1 AND e.tag IN (?2) UNION ALL SELECT k.tenant, k.id FROM profiles k WHERE k.tenant = ?3 AND ((k.display_name = ?4)) LIMIT ?5) AS capped)"
     );
-    assert_eq!(params[2], SqlValue::Int(DRIVE_LIMIT + 1));
+    assert_eq!(params[4], SqlValue::Int(DRIVE_LIMIT + 1), "a count");
+    let by_name = odata::parse_orderby("displayName", members::schema()).unwrap();
+    let (_, params) = estimate_sql(Dialect::Sqlite, &Scope::Tenant("t".into()), &c, Some(&by_name)).into_parts();
+    assert_eq!(params[4], SqlValue::Int(ROW_DRIVE_LIMIT + 1), "a list that reads each row to sort it");
 }
 
 #[test]
@@ -81,7 +84,7 @@ fn a_range_on_one_column_is_one_cover() {
     let c = covers(Dialect::Sqlite, Some(&f));
     assert_eq!(c.len(), 1);
     assert!(c[0].exact);
-    let (sql, _) = estimate_sql(Dialect::Sqlite, &Scope::AllTenants, &c).into_parts();
+    let (sql, _) = estimate_sql(Dialect::Sqlite, &Scope::AllTenants, &c, None).into_parts();
     assert!(sql.contains("((k.created_date_time >= ?1) AND (k.created_date_time < ?2))"), "{sql}");
     let f = parse(
         "createdDateTime ge 2020-01-01T00:00:00Z and riskScore eq '1' and createdDateTime lt 2021-01-01T00:00:00Z",

@@ -203,7 +203,7 @@ impl PgStore {
         if covers.is_empty() {
             return Ok(None);
         }
-        let rows = self.scan(conn, plan::estimate_sql(Pg, scope, covers), true).await?;
+        let rows = self.scan(conn, plan::estimate_sql(Pg, scope, covers, order), true).await?;
         let row = rows.first().ok_or_else(|| StoreError::Other("the estimate returned no row".into()))?;
         let estimates =
             (0..covers.len()).map(|i| row.try_get::<i64, _>(i)).collect::<Result<Vec<_>, _>>().map_err(pg)?;

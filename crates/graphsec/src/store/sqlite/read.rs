@@ -193,7 +193,7 @@ fn choose<'a>(
     if covers.is_empty() {
         return Ok(None);
     }
-    let (sql, values) = plan::estimate_sql(Sqlite, scope, covers).into_parts();
+    let (sql, values) = plan::estimate_sql(Sqlite, scope, covers, order).into_parts();
     let mut stmt = conn.prepare_cached(&sql)?;
     let estimates = stmt.query_row(rusqlite::params_from_iter(values.iter().map(SqlParam)), |r| {
         (0..covers.len()).map(|i| r.get::<_, i64>(i)).collect::<Result<Vec<_>, _>>()
