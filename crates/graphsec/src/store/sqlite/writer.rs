@@ -231,8 +231,8 @@ impl Writer {
 
 /// A group's `BEGIN IMMEDIATE ... COMMIT`, rolled back when dropped uncommitted (as rusqlite's
 /// `Transaction` is). Unlike `Transaction`, which runs its statements through `execute_batch`
-/// and so parses them anew every time, it keeps BEGIN and COMMIT prepared: with one write per
-/// group, parsing them was a noticeable part of every write.
+/// and so parses them anew every time, it keeps BEGIN and COMMIT prepared: a small group, often a
+/// single write, would otherwise pay for parsing them each time.
 struct Group<'c> {
     conn: &'c Connection,
 }
