@@ -175,6 +175,25 @@ fn storage_with(tags_json: Option<&'static str>) -> Storage {
 mod tests {
     use super::*;
 
+    #[test]
+    fn value_of_finds_a_member_at_its_place_or_anywhere_else() {
+        let mut doc = Map::new();
+        for (i, name) in names().enumerate() {
+            doc.insert(name.to_string(), Value::from(i));
+        }
+        for (i, name) in names().enumerate() {
+            assert_eq!(value_of(&doc, name), Some(&Value::from(i)), "{name}");
+        }
+        let reversed: Map<String, Value> = doc.iter().rev().map(|(k, v)| (k.clone(), v.clone())).collect();
+        for name in names() {
+            assert_eq!(value_of(&reversed, name), doc.get(name), "{name}, out of order");
+        }
+        let mut with_dynamic = Map::new();
+        with_dynamic.insert("custom".into(), Value::from("c"));
+        assert_eq!(value_of(&with_dynamic, "custom"), Some(&Value::from("c")), "not declared");
+        assert_eq!(value_of(&with_dynamic, "displayName"), None);
+    }
+
     fn migrations(dir: &str) -> String {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dir);
         let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();

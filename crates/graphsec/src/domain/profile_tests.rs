@@ -146,3 +146,21 @@ fn patch_always_advances_last_modified() {
     let doc = apply_patch(&stored, &input(json!({})), "p1", NOW).unwrap();
     assert!(doc["lastModifiedDateTime"].as_str().unwrap() > NOW);
 }
+
+/// A stored document out of declared order, or missing a declared member, is patched into the
+/// same canonical document as its canonical form would be.
+#[test]
+fn patch_of_a_stored_document_out_of_order_gives_the_canonical_result() {
+    let canonical = create(json!({"id": "p1", "displayName": "A", "tags": ["a"], "dyn": 1}));
+    let mut shuffled: Map<String, Value> = canonical.iter().rev().map(|(k, v)| (k.clone(), v.clone())).collect();
+    shuffled.remove("riskScore");
+    let body = input(json!({"displayName": "B", "other": 2}));
+    let later = "2024-05-05T00:00:00.0000000Z";
+    let from_canonical = apply_patch(&canonical, &body, "p1", later).unwrap();
+    let from_shuffled = apply_patch(&shuffled, &body, "p1", later).unwrap();
+    assert_eq!(from_shuffled, from_canonical);
+    let order = |m: &Map<String, Value>| m.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(order(&from_shuffled), order(&from_canonical), "declared order, then the dynamic members");
+    assert_eq!(from_shuffled["displayName"], "B");
+    assert_eq!(from_shuffled["riskScore"], Value::Null);
+}
