@@ -7,7 +7,7 @@ use super::error::GraphError;
 use super::extract::Reader;
 use crate::app::AppState;
 use crate::domain::skiptoken;
-use crate::store::{AuditRecord, HistoryQuery, Scope};
+use crate::store::{AuditRecord, HistoryPage, HistoryPosition, HistoryQuery, Scope};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::Uri;
@@ -22,7 +22,7 @@ const SUFFIX: &str = "/history";
 pub const DEFAULT_TOP: u32 = 20;
 pub const MAX_TOP: u32 = 100;
 /// What a history skiptoken is bound to beside the tenant and the profile.
-const ORDER: &str = "at desc,id desc";
+const ORDER: &str = "newest first";
 
 pub async fn history(
     State(app): State<Arc<AppState>>,
@@ -40,23 +40,16 @@ pub async fn history(
     let filter = format!("history:{id}");
     let identity = skiptoken::QueryIdentity { scope: &scope_text, filter: &filter, order: ORDER };
     let key = app.store.skiptoken_key();
-    let before = options.skiptoken.as_deref().map(|token| position(key, &identity, token)).transpose()?;
-    let query = HistoryQuery { scope, profile_id: id.clone(), before, limit: options.top + 1 };
+    let after = options.skiptoken.as_deref().map(|token| position(key, &identity, token)).transpose()?;
+    let query = HistoryQuery { scope, profile_id: id.clone(), after, top: options.top };
 
     let budget = &app.budget;
-    let mut reservation = budget.reserve(budget.page_estimate(query.limit as usize)).await?;
+    let mut reservation = budget.reserve(budget.page_estimate(query.top as usize + 1)).await?;
     for attempt in 1..=2 {
-        let mut records = app.store.history(query.clone()).await?;
-        let next_link = match records.len() > options.top as usize {
-            true => {
-                records.truncate(options.top as usize);
-                records.last().map(|last| {
-                    let token = skiptoken::encode(key, &identity, json!([last.at, last.id]));
-                    next_link(&ctx, &id, options.top, &token)
-                })
-            }
-            false => None,
-        };
+        let HistoryPage { records, next } = app.store.history(query.clone()).await?;
+        let next_link = next
+            .map(|next| skiptoken::encode(key, &identity, json!(next)))
+            .map(|token| next_link(&ctx, &id, options.top, &token));
         let body = page(&records, next_link).to_string().into_bytes();
         drop(records);
         if reservation.try_resize(body.len())? {
@@ -96,10 +89,10 @@ fn next_link(ctx: &RequestContext, id: &str, top: u32, token: &str) -> String {
     format!("{}{PREFIX}{id}{SUFFIX}?$top={top}&$skiptoken={token}", ctx.origin())
 }
 
-/// The `(at, id)` a skiptoken resumes after, checked to belong to this tenant and profile.
-fn position(key: &[u8], identity: &skiptoken::QueryIdentity<'_>, token: &str) -> Result<(String, String), GraphError> {
+/// Where a skiptoken resumes, checked to belong to this tenant and profile.
+fn position(key: &[u8], identity: &skiptoken::QueryIdentity<'_>, token: &str) -> Result<HistoryPosition, GraphError> {
     let value = skiptoken::decode(key, identity, token).map_err(GraphError::invalid_query)?;
-    serde_json::from_value::<(String, String)>(value)
+    serde_json::from_value::<HistoryPosition>(value)
         .map_err(|_| GraphError::invalid_query("The $skiptoken does not fit this query."))
 }
 

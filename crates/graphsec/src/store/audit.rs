@@ -31,7 +31,7 @@ pub(crate) static SELECT_AUDIT: Statement = Statement::new(
 );
 
 /// One profile's entries in a tenant, newest first, strictly before a position: parameters
-/// tenant, profile id, the position's `at` and `id`, limit.
+/// tenant, profile id, the position's `at` and `id`, limit (PostgreSQL; SQLite walks a chain).
 pub(crate) static SELECT_HISTORY_IN_TENANT: Statement = Statement::new(
     "SELECT id, at, tenant, caller, app, request_id, operation, profile_id, changed FROM audit_log \
      WHERE tenant = $1 AND profile_id = $2 AND (at, id) < ($3, $4) ORDER BY at DESC, id DESC LIMIT $5",
@@ -49,25 +49,67 @@ pub(crate) static SELECT_HISTORY_ANY_TENANT: Statement = Statement::new(
 pub struct HistoryQuery {
     pub scope: super::Scope,
     pub profile_id: String,
-    /// The `(at, id)` of the last entry already returned; `None` for the first page.
-    pub before: Option<(String, String)>,
-    pub limit: u32,
+    /// Where the previous page stopped; `None` for the first page.
+    pub after: Option<HistoryPosition>,
+    /// Entries on a page.
+    pub top: u32,
+}
+
+/// Where the next page of a history starts, as each engine finds it again. It travels inside a
+/// signed skiptoken, so a store is only given back a position it made.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum HistoryPosition {
+    /// PostgreSQL: strictly before this entry's `(at, id)`.
+    Time(String, String),
+    /// SQLite: the next entry to read of each chain still open, as `(seq, tenant)`.
+    Chain(Vec<(i64, String)>),
+}
+
+/// One page of a history and where the next one starts, if there are more entries.
+#[derive(Debug)]
+pub struct HistoryPage {
+    pub records: Vec<AuditRecord>,
+    pub next: Option<HistoryPosition>,
 }
 
 /// Sorts after every stored `at` (they all start with a digit): the position of a first page.
 const NEWEST: &str = "~";
 
 impl HistoryQuery {
-    /// The statement for this query, and its text parameters before the limit.
-    pub(crate) fn statement(&self, dialect: odata::Dialect) -> (&'static str, Vec<&str>) {
-        let (at, id) = self.before.as_ref().map_or((NEWEST, ""), |(at, id)| (at.as_str(), id.as_str()));
-        match &self.scope {
+    /// The PostgreSQL statement for this query, and its text parameters before the limit (which
+    /// is one past the page, to learn whether there are more).
+    pub(crate) fn time_statement(&self, dialect: odata::Dialect) -> Result<(&'static str, Vec<&str>), StoreError> {
+        let (at, id) = match &self.after {
+            None => (NEWEST, ""),
+            Some(HistoryPosition::Time(at, id)) => (at.as_str(), id.as_str()),
+            Some(HistoryPosition::Chain(_)) => return Err(foreign_position()),
+        };
+        Ok(match &self.scope {
             super::Scope::Tenant(tenant) => {
                 (SELECT_HISTORY_IN_TENANT.text(dialect), vec![tenant.as_str(), &self.profile_id, at, id])
             }
             super::Scope::AllTenants => (SELECT_HISTORY_ANY_TENANT.text(dialect), vec![&self.profile_id, at, id]),
-        }
+        })
     }
+
+    /// The page of up to `top + 1` entries read in time order, its last one dropped to mark
+    /// that there are more.
+    pub(crate) fn time_page(&self, mut records: Vec<AuditRecord>) -> HistoryPage {
+        let next = match records.len() > self.top as usize {
+            true => {
+                records.truncate(self.top as usize);
+                records.last().map(|last| HistoryPosition::Time(last.at.clone(), last.id.clone()))
+            }
+            false => None,
+        };
+        HistoryPage { records, next }
+    }
+}
+
+/// A position of the other engine's kind: the skiptoken was made by a server on another store.
+pub(crate) fn foreign_position() -> StoreError {
+    StoreError::Other("a history position made by another kind of store".into())
 }
 
 /// The values of [`INSERT_AUDIT`], in order: eight columns of text, then `changed` as JSON.

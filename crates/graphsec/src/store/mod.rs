@@ -16,7 +16,7 @@ use crate::domain::write::{Create, Delete, Refusal, Update};
 use serde_json::{Map, Value};
 
 pub use crate::domain::write::Scope;
-pub use audit::{AuditQuery, AuditRecord, HistoryQuery};
+pub use audit::{AuditQuery, AuditRecord, HistoryPage, HistoryPosition, HistoryQuery};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 use std::sync::Arc;
@@ -111,7 +111,7 @@ impl Store {
     }
 
     /// A page of one profile's audit trail, newest first (`GET /_graphsec/profiles/{id}/history`).
-    pub async fn history(&self, query: HistoryQuery) -> Result<Vec<AuditRecord>, StoreError> {
+    pub async fn history(&self, query: HistoryQuery) -> Result<HistoryPage, StoreError> {
         let _timer = StoreTimer::start("history");
         match self {
             Store::Sqlite(s) => s.history(query).await,

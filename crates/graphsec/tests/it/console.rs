@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 backend_tests!(
     a_history_lists_a_profiles_writes_newest_first_in_the_callers_tenant,
     a_history_is_paged_with_skiptokens_bound_to_tenant_and_profile,
+    without_authentication_a_history_follows_a_profile_through_moves_and_re_creation,
 );
 
 async fn get(server: &TestServer, path: &str) -> reqwest::Response {
@@ -169,6 +170,13 @@ async fn a_history_lists_a_profiles_writes_newest_first_in_the_callers_tenant(ba
     assert_eq!(gone.status(), 204);
     let trail = operations(&history(&server, &history_path("other"), &reader).await);
     assert_eq!(trail.iter().map(|(op, _)| op.as_str()).collect::<Vec<_>>(), ["delete", "create"]);
+    // Created again, it goes on from there.
+    server.create(&a, json!({"id": "other"})).await;
+    let response = server.request(Method::PATCH, &item("other"), &a).json(&json!({"riskScore": "1"})).send().await;
+    assert_eq!(response.unwrap().status(), 200);
+    let trail = operations(&history(&server, &history_path("other"), &reader).await);
+    let trail: Vec<&str> = trail.iter().map(|(op, _)| op.as_str()).collect();
+    assert_eq!(trail, ["update", "create", "delete", "create"]);
 
     // Reading needs a token with a read permission; writing to it is not a thing.
     let anonymous = server.unauthenticated(Method::GET, &history_path("p%2F1")).send().await.unwrap();
@@ -232,17 +240,31 @@ async fn a_history_is_paged_with_skiptokens_bound_to_tenant_and_profile(backend:
     server.stop().await;
 }
 
-/// With `--auth off` the console needs no token, and the history spans every tenant.
-#[tokio::test]
-async fn without_authentication_the_history_spans_tenants() {
-    let server = TestServer::start_with(Backend::Memory, AuthChoice::Off).await;
-    for tenant in [TENANT_A, TENANT_B] {
-        server.create("", json!({"id": "p", "azureTenantId": tenant})).await;
+/// With `--auth off` a history spans the tenants that hold the id: a page at a time, each entry
+/// once, newest first, through a move to another tenant and a re-creation in the first.
+async fn without_authentication_a_history_follows_a_profile_through_moves_and_re_creation(backend: Backend) {
+    let server = TestServer::start_with(backend, AuthChoice::Off).await;
+    let patch = |body: Value| server.client.patch(server.url(&item("m"))).json(&body).send();
+    server.create("", json!({"id": "m", "azureTenantId": TENANT_A})).await;
+    assert_eq!(patch(json!({"displayName": "in A"})).await.unwrap().status(), 200);
+    assert_eq!(patch(json!({"azureTenantId": TENANT_B})).await.unwrap().status(), 200);
+    server.create("", json!({"id": "m", "azureTenantId": TENANT_A})).await;
+    server.create("", json!({"id": "n", "azureTenantId": TENANT_A})).await;
+
+    let mut seen = Vec::new();
+    let mut next = Some(format!("{}?$top=1", history_path("m")));
+    while let Some(path) = next {
+        let page = history(&server, &path, "").await;
+        for entry in page["value"].as_array().unwrap() {
+            let (operation, tenant) = (entry["operation"].as_str().unwrap(), entry["tenant"].as_str().unwrap());
+            seen.push((operation.to_string(), tenant.to_string(), entry["id"].as_str().unwrap().to_string()));
+        }
+        next = page["@odata.nextLink"].as_str().map(|link| link.trim_start_matches(&server.base).to_string());
     }
-    let page = history(&server, &history_path("p"), "").await;
-    let mut tenants: Vec<&str> =
-        page["value"].as_array().unwrap().iter().map(|e| e["tenant"].as_str().unwrap()).collect();
-    tenants.sort();
-    assert_eq!(tenants, [TENANT_A, TENANT_B]);
+    let trail: Vec<(&str, &str)> = seen.iter().map(|(op, tenant, _)| (op.as_str(), tenant.as_str())).collect();
+    assert_eq!(trail, [("create", TENANT_A), ("update", TENANT_B), ("update", TENANT_A), ("create", TENANT_A)]);
+    let mut ids: Vec<&str> = seen.iter().map(|(_, _, id)| id.as_str()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "each entry once");
     server.stop().await;
 }

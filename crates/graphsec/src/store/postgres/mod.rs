@@ -19,7 +19,7 @@ mod schema;
 mod statements;
 mod write;
 
-use super::audit::{self, AuditQuery, AuditRecord, HistoryQuery, TextColumns};
+use super::audit::{self, AuditQuery, AuditRecord, HistoryPage, HistoryQuery, TextColumns};
 use super::sql::NamedRow;
 use super::{Actor, ListPage, ListRequest, Scope, StoreError, StoredProfile, WriteCommand, WriteOutcome, plan};
 use odata::Dialect::Postgres as Pg;
@@ -243,20 +243,21 @@ impl PgStore {
     }
 
     /// A page of one profile's audit trail, newest first.
-    pub async fn history(&self, query: &HistoryQuery) -> Result<Vec<AuditRecord>, StoreError> {
+    pub async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
+        let (sql, text) = query.time_statement(Pg)?;
         let rows = faults::retrying(|| async {
-            let (sql, text) = query.statement(Pg);
             let mut statement = sqlx::query(sql);
-            for value in text {
-                statement = statement.bind(value);
+            for value in &text {
+                statement = statement.bind(*value);
             }
             let mut conn = self.pool.acquire().await.map_err(pg)?;
-            let rows = statement.bind(i64::from(query.limit)).fetch_all(&mut *conn).await;
+            let rows = statement.bind(i64::from(query.top) + 1).fetch_all(&mut *conn).await;
             conn.settle(&rows);
             rows.map_err(pg)
         })
         .await?;
-        rows.iter().map(audit::audit_record).collect()
+        let records = rows.iter().map(audit::audit_record).collect::<Result<_, _>>()?;
+        Ok(query.time_page(records))
     }
 
     async fn audit_rows(&self, query: &AuditQuery) -> Result<Vec<PgRow>, StoreError> {

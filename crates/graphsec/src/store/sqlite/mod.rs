@@ -16,6 +16,7 @@
 //! Refusals (not found, If-Match, invalid) are answered from the read alone: they are correct as
 //! of that read, which happened while the request was in flight.
 
+mod chain;
 mod disk;
 pub mod faults;
 mod health;

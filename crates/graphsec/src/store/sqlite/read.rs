@@ -3,9 +3,9 @@
 //! run on the blocking pool, a bounded number at a time.
 
 use super::location::Location;
-use super::{BUSY_TIMEOUT, SqliteStore, blocking, rows};
+use super::{BUSY_TIMEOUT, SqliteStore, blocking, chain, rows};
 use crate::store::audit::TextColumns;
-use crate::store::audit::{self, AuditQuery, AuditRecord, HistoryQuery};
+use crate::store::audit::{self, AuditQuery, AuditRecord, HistoryPage, HistoryQuery};
 use crate::store::{ListPage, ListRequest, Scope, StoreError, StoredProfile, plan};
 use odata::Cover;
 use odata::Dialect::Sqlite;
@@ -146,23 +146,10 @@ impl SqliteStore {
     }
 
     /// A page of one profile's audit trail, newest first.
-    pub async fn history(self: &Arc<Self>, query: HistoryQuery) -> Result<Vec<AuditRecord>, StoreError> {
+    pub async fn history(self: &Arc<Self>, query: HistoryQuery) -> Result<HistoryPage, StoreError> {
         let store = self.clone();
-        blocking(move || {
-            pooled(&store.readers.scan, &store.readers.location, 0, |conn| {
-                let (sql, text) = query.statement(odata::Dialect::Sqlite);
-                let mut stmt = conn.prepare_cached(sql)?;
-                let mut values: Vec<rusqlite::types::Value> = text.into_iter().map(|t| t.to_string().into()).collect();
-                values.push(i64::from(query.limit).into());
-                let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
-                let mut records = Vec::new();
-                while let Some(row) = rows.next()? {
-                    records.push(audit::audit_record(row)?);
-                }
-                Ok(records)
-            })
-        })
-        .await
+        blocking(move || pooled(&store.readers.scan, &store.readers.location, 0, |conn| chain::page(conn, &query)))
+            .await
     }
 
     /// Runs a scan on the blocking pool once one of the scan slots is free.

@@ -1,8 +1,9 @@
 //! A profile's rows as SQL: reading the row a write names, and writing rows, tags and audit
 //! records inside the writer's transaction.
 
+use super::chain;
 use crate::domain::write::{Change, Current};
-use crate::store::audit::{self, AuditRecord};
+use crate::store::audit::AuditRecord;
 use crate::store::row_cache::{CacheChange, CachedRow};
 use crate::store::sql::{self, NamedRow};
 use crate::store::{IndexedColumns, Scope, StoreError, StoredProfile, WriteOutcome};
@@ -105,10 +106,12 @@ impl Edit {
         conn: &Connection,
         cache: &mut Vec<CacheChange>,
     ) -> Result<Option<WriteOutcome>, StoreError> {
-        if !self.update_row(conn)? {
+        let Some(audit_head) = chain::append_to_row(conn, &self.audit, self.rowid, self.version)? else {
             return Ok(None);
+        };
+        if !self.update_row(conn, audit_head)? {
+            return Err(StoreError::Other("a row changed between its audit row and its rewrite".into()));
         }
-        insert_audit(conn, &self.audit)?;
         let version = self.version + 1;
         cache.push(CacheChange::Put {
             tenant: self.tenant.clone(),
@@ -120,11 +123,12 @@ impl Edit {
 
     /// Rewrites the row if it is still at the version it was read at, touching only the indexed
     /// columns (and tags) that changed, so a PATCH of one member updates one index rather than
-    /// all of them. False when the row is no longer there at that version.
-    fn update_row(&self, conn: &Connection) -> Result<bool, StoreError> {
-        let mut sql = String::from("UPDATE profiles SET version = ?1, doc = ?2");
+    /// all of them, and makes `audit_head` its chain's head. False when the row is no longer
+    /// there at that version.
+    fn update_row(&self, conn: &Connection, audit_head: i64) -> Result<bool, StoreError> {
+        let mut sql = String::from("UPDATE profiles SET version = ?1, doc = ?2, audit_head = ?7");
         for (i, (column, _)) in self.columns.iter().enumerate() {
-            sql.push_str(&format!(", {column} = ?{}", i + 7));
+            sql.push_str(&format!(", {column} = ?{}", i + 8));
         }
         // The rowid finds the row without an index search; tenant and id make sure it is the same
         // profile (rowids of deleted rows are reused).
@@ -136,8 +140,9 @@ impl Edit {
         stmt.raw_bind_parameter(4, &self.tenant)?;
         stmt.raw_bind_parameter(5, &self.id)?;
         stmt.raw_bind_parameter(6, self.version)?;
+        stmt.raw_bind_parameter(7, audit_head)?;
         for (i, (_, value)) in self.columns.iter().enumerate() {
-            stmt.raw_bind_parameter(i + 7, value)?;
+            stmt.raw_bind_parameter(i + 8, value)?;
         }
         if stmt.raw_execute()? == 0 {
             return Ok(false);
@@ -164,7 +169,8 @@ pub(super) fn insert(conn: &Connection, doc: &Map<String, Value>, version: i64) 
     }
 }
 
-/// Inserts a profile's row and tags unless its (tenant, id) is taken; true when it did.
+/// Inserts a profile's row and tags unless its (tenant, id) is taken; true when it did. A
+/// profile deleted (or moved away) before takes its history's head back.
 pub(super) fn insert_row(
     conn: &Connection,
     columns: &IndexedColumns,
@@ -193,15 +199,15 @@ pub(super) fn insert_row(
     if inserted == 0 {
         return Ok(false);
     }
+    if let Some(head) = chain::adopt_head(conn, columns.tenant, columns.id)? {
+        conn.prepare_cached("UPDATE profiles SET audit_head = ?1 WHERE tenant = ?2 AND id = ?3")?.execute(params![
+            head,
+            columns.tenant,
+            columns.id
+        ])?;
+    }
     insert_tags(conn, columns.tenant, columns.id, &columns.tags)?;
     Ok(true)
-}
-
-pub(super) fn insert_audit(conn: &Connection, record: &AuditRecord) -> Result<(), StoreError> {
-    let (text, changed) = audit::audit_values(record)?;
-    let values = text.into_iter().chain([changed.as_str()]);
-    conn.prepare_cached(audit::INSERT_AUDIT.text(Sqlite))?.execute(rusqlite::params_from_iter(values))?;
-    Ok(())
 }
 
 /// Deletes up to `limit` of the oldest audit rows, in the order they were written, as long as
@@ -213,6 +219,7 @@ pub(super) fn prune_audit(conn: &Connection, before: &str, limit: u32) -> Result
             "DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log ORDER BY seq LIMIT ?2) AND at < ?1",
         )?
         .execute(params![before, limit])?;
+    chain::prune_heads(conn)?;
     Ok(deleted as u64)
 }
 
@@ -246,16 +253,17 @@ pub(super) fn delete_row(
          (SELECT value FROM json_each((SELECT tags_json FROM profiles WHERE tenant = ?1 AND id = ?2)))",
     )?
     .execute([tenant, id])?;
+    chain::park_head(conn, tenant, id)?;
     conn.prepare_cached("DELETE FROM profiles WHERE tenant = ?1 AND id = ?2")?.execute([tenant, id])?;
     cache.push(CacheChange::Remove { tenant: tenant.to_string(), id: id.to_string() });
     Ok(())
 }
 
-/// Deletes the profiles, their tags and the audit rows of `tenant`, or of every tenant; how many
+/// Deletes the profiles, their tags and the audit trail of `tenant`, or of every tenant; how many
 /// profiles.
 pub(super) fn reset(conn: &Connection, tenant: Option<&str>) -> Result<u64, StoreError> {
     let mut profiles = 0;
-    for table in ["profile_tags", "profiles", "audit_log"] {
+    for table in ["profile_tags", "profiles", "audit_log", "audit_heads"] {
         let deleted = match tenant {
             Some(tenant) => conn.execute(&format!("DELETE FROM {table} WHERE tenant = ?1"), [tenant])?,
             None => conn.execute(&format!("DELETE FROM {table}"), [])?,

@@ -11,6 +11,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0003_tag_key.sql"),
     include_str!("../../../migrations/sqlite/0004_collections_never_null.sql"),
     include_str!("../../../migrations/sqlite/0005_audit_by_profile.sql"),
+    include_str!("../../../migrations/sqlite/0006_audit_chain.sql"),
 ];
 
 /// Runs the migrations the database has not run, each in a transaction of its own.

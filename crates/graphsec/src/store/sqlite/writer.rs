@@ -7,6 +7,7 @@
 //! succeeded, each write's outcome is what the database holds and what its caller is told;
 //! nothing after that point can run a write again.
 
+use super::chain;
 use super::disk;
 use super::faults::{Faults, Step};
 use super::health::{FailOnPanic, Health};
@@ -289,7 +290,7 @@ fn write_command(
         WriteCommand::Create(create) => {
             let outcome = rows::insert(conn, &create.doc, 1)?;
             if matches!(outcome, WriteOutcome::Written(_)) {
-                rows::insert_audit(conn, &create.audit(actor.author()))?;
+                chain::append(conn, &create.audit(actor.author()))?;
             }
             Ok(outcome)
         }
@@ -301,7 +302,7 @@ fn write_command(
                 Err(refusal) => return Ok(refusal.into()),
             };
             rows::delete_row(conn, &audit.tenant, &delete.id, cache)?;
-            rows::insert_audit(conn, &audit)?;
+            chain::append(conn, &audit)?;
             Ok(WriteOutcome::Deleted)
         }
         WriteCommand::Import { profiles } => {
@@ -338,7 +339,7 @@ fn write_update(
             let outcome = rows::insert(conn, &change.doc, change.version)?;
             if matches!(outcome, WriteOutcome::Written(_)) {
                 rows::delete_row(conn, &found.tenant, &found.id, cache)?;
-                rows::insert_audit(conn, &change.audit)?;
+                chain::append(conn, &change.audit)?;
             }
             Ok(outcome)
         }
