@@ -8,9 +8,10 @@
 //! so a head left pointing at a pruned row may meet another profile's row, and the walk stops
 //! there rather than show it.
 
-use crate::store::audit::{self, AuditRecord, HistoryPage, HistoryPosition, HistoryQuery};
+use crate::store::audit::{self, AuditQuery, AuditRecord, HistoryPage, HistoryPosition, HistoryQuery};
 use crate::store::{Scope, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::VecDeque;
 
 const APPEND_COLUMNS: &str =
     "INSERT INTO audit_log (id, at, tenant, caller, app, request_id, operation, profile_id, changed, prev)";
@@ -95,40 +96,89 @@ pub(super) fn prune_heads(conn: &Connection) -> Result<(), StoreError> {
 /// One page of a history, newest first: the chains of the profile in the scope (one per tenant
 /// holding the id) walked together, the highest seq first.
 pub(super) fn page(conn: &Connection, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
-    let mut open = match &query.after {
+    let open = match &query.after {
         None => heads(conn, &query.scope, &query.profile_id)?,
         Some(HistoryPosition::Chain(open)) => open.clone(),
         Some(HistoryPosition::Time(..)) => return Err(audit::foreign_position()),
     };
-    let mut read = conn.prepare_cached(
-        "SELECT id, at, tenant, caller, app, request_id, operation, profile_id, changed, prev \
-         FROM audit_log WHERE seq = ?1",
-    )?;
+    let mut walk = Walk::new(conn, open, &query.profile_id)?;
     let mut records = Vec::new();
-    while let Some(newest) = (0..open.len()).max_by_key(|&i| open[i].0) {
-        let (seq, tenant) = open[newest].clone();
-        let entry = read
-            .query_row(params![seq], |row| Ok((audit::audit_record(row), row.get::<_, Option<i64>>(9)?)))
-            .optional()?
-            .map(|(record, prev)| record.map(|record| (record, prev)))
-            .transpose()?;
-        let Some((record, prev)) = entry.filter(|(r, _)| r.tenant == tenant && r.profile_id == query.profile_id) else {
-            // The chain ends here: its next row was pruned, or its seq now names another row.
-            open.swap_remove(newest);
-            continue;
-        };
-        if records.len() == query.top as usize {
-            return Ok(HistoryPage { records, next: Some(HistoryPosition::Chain(open)) });
+    while records.len() < query.top as usize {
+        match walk.next()? {
+            Some(record) => records.push(record),
+            None => return Ok(HistoryPage { records, next: None }),
         }
-        match prev.filter(|&prev| prev < seq) {
-            Some(prev) => open[newest].0 = prev,
-            None => {
-                open.swap_remove(newest);
+    }
+    let rest = walk.open.clone();
+    let next = walk.next()?.map(|_| HistoryPosition::Chain(rest));
+    Ok(HistoryPage { records, next })
+}
+
+/// `graphsec audit --profile-id`: the oldest `limit` entries of the profile's chains (in
+/// `tenant`, or in all) that match the other filters, in `SELECT_AUDIT`'s order. Walks the whole
+/// history, keeping no more than `limit` entries.
+pub(super) fn oldest(conn: &Connection, query: &AuditQuery, profile_id: &str) -> Result<Vec<AuditRecord>, StoreError> {
+    let scope = query.tenant.clone().map_or(Scope::AllTenants, Scope::Tenant);
+    let mut walk = Walk::new(conn, heads(conn, &scope, profile_id)?, profile_id)?;
+    let mut kept = VecDeque::new();
+    while let Some(record) = walk.next()? {
+        let wanted = query.operation.as_ref().is_none_or(|op| &record.operation == op)
+            && query.since.as_ref().is_none_or(|since| &record.at >= since);
+        if wanted {
+            kept.push_back(record);
+            if kept.len() > query.limit as usize {
+                kept.pop_front();
             }
         }
-        records.push(record);
     }
-    Ok(HistoryPage { records, next: None })
+    let mut records: Vec<AuditRecord> = kept.into();
+    records.sort_by(|x, y| (&x.at, &x.id).cmp(&(&y.at, &y.id)));
+    Ok(records)
+}
+
+/// Chains walked together, newest first: `open` holds the next seq to read of each, with the
+/// tenant it belongs to.
+struct Walk<'c, 'q> {
+    read: rusqlite::CachedStatement<'c>,
+    open: Vec<(i64, String)>,
+    profile_id: &'q str,
+}
+
+impl<'c, 'q> Walk<'c, 'q> {
+    fn new(conn: &'c Connection, open: Vec<(i64, String)>, profile_id: &'q str) -> Result<Walk<'c, 'q>, StoreError> {
+        let read = conn.prepare_cached(
+            "SELECT id, at, tenant, caller, app, request_id, operation, profile_id, changed, prev \
+             FROM audit_log WHERE seq = ?1",
+        )?;
+        Ok(Walk { read, open, profile_id })
+    }
+
+    /// The newest entry not read yet, if any.
+    fn next(&mut self) -> Result<Option<AuditRecord>, StoreError> {
+        while let Some(newest) = (0..self.open.len()).max_by_key(|&i| self.open[i].0) {
+            let (seq, tenant) = self.open[newest].clone();
+            let entry = self
+                .read
+                .query_row(params![seq], |row| Ok((audit::audit_record(row), row.get::<_, Option<i64>>(9)?)))
+                .optional()?
+                .map(|(record, prev)| record.map(|record| (record, prev)))
+                .transpose()?;
+            let Some((record, prev)) = entry.filter(|(r, _)| r.tenant == tenant && r.profile_id == self.profile_id)
+            else {
+                // The chain ends here: its next row was pruned, or its seq now names another row.
+                self.open.swap_remove(newest);
+                continue;
+            };
+            match prev.filter(|&prev| prev < seq) {
+                Some(prev) => self.open[newest].0 = prev,
+                None => {
+                    self.open.swap_remove(newest);
+                }
+            }
+            return Ok(Some(record));
+        }
+        Ok(None)
+    }
 }
 
 /// The head of each chain of `id` in the scope, with its tenant.

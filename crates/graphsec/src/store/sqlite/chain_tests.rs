@@ -2,7 +2,7 @@ use super::super::schema::MIGRATIONS;
 use super::super::{Durability, SqliteStore};
 use crate::domain::profile;
 use crate::domain::write::{Create, Delete, Update};
-use crate::store::{Actor, HistoryPage, HistoryPosition, HistoryQuery, Scope, WriteCommand, WriteOutcome};
+use crate::store::{Actor, AuditQuery, HistoryPage, HistoryPosition, HistoryQuery, Scope, WriteCommand, WriteOutcome};
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::Arc;
@@ -59,8 +59,12 @@ async fn create(store: &Arc<SqliteStore>, t: &str, id: &str) {
 }
 
 async fn patch(store: &Arc<SqliteStore>, t: &str, id: &str, body: &str) {
+    patch_at(store, t, id, body, NOW).await;
+}
+
+async fn patch_at(store: &Arc<SqliteStore>, t: &str, id: &str, body: &str, now: &str) {
     let input = profile::parse_input(body.as_bytes()).unwrap();
-    let update = Update { scope: tenant(t), id: id.into(), if_match: None, input, now: NOW.into() };
+    let update = Update { scope: tenant(t), id: id.into(), if_match: None, input, now: now.into() };
     let outcome = store.write(WriteCommand::Update(update), actor()).await.unwrap();
     assert!(matches!(outcome, WriteOutcome::Written(_)), "{outcome:?}");
 }
@@ -165,4 +169,46 @@ async fn retention_ends_chains_and_forgets_deleted_heads() {
 
     patch(&store, "t", "p", r#"{"riskScore":"1"}"#).await;
     assert_eq!(operations(&store, "t", "p").await, ["update"]);
+}
+
+/// `graphsec audit --profile-id` reads the chains: the oldest `limit` entries that pass the
+/// filters, oldest first, in one tenant or in all.
+#[tokio::test]
+async fn the_audit_of_one_profile_is_read_from_its_chains() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("db.sqlite3"));
+    create(&store, "t", "p").await;
+    create(&store, "u", "p").await;
+    create(&store, "t", "q").await;
+    for (n, now) in ["2026-01-02T00:00:00.0000000Z", "2026-01-03T00:00:00.0000000Z", "2026-01-04T00:00:00.0000000Z"]
+        .into_iter()
+        .enumerate()
+    {
+        patch_at(&store, "t", "p", &format!(r#"{{"riskScore":"{n}"}}"#), now).await;
+    }
+    let audit = |tenant: Option<&str>, operation: Option<&str>, since: Option<&str>, limit: u32| {
+        let query = AuditQuery {
+            tenant: tenant.map(String::from),
+            profile_id: Some("p".into()),
+            operation: operation.map(String::from),
+            since: since.map(String::from),
+            limit,
+        };
+        let store = store.clone();
+        async move {
+            let records = store.audit(query).await.unwrap();
+            records.into_iter().map(|r| format!("{} {} {}", r.tenant, r.operation, &r.at[..10])).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(audit(Some("t"), None, None, 2).await, ["t create 2026-01-01", "t update 2026-01-02"]);
+    assert_eq!(audit(Some("t"), Some("update"), None, 2).await, ["t update 2026-01-02", "t update 2026-01-03"]);
+    assert_eq!(
+        audit(Some("t"), None, Some("2026-01-03T00:00:00.0000000Z"), 10).await,
+        ["t update 2026-01-03", "t update 2026-01-04"]
+    );
+    // Entries at the same time are in the order of their random ids.
+    let mut creates = audit(None, Some("create"), None, 10).await;
+    creates.sort();
+    assert_eq!(creates, ["t create 2026-01-01", "u create 2026-01-01"]);
+    assert!(audit(Some("v"), None, None, 10).await.is_empty());
 }

@@ -132,6 +132,9 @@ impl SqliteStore {
         let store = self.clone();
         blocking(move || {
             pooled(&store.readers.scan, &store.readers.location, 0, |conn| {
+                if let Some(profile_id) = &query.profile_id {
+                    return chain::oldest(conn, &query, profile_id);
+                }
                 let mut stmt = conn.prepare_cached(audit::SELECT_AUDIT.text(odata::Dialect::Sqlite))?;
                 let mut rows =
                     stmt.query(params![query.tenant, query.profile_id, query.operation, query.since, query.limit])?;
