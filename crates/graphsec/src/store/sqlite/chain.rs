@@ -13,25 +13,30 @@ use crate::store::{Scope, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::VecDeque;
 
-const APPEND_COLUMNS: &str =
-    "INSERT INTO audit_log (id, at, tenant, caller, app, request_id, operation, profile_id, changed, prev)";
+/// An audit row's INSERT with `prev`, completed by the rest of the statement; the parameters
+/// ?1 to ?9 are the values of `audit::audit_values`.
+macro_rules! append_sql {
+    ($rest:literal) => {
+        concat!(
+            "INSERT INTO audit_log (id, at, tenant, caller, app, request_id, operation, profile_id, changed, prev) ",
+            $rest
+        )
+    };
+}
 
 /// Appends `record` to its profile's chain, wherever the head is.
 pub(super) fn append(conn: &Connection, record: &AuditRecord) -> Result<(), StoreError> {
     let (text, changed) = audit::audit_values(record)?;
     let values = text.into_iter().chain([changed.as_str()]);
-    conn.prepare_cached(&format!(
-        "{APPEND_COLUMNS} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, COALESCE(\
+    conn.prepare_cached(append_sql!(
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, COALESCE(\
          (SELECT audit_head FROM profiles WHERE tenant = ?3 AND id = ?8), \
          (SELECT seq FROM audit_heads WHERE profile_id = ?8 AND tenant = ?3)))"
     ))?
     .execute(rusqlite::params_from_iter(values))?;
     let seq = conn.last_insert_rowid();
     let (tenant, id) = (&record.tenant, &record.profile_id);
-    let moved = conn
-        .prepare_cached("UPDATE profiles SET audit_head = ?1 WHERE tenant = ?2 AND id = ?3")?
-        .execute(params![seq, tenant, id])?;
-    if moved == 0 {
+    if !set_row_head(conn, tenant, id, seq)? {
         conn.prepare_cached(
             "INSERT INTO audit_heads (profile_id, tenant, seq) VALUES (?1, ?2, ?3) \
              ON CONFLICT (profile_id, tenant) DO UPDATE SET seq = excluded.seq",
@@ -52,8 +57,8 @@ pub(super) fn append_to_row(
 ) -> Result<Option<i64>, StoreError> {
     let (text, changed) = audit::audit_values(record)?;
     let values = text.into_iter().chain([changed.as_str()]);
-    let mut stmt = conn.prepare_cached(&format!(
-        "{APPEND_COLUMNS} SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, audit_head FROM profiles \
+    let mut stmt = conn.prepare_cached(append_sql!(
+        "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, audit_head FROM profiles \
          WHERE rowid = ?10 AND tenant = ?3 AND id = ?8 AND version = ?11"
     ))?;
     for (i, value) in values.enumerate() {
@@ -64,13 +69,25 @@ pub(super) fn append_to_row(
     Ok((stmt.raw_execute()? == 1).then(|| conn.last_insert_rowid()))
 }
 
-/// The head a new row of `(tenant, id)` takes over from `audit_heads` (the profile was deleted
-/// or moved away before), removed from there.
-pub(super) fn adopt_head(conn: &Connection, tenant: &str, id: &str) -> Result<Option<i64>, StoreError> {
-    Ok(conn
+/// Moves the head of `(tenant, id)` from `audit_heads` (the profile was deleted or moved away
+/// before) into its new row.
+pub(super) fn adopt_head(conn: &Connection, tenant: &str, id: &str) -> Result<(), StoreError> {
+    let parked: Option<i64> = conn
         .prepare_cached("DELETE FROM audit_heads WHERE profile_id = ?1 AND tenant = ?2 RETURNING seq")?
         .query_row([id, tenant], |r| r.get(0))
-        .optional()?)
+        .optional()?;
+    if let Some(seq) = parked {
+        set_row_head(conn, tenant, id, seq)?;
+    }
+    Ok(())
+}
+
+/// Writes `seq` as the head of the row `(tenant, id)`; false when there is no such row.
+fn set_row_head(conn: &Connection, tenant: &str, id: &str, seq: i64) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached("UPDATE profiles SET audit_head = ?1 WHERE tenant = ?2 AND id = ?3")?
+        .execute(params![seq, tenant, id])?;
+    Ok(changed == 1)
 }
 
 /// Keeps the head of a row about to be deleted in `audit_heads`, so its history outlives it.

@@ -4,7 +4,7 @@ use crate::domain::profile;
 use crate::domain::write::{Create, Delete, Update};
 use crate::store::{Actor, AuditQuery, HistoryPage, HistoryPosition, HistoryQuery, Scope, WriteCommand, WriteOutcome};
 use rusqlite::Connection;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,14 @@ const NOW: &str = "2026-01-01T00:00:00.0000000Z";
 
 fn open(path: &Path) -> Arc<SqliteStore> {
     SqliteStore::open(path, Durability::Full, Duration::from_secs(5)).unwrap()
+}
+
+/// A store on a new database, with the directory that holds it and its path.
+fn new_store() -> (tempfile::TempDir, PathBuf, Arc<SqliteStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite3");
+    let store = open(&path);
+    (dir, path, store)
 }
 
 fn actor() -> Actor {
@@ -126,9 +134,7 @@ async fn an_older_schemas_history_is_chained_on_open() {
 /// seqs of removed rows are given out again.
 #[tokio::test]
 async fn a_walk_stops_at_another_profiles_row_and_at_a_link_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite3");
-    let store = open(&path);
+    let (_dir, path, store) = new_store();
     create(&store, "t", "p").await;
     patch(&store, "t", "p", r#"{"riskScore":"1"}"#).await;
     create(&store, "t", "q").await;
@@ -152,9 +158,7 @@ async fn a_walk_stops_at_another_profiles_row_and_at_a_link_up() {
 /// are all gone; the next write starts the chain again.
 #[tokio::test]
 async fn retention_ends_chains_and_forgets_deleted_heads() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite3");
-    let store = open(&path);
+    let (_dir, path, store) = new_store();
     create(&store, "t", "p").await;
     create(&store, "t", "q").await;
     let delete = Delete { scope: tenant("t"), id: "q".into(), if_match: None, now: NOW.into() };
@@ -175,8 +179,7 @@ async fn retention_ends_chains_and_forgets_deleted_heads() {
 /// filters, oldest first, in one tenant or in all.
 #[tokio::test]
 async fn the_audit_of_one_profile_is_read_from_its_chains() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir.path().join("db.sqlite3"));
+    let (_dir, _, store) = new_store();
     create(&store, "t", "p").await;
     create(&store, "u", "p").await;
     create(&store, "t", "q").await;

@@ -199,13 +199,7 @@ pub(super) fn insert_row(
     if inserted == 0 {
         return Ok(false);
     }
-    if let Some(head) = chain::adopt_head(conn, columns.tenant, columns.id)? {
-        conn.prepare_cached("UPDATE profiles SET audit_head = ?1 WHERE tenant = ?2 AND id = ?3")?.execute(params![
-            head,
-            columns.tenant,
-            columns.id
-        ])?;
-    }
+    chain::adopt_head(conn, columns.tenant, columns.id)?;
     insert_tags(conn, columns.tenant, columns.id, &columns.tags)?;
     Ok(true)
 }
