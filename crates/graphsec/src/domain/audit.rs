@@ -94,43 +94,9 @@ pub(crate) fn created_members(doc: &Map<String, Value>) -> Vec<String> {
     doc.iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k.clone()).collect()
 }
 
-/// The members whose value a write changed, in the document's order, then those it removed.
-/// `lastModifiedDateTime` does not count: it only records that something else changed.
-pub(crate) fn changed_members(previous: &Map<String, Value>, doc: &Map<String, Value>) -> Vec<String> {
-    // A PATCH that sets no new dynamic member and removes none leaves the names as they were, in
-    // the same order: the values are then compared pairwise, without looking each name up.
-    if previous.len() == doc.len() && previous.keys().zip(doc.keys()).all(|(a, b)| a == b) {
-        return previous
-            .iter()
-            .zip(doc.values())
-            .filter(|((name, before), after)| name.as_str() != "lastModifiedDateTime" && before != after)
-            .map(|((name, _), _)| name.clone())
-            .collect();
-    }
-    let changed = doc
-        .iter()
-        .filter(|(name, value)| name.as_str() != "lastModifiedDateTime" && previous.get(name.as_str()) != Some(*value))
-        .map(|(name, _)| name.clone());
-    let removed = previous.keys().filter(|name| !doc.contains_key(name.as_str())).cloned();
-    changed.chain(removed).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn map(v: serde_json::Value) -> Map<String, Value> {
-        v.as_object().cloned().unwrap_or_default()
-    }
-
-    #[test]
-    fn changed_members_in_document_order_then_the_removed_ones() {
-        let before = map(serde_json::json!({"a": 1, "lastModifiedDateTime": "x", "b": 2, "c": 3}));
-        let same_names = map(serde_json::json!({"a": 1, "lastModifiedDateTime": "y", "b": 5, "c": 4}));
-        assert_eq!(changed_members(&before, &same_names), ["b", "c"]);
-        let other_names = map(serde_json::json!({"c": 3, "a": 0, "d": 1, "lastModifiedDateTime": "y"}));
-        assert_eq!(changed_members(&before, &other_names), ["a", "d", "b"]);
-    }
 
     #[test]
     fn a_long_list_of_members_is_cut_with_a_note() {

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod datetime;
+pub mod document;
 pub mod etag;
 pub mod members;
 pub mod profile;

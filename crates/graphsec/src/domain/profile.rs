@@ -4,6 +4,7 @@
 //! nulls, then dynamic members), which is exactly what is sent on the wire, so reads pass it
 //! through untouched.
 
+use super::document::Document;
 use super::members::{self, ACCOUNT_STATUS, USER_ACCOUNT, VENDOR_INFORMATION};
 use odata::ComplexType;
 use serde_json::{Map, Value};
@@ -140,54 +141,72 @@ pub fn build_new(
     Ok(doc)
 }
 
-/// Applies a PATCH body to a stored profile and returns the new canonical document.
-pub fn apply_patch(
-    stored: &Map<String, Value>,
+/// Applies a PATCH body to a stored profile and returns the new canonical document. An error
+/// when the body is refused; the stored document's own errors (it is not JSON) come as
+/// [`PatchError::Stored`].
+pub fn apply_patch<'a>(
+    stored: &Document<'a>,
     input: &ProfileInput,
     url_id: &str,
     now: &str,
-) -> Result<Map<String, Value>, ValidationError> {
+) -> Result<Document<'a>, PatchError> {
     if let Some(id) = input.get("id")
         && id.as_str() != Some(url_id)
     {
-        return Err(ValidationError::invalid(format!(
+        return Err(PatchError::Invalid(ValidationError::invalid(format!(
             "The id in the body must match the id in the URL ('{url_id}') or be left out."
-        )));
+        ))));
     }
-    let mut doc = if is_canonical(stored) { stored.clone() } else { canonical_copy(stored) };
+    let mut doc = stored.clone();
     for (name, value) in &input.members {
         if !members::is_declared(name) {
             continue;
         }
-        let Some(slot) = doc.get_mut(name.as_str()) else { continue };
         match (name.as_str(), value) {
             // Server-managed: a client may send back what it read; it is ignored.
             ("id" | "createdDateTime" | "lastModifiedDateTime", _) => {}
             ("vendorInformation", Value::Object(patch)) => {
-                *slot = Value::Object(merge_vendor_information(slot.as_object(), patch));
+                let old = stored.value(name)?;
+                doc.set(name, Value::Object(merge_vendor_information(old.as_ref().and_then(Value::as_object), patch)));
             }
-            _ => *slot = value.clone(),
+            _ => doc.set(name, value.clone()),
         }
     }
-    if let Some(slot) = doc.get_mut("lastModifiedDateTime") {
-        *slot = Value::String(super::datetime::strictly_after(slot.as_str(), now.to_string()));
-    }
+    let last_modified = stored.value("lastModifiedDateTime")?;
+    let next = super::datetime::strictly_after(last_modified.as_ref().and_then(Value::as_str), now.to_string());
+    doc.set("lastModifiedDateTime", Value::String(next));
     if input.members.keys().any(|name| !members::is_declared(name)) {
         apply_dynamic(stored, input, &mut doc)?;
     }
     Ok(doc)
 }
 
+/// Why a PATCH was not applied.
+#[derive(Debug)]
+pub enum PatchError {
+    Invalid(ValidationError),
+    /// The stored document is not what graphsec writes.
+    Stored(serde_json::Error),
+}
+
+impl From<serde_json::Error> for PatchError {
+    fn from(e: serde_json::Error) -> Self {
+        PatchError::Stored(e)
+    }
+}
+
+impl From<ValidationError> for PatchError {
+    fn from(e: ValidationError) -> Self {
+        PatchError::Invalid(e)
+    }
+}
+
 /// Sets and removes the dynamic members a PATCH body carries.
-fn apply_dynamic(
-    stored: &Map<String, Value>,
-    input: &ProfileInput,
-    doc: &mut Map<String, Value>,
-) -> Result<(), ValidationError> {
+fn apply_dynamic(stored: &Document<'_>, input: &ProfileInput, doc: &mut Document<'_>) -> Result<(), ValidationError> {
     // The body's own names never differ only by case (parse_input), so only the stored ones can
     // clash; each lookup and each removal costs the same however many members there are.
-    let stored_names: HashMap<String, &String> = stored
-        .keys()
+    let stored_names: HashMap<String, &str> = stored
+        .names()
         .filter(|name| !members::is_declared(name))
         .map(|name| (name.to_ascii_lowercase(), name))
         .collect();
@@ -204,35 +223,13 @@ fn apply_dynamic(
         if value.is_null() {
             removed.insert(name.as_str());
         } else {
-            doc.insert(name.clone(), value.clone());
+            doc.set(name, value.clone());
         }
     }
     if !removed.is_empty() {
-        doc.retain(|name, _| !removed.contains(name.as_str()));
+        doc.remove(&removed);
     }
     Ok(())
-}
-
-/// Whether a stored document starts with every declared member in declared order, as every
-/// document graphsec writes does. Such a document is patched in a copy, which takes over its
-/// hash table, rather than rebuilt name by name.
-fn is_canonical(stored: &Map<String, Value>) -> bool {
-    let mut names = stored.keys();
-    members::names().all(|declared| names.next().is_some_and(|name| name == declared))
-}
-
-/// Every declared member in declared order (null when missing), then the dynamic ones as stored.
-fn canonical_copy(stored: &Map<String, Value>) -> Map<String, Value> {
-    let mut doc = Map::new();
-    for name in members::names() {
-        doc.insert(name.to_string(), stored.get(name).cloned().unwrap_or(Value::Null));
-    }
-    for (name, value) in stored {
-        if !members::is_declared(name) {
-            doc.insert(name.clone(), value.clone());
-        }
-    }
-    doc
 }
 
 /// OData PATCH applied to a complex value: members present in `patch` replace, the rest stay.

@@ -24,6 +24,18 @@ fn create(v: Value) -> Map<String, Value> {
     build_new(input(v), "tenant-a", NOW, LastModified::Now).unwrap()
 }
 
+/// `apply_patch` on `stored` as a store hands it over (its text), read back from the text it gives.
+fn apply_patch(
+    stored: &Map<String, Value>,
+    body: &ProfileInput,
+    url_id: &str,
+    now: &str,
+) -> Result<Map<String, Value>, PatchError> {
+    let text = serde_json::to_string(stored)?;
+    let patched = super::apply_patch(&Document::read(&text)?, body, url_id, now)?;
+    Ok(serde_json::from_str(&patched.text()?)?)
+}
+
 #[test]
 fn create_fills_defaults_in_csdl_order() {
     let doc = create(json!({"zeta": 1, "displayName": "Alex", "custom": 5, "tags": ["x"], "alpha": 2}));
@@ -136,7 +148,9 @@ fn patch_replaces_collections_merges_vendor_and_keeps_server_members() {
 #[test]
 fn patch_refuses_a_different_id() {
     let stored = create(json!({"id": "p1"}));
-    let err = apply_patch(&stored, &input(json!({"id": "p2"})), "p1", NOW).unwrap_err();
+    let Err(PatchError::Invalid(err)) = apply_patch(&stored, &input(json!({"id": "p2"})), "p1", NOW) else {
+        panic!("a different id is refused")
+    };
     assert!(err.message.contains("must match"));
 }
 

@@ -7,8 +7,10 @@
 //! decided and decides nothing itself.
 
 use super::audit::{self, AuditRecord, Author, Entry, Operation};
+use super::document::{Copied, Document};
 use super::etag::IfMatch;
-use super::profile::{self, ProfileInput, ValidationError};
+use super::members;
+use super::profile::{self, PatchError, ProfileInput, ValidationError};
 use serde_json::{Map, Value};
 
 /// Which tenants' rows an operation may touch.
@@ -115,9 +117,12 @@ pub enum Decision {
 /// The next version of a row.
 #[derive(Debug)]
 pub struct Change {
-    /// The document as read.
-    pub previous: Map<String, Value>,
-    pub doc: Map<String, Value>,
+    /// The document, as stored and sent.
+    pub text: String,
+    /// The members the stores copy into columns and tag rows, as the row had them and as the
+    /// document has them.
+    pub copied_before: Copied,
+    pub copied: Copied,
     /// One past the version read.
     pub version: i64,
     pub audit: AuditRecord,
@@ -140,23 +145,30 @@ impl Update {
         if self.if_match.as_ref().is_some_and(|m| !m.matches(current.version)) {
             return Ok(Decision::Refuse(Refusal::PreconditionFailed));
         }
-        let previous: Map<String, Value> = serde_json::from_str(current.doc)?;
+        let previous = Document::read(current.doc)?;
         let doc = match profile::apply_patch(&previous, &self.input, &self.id, &self.now) {
             Ok(doc) => doc,
-            Err(invalid) => return Ok(Decision::Refuse(Refusal::Invalid(invalid))),
+            Err(PatchError::Invalid(invalid)) => return Ok(Decision::Refuse(Refusal::Invalid(invalid))),
+            Err(PatchError::Stored(e)) => return Err(e),
         };
-        let changed = audit::changed_members(&previous, &doc);
+        let changed = doc.changed_since(&previous);
         if changed.is_empty() {
             return Ok(Decision::Keep);
         }
-        let tenant = text(&doc, "azureTenantId");
-        if !self.scope.admits(tenant) {
+        let tenant = doc.string(members::TENANT);
+        if !self.scope.admits(&tenant) {
             return Ok(Decision::Refuse(Refusal::ForeignTenant));
         }
         let moves = tenant != current.tenant;
-        let entry = Entry { operation: Operation::Update, tenant, profile_id: &self.id, changed };
+        let entry = Entry { operation: Operation::Update, tenant: &tenant, profile_id: &self.id, changed };
         let audit = AuditRecord::new(author, entry, &self.now);
-        let change = Box::new(Change { previous, doc, version: current.version + 1, audit });
+        let change = Box::new(Change {
+            text: doc.text()?,
+            copied_before: previous.copied()?,
+            copied: doc.copied()?,
+            version: current.version + 1,
+            audit,
+        });
         Ok(if moves { Decision::Move(change) } else { Decision::Rewrite(change) })
     }
 }
@@ -236,7 +248,9 @@ mod tests {
         let Ok(Decision::Rewrite(change)) = decision else { panic!("{decision:?}") };
         assert_eq!(change.version, 5);
         assert_eq!(change.audit.changed, ["riskScore"]);
-        assert_eq!(change.doc["lastModifiedDateTime"], LATER);
+        assert_eq!(change.copied.get("lastModifiedDateTime"), Some(&Value::from(LATER)));
+        let doc: Value = serde_json::from_str(&change.text).expect("JSON");
+        assert_eq!((doc["riskScore"].as_str(), doc["lastModifiedDateTime"].as_str()), (Some("9"), Some(LATER)));
         assert_eq!(change.audit.at, LATER, "the audit record carries the write's own timestamp");
     }
 

@@ -10,6 +10,7 @@ mod sql;
 pub mod sqlite;
 
 use crate::domain::audit::Author;
+use crate::domain::document::Copied;
 use crate::domain::members;
 use crate::domain::profile::ValidationError;
 use crate::domain::write::{Create, Delete, Refusal, Update};
@@ -372,9 +373,18 @@ pub(crate) struct IndexedColumns<'a> {
 
 impl<'a> IndexedColumns<'a> {
     pub(crate) fn of(doc: &'a Map<String, Value>) -> Result<Self, StoreError> {
+        Self::from_members(|name| members::value_of(doc, name))
+    }
+
+    /// The columns of a change's document.
+    pub(crate) fn of_copied(copied: &'a Copied) -> Result<Self, StoreError> {
+        Self::from_members(|name| copied.get(name))
+    }
+
+    fn from_members(value_of: impl Fn(&str) -> Option<&'a Value>) -> Result<Self, StoreError> {
         // The member table says which member each column copies.
         let member = |column: &str| members::in_column(column).map_or("", |m| m.name);
-        let column = |column: &str| members::value_of(doc, member(column)).and_then(Value::as_str);
+        let column = |column: &str| value_of(member(column)).and_then(Value::as_str);
         let required =
             |name: &str| column(name).ok_or_else(|| StoreError::Other(format!("document without {}", member(name))));
         Ok(IndexedColumns {
@@ -386,7 +396,7 @@ impl<'a> IndexedColumns<'a> {
             azure_subscription_id: column("azure_subscription_id"),
             created_date_time: column("created_date_time"),
             last_modified_date_time: column("last_modified_date_time"),
-            tags: members::value_of(doc, "tags")
+            tags: value_of("tags")
                 .and_then(Value::as_array)
                 .map(|t| t.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default(),

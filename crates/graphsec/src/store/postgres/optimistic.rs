@@ -16,7 +16,7 @@ use super::{PgStore, faults, pg, pool, stored};
 use crate::domain::write::{Decision, Update};
 use crate::store::audit;
 use crate::store::sql::{self, NamedRow};
-use crate::store::{Actor, Scope, StoreError, StoredProfile, WriteCommand, WriteOutcome};
+use crate::store::{Actor, IndexedColumns, Scope, StoreError, StoredProfile, WriteCommand, WriteOutcome};
 use sqlx::Row;
 
 /// Lost races before an update or delete is decided on the locked row.
@@ -105,7 +105,7 @@ impl PgStore {
         match command {
             WriteCommand::Create(create) => {
                 let record = create.audit(actor.author());
-                let row = RowWrite::of(&create.doc, &record)?;
+                let row = RowWrite::of(IndexedColumns::of(&create.doc)?, serde_json::to_string(&create.doc)?, &record)?;
                 let answer = WriteOutcome::Written(StoredProfile { doc: row.wire.clone(), version: 1 });
                 Ok(self
                     .send(row.create(), &record.id, answer, actor, unsure)
@@ -139,8 +139,8 @@ impl PgStore {
             (_, None) => return Err(StoreError::Other("an update was decided on no row".into())),
         };
         let (change, read_version) = change;
-        let tags_changed = change.previous.get("tags") != change.doc.get("tags");
-        let row = RowWrite::of(&change.doc, &change.audit)?;
+        let tags_changed = change.copied_before.get("tags") != change.copied.get("tags");
+        let row = RowWrite::of(IndexedColumns::of_copied(&change.copied)?, change.text.clone(), &change.audit)?;
         let answer = WriteOutcome::Written(StoredProfile { doc: row.wire.clone(), version: read_version + 1 });
         let sent = self.send(row.rewrite(read_version, tags_changed), &change.audit.id, answer, actor, unsure).await?;
         Ok(sent.map_or(Try::LostRace, Try::Stored))

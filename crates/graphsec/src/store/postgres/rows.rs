@@ -7,7 +7,6 @@ use crate::store::audit::{self, AuditRecord};
 use crate::store::sql::{self, NamedRow};
 use crate::store::{IndexedColumns, NewProfile, Scope, StoreError, StoredProfile, WriteOutcome};
 use odata::Dialect::Postgres as Pg;
-use serde_json::{Map, Value};
 use sqlx::{Postgres, Row, Transaction};
 use std::collections::HashMap;
 
@@ -42,13 +41,14 @@ pub(super) async fn find_for_update(
     }
 }
 
+/// Inserts a profile, `wire` its document, at `version`: `Written`, or `Conflict` when its tenant
+/// has the id already.
 pub(super) async fn insert(
     tx: &mut Transaction<'_, Postgres>,
-    doc: &Map<String, Value>,
+    columns: &IndexedColumns<'_>,
+    wire: String,
     version: i64,
 ) -> Result<WriteOutcome, StoreError> {
-    let columns = IndexedColumns::of(doc)?;
-    let wire = serde_json::to_string(doc)?;
     let inserted = sqlx::query(
         "INSERT INTO profiles (tenant, id, version, user_principal_name, display_name, risk_score, \
          azure_subscription_id, created_date_time, last_modified_date_time, doc, wire) \
@@ -72,17 +72,16 @@ pub(super) async fn insert(
     if inserted == 0 {
         return Ok(WriteOutcome::Conflict);
     }
-    insert_tags(tx, &columns).await?;
+    insert_tags(tx, columns).await?;
     Ok(WriteOutcome::Written(StoredProfile { doc: wire, version }))
 }
 
 pub(super) async fn update_in_place(
     tx: &mut Transaction<'_, Postgres>,
-    doc: &Map<String, Value>,
+    columns: &IndexedColumns<'_>,
+    wire: String,
     read_version: i64,
 ) -> Result<WriteOutcome, StoreError> {
-    let columns = IndexedColumns::of(doc)?;
-    let wire = serde_json::to_string(doc)?;
     let updated = sqlx::query(
         "UPDATE profiles SET version = version + 1, user_principal_name = $3, display_name = $4, risk_score = $5, \
          azure_subscription_id = $6, created_date_time = $7, last_modified_date_time = $8, doc = $9::jsonb, wire = $10 \
@@ -113,7 +112,7 @@ pub(super) async fn update_in_place(
         .execute(&mut **tx)
         .await
         .map_err(pg)?;
-    insert_tags(tx, &columns).await?;
+    insert_tags(tx, columns).await?;
     Ok(WriteOutcome::Written(StoredProfile { doc: wire, version: read_version + 1 }))
 }
 

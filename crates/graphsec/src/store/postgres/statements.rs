@@ -8,7 +8,6 @@
 
 use crate::store::audit::{self, AuditRecord};
 use crate::store::{IndexedColumns, StoreError};
-use serde_json::{Map, Value};
 use sqlx::Postgres;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
@@ -58,12 +57,12 @@ pub(super) struct RowWrite<'a> {
 }
 
 impl<'a> RowWrite<'a> {
-    pub(super) fn of(doc: &'a Map<String, Value>, record: &'a AuditRecord) -> Result<RowWrite<'a>, StoreError> {
-        Ok(RowWrite {
-            columns: IndexedColumns::of(doc)?,
-            wire: serde_json::to_string(doc)?,
-            audit: audit::audit_values(record)?,
-        })
+    pub(super) fn of(
+        columns: IndexedColumns<'a>,
+        wire: String,
+        record: &'a AuditRecord,
+    ) -> Result<RowWrite<'a>, StoreError> {
+        Ok(RowWrite { columns, wire, audit: audit::audit_values(record)? })
     }
 
     fn bind_audit<'q>(&'q self, mut query: Statement<'q>) -> Statement<'q> {

@@ -7,7 +7,7 @@
 use super::rows::{Found, delete_row, find_for_update, import, insert, insert_audit, update_in_place};
 use super::{PgStore, faults, pg};
 use crate::domain::write::{Decision, Update};
-use crate::store::{Actor, StoreError, WriteCommand, WriteOutcome};
+use crate::store::{Actor, IndexedColumns, StoreError, WriteCommand, WriteOutcome};
 use sqlx::{Postgres, Transaction};
 
 /// How a write's transaction ends.
@@ -24,13 +24,16 @@ impl PgStore {
         let mut conn = self.pool.acquire().await.map_err(pg)?;
         let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(pg)?;
         let end = match command {
-            WriteCommand::Create(create) => match insert(&mut tx, &create.doc, 1).await? {
-                written @ WriteOutcome::Written(_) => {
-                    insert_audit(&mut tx, &create.audit(actor.author())).await?;
-                    End::Commit(written)
+            WriteCommand::Create(create) => {
+                match insert(&mut tx, &IndexedColumns::of(&create.doc)?, serde_json::to_string(&create.doc)?, 1).await?
+                {
+                    written @ WriteOutcome::Written(_) => {
+                        insert_audit(&mut tx, &create.audit(actor.author())).await?;
+                        End::Commit(written)
+                    }
+                    other => End::Rollback(other),
                 }
-                other => End::Rollback(other),
-            },
+            }
             WriteCommand::Update(update) => write_update(&mut tx, update, actor).await?,
             WriteCommand::Delete(delete) => {
                 let found = find_for_update(&mut tx, &delete.scope, &delete.id).await?;
@@ -105,10 +108,11 @@ async fn write_update(tx: &mut Transaction<'_, Postgres>, update: &Update, actor
         (Decision::Keep, Some(found)) => return Ok(End::Rollback(WriteOutcome::Written(found.profile))),
         // In place, so a writer queued on this row's lock sees the new version.
         (Decision::Rewrite(change), Some(found)) => {
-            (update_in_place(tx, &change.doc, found.profile.version).await?, change.audit)
+            let columns = IndexedColumns::of_copied(&change.copied)?;
+            (update_in_place(tx, &columns, change.text, found.profile.version).await?, change.audit)
         }
         (Decision::Move(change), Some(found)) => {
-            let outcome = insert(tx, &change.doc, change.version).await?;
+            let outcome = insert(tx, &IndexedColumns::of_copied(&change.copied)?, change.text, change.version).await?;
             if matches!(outcome, WriteOutcome::Written(_)) {
                 delete_row(tx, &found.tenant, &update.id).await?;
             }

@@ -9,7 +9,7 @@ use crate::store::sql::{self, NamedRow};
 use crate::store::{IndexedColumns, Scope, StoreError, StoredProfile, WriteOutcome};
 use odata::Dialect::Sqlite;
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::HashSet;
 
 static NAMED_ROW: NamedRow = sql::named_row!("rowid, tenant, doc, version", "");
@@ -62,7 +62,8 @@ pub(super) struct Edit {
 
 impl Edit {
     pub(super) fn of(found: &Found, change: Change) -> Result<Edit, StoreError> {
-        let (old, new) = (IndexedColumns::of(&change.previous)?, IndexedColumns::of(&change.doc)?);
+        let (old, new) =
+            (IndexedColumns::of_copied(&change.copied_before)?, IndexedColumns::of_copied(&change.copied)?);
         let columns = [
             ("user_principal_name", old.user_principal_name, new.user_principal_name),
             ("display_name", old.display_name, new.display_name),
@@ -91,7 +92,7 @@ impl Edit {
             tenant: found.tenant.clone(),
             id: found.id.clone(),
             version: found.version,
-            text: serde_json::to_string(&change.doc)?,
+            text: change.text,
             columns,
             tags_removed,
             tags_added,
@@ -159,10 +160,15 @@ impl Edit {
     }
 }
 
-/// Inserts a profile at `version`: `Written`, or `Conflict` when its tenant has the id already.
-pub(super) fn insert(conn: &Connection, doc: &Map<String, Value>, version: i64) -> Result<WriteOutcome, StoreError> {
-    let text = serde_json::to_string(doc)?;
-    if insert_row(conn, &IndexedColumns::of(doc)?, &text, version)? {
+/// Inserts a profile, `text` its document, at `version`: `Written`, or `Conflict` when its tenant
+/// has the id already.
+pub(super) fn insert(
+    conn: &Connection,
+    columns: &IndexedColumns,
+    text: String,
+    version: i64,
+) -> Result<WriteOutcome, StoreError> {
+    if insert_row(conn, columns, &text, version)? {
         Ok(WriteOutcome::Written(StoredProfile { doc: text, version }))
     } else {
         Ok(WriteOutcome::Conflict)

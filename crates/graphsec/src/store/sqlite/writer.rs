@@ -288,7 +288,8 @@ fn write_command(
 ) -> Result<WriteOutcome, StoreError> {
     match command {
         WriteCommand::Create(create) => {
-            let outcome = rows::insert(conn, &create.doc, 1)?;
+            let outcome =
+                rows::insert(conn, &IndexedColumns::of(&create.doc)?, serde_json::to_string(&create.doc)?, 1)?;
             if matches!(outcome, WriteOutcome::Written(_)) {
                 chain::append(conn, &create.audit(actor.author()))?;
             }
@@ -336,7 +337,7 @@ fn write_update(
             .write(conn, cache)?
             .ok_or_else(|| StoreError::Other("a row changed inside the writer's own transaction".into())),
         (Decision::Move(change), Some(found)) => {
-            let outcome = rows::insert(conn, &change.doc, change.version)?;
+            let outcome = rows::insert(conn, &IndexedColumns::of_copied(&change.copied)?, change.text, change.version)?;
             if matches!(outcome, WriteOutcome::Written(_)) {
                 rows::delete_row(conn, &found.tenant, &found.id, cache)?;
                 chain::append(conn, &change.audit)?;
