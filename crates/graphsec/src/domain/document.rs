@@ -318,7 +318,7 @@ mod tests {
         let back: Map<String, Value> = serde_json::from_str(&text).expect("JSON");
         assert_eq!(back["we\"ird\\name"], json!(true));
         assert_eq!(back["new"], json!("line\nbreak"));
-        assert_eq!(back.keys().last().map(String::as_str), Some("new"));
+        assert_eq!(back.keys().next_back().map(String::as_str), Some("new"));
     }
 
     #[test]
