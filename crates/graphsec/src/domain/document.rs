@@ -8,7 +8,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 /// A member's value: as stored, or as a write set it.
@@ -87,7 +87,21 @@ impl<'a> Document<'a> {
     }
 
     fn slot(&self, name: &str) -> Option<&Slot<'a>> {
-        self.members.iter().find(|(n, _)| n == name).map(|(_, slot)| slot)
+        self.position(name).map(|at| &self.members[at].1)
+    }
+
+    /// Where a member is: a declared one at its declared place (`canonical`), a dynamic one
+    /// found by a search, which is why many dynamic members are only ever handled in one pass.
+    fn position(&self, name: &str) -> Option<usize> {
+        match members::MEMBERS.iter().position(|m| m.name == name) {
+            Some(at) => Some(at),
+            None => self
+                .members
+                .iter()
+                .skip(members::MEMBERS.len())
+                .position(|(n, _)| n == name)
+                .map(|at| at + members::MEMBERS.len()),
+        }
     }
 
     /// A member's value; `None` when the document has no such member.
@@ -103,12 +117,26 @@ impl<'a> Document<'a> {
         }
     }
 
-    /// Sets a member: in its place when the document has it, else last.
+    /// Sets a member the document has; a declared one it always has.
     pub fn set(&mut self, name: &str, value: Value) {
-        match self.members.iter_mut().find(|(n, _)| n == name) {
-            Some((_, slot)) => *slot = Slot::Set(value),
-            None => self.members.push((Cow::Owned(name.to_string()), Slot::Set(value))),
+        if let Some(at) = self.position(name) {
+            self.members[at].1 = Slot::Set(value);
         }
+    }
+
+    /// Sets members by name: each in its place when the document has it, the others last, in
+    /// the order given.
+    pub fn set_all(&mut self, values: Vec<(&str, Value)>) {
+        let mut values: Vec<Option<(&str, Value)>> = values.into_iter().map(Some).collect();
+        let mut at: HashMap<&str, usize> =
+            values.iter().enumerate().filter_map(|(i, v)| v.as_ref().map(|(name, _)| (*name, i))).collect();
+        for (name, slot) in &mut self.members {
+            if let Some((_, value)) = at.remove(name.as_ref()).and_then(|i| values[i].take()) {
+                *slot = Slot::Set(value);
+            }
+        }
+        let added = values.into_iter().flatten().map(|(name, value)| (Cow::Owned(name.to_string()), Slot::Set(value)));
+        self.members.extend(added);
     }
 
     pub fn remove(&mut self, names: &HashSet<&str>) {
@@ -131,12 +159,14 @@ impl<'a> Document<'a> {
                 .map(|((name, _), _)| name.to_string())
                 .collect();
         }
+        let was: HashMap<&str, &Slot<'_>> = before.members.iter().map(|(name, slot)| (name.as_ref(), slot)).collect();
+        let is: HashSet<&str> = self.names().collect();
         let changed = self
             .members
             .iter()
-            .filter(|(name, after)| counts(name) && !before.slot(name).is_some_and(|was| after.same_as(was)))
+            .filter(|(name, after)| counts(name) && !was.get(name.as_ref()).is_some_and(|was| after.same_as(was)))
             .map(|(name, _)| name.to_string());
-        let removed = before.names().filter(|name| self.slot(name).is_none()).map(str::to_string);
+        let removed = before.names().filter(|name| !is.contains(name)).map(str::to_string);
         changed.chain(removed).collect()
     }
 
@@ -313,7 +343,7 @@ mod tests {
     #[test]
     fn escaped_names_and_set_members_are_written_as_json() {
         let mut doc = read(r#"{"we\"ird\\name":true}"#);
-        doc.set("new", json!("line\nbreak"));
+        doc.set_all(vec![("new", json!("line\nbreak"))]);
         let text = doc.text().expect("text");
         let back: Map<String, Value> = serde_json::from_str(&text).expect("JSON");
         assert_eq!(back["we\"ird\\name"], json!(true));

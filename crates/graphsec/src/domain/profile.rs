@@ -211,6 +211,7 @@ fn apply_dynamic(stored: &Document<'_>, input: &ProfileInput, doc: &mut Document
         .map(|name| (name.to_ascii_lowercase(), name))
         .collect();
     let mut removed = HashSet::new();
+    let mut set = Vec::new();
     for (name, value) in &input.members {
         if members::is_declared(name) {
             continue;
@@ -223,9 +224,10 @@ fn apply_dynamic(stored: &Document<'_>, input: &ProfileInput, doc: &mut Document
         if value.is_null() {
             removed.insert(name.as_str());
         } else {
-            doc.set(name, value.clone());
+            set.push((name.as_str(), value.clone()));
         }
     }
+    doc.set_all(set);
     if !removed.is_empty() {
         doc.remove(&removed);
     }
