@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Instructions per `GET` (or `PATCH`) of `/beta/security/userSecurityProfiles/{id}`, by callgrind.
 
-  callgrind_get.py [--method patch] BINARY LABEL [extra `serve` flags, e.g. --log-level warn]
+  callgrind_get.py [--method patch] [--bench-document] BINARY LABEL [extra `serve` flags, e.g. --log-level warn]
 
 Starts BINARY under `valgrind --tool=callgrind` on a fresh data directory (local auth, no rate
 limit), creates one profile and reads it N times over one keep-alive connection (or, with
 `--method patch`, PATCHes its displayName and riskScore N times, alternating between two bodies of
 one length so that every PATCH is a real change, without If-Match, answered 200 with the entity),
-then stops the server with SIGINT. It does so for N=500 and N=2500 and prints (total@2500 - total@500) / 2000:
+then stops the server with SIGINT. The profile is a small one (an id, a userPrincipalName and a
+tag), or with `--bench-document` one like bench/run.sh's (about 1 KB, with accounts and
+vendorInformation). It does so for N=500 and N=2500 and prints (total@2500 - total@500) / 2000:
 startup, shutdown and the first requests cancel out. The callgrind files are left in
 bench/results/callgrind/ (LABEL-N.cg) for `callgrind_annotate`. Counts, unlike wall-clock
 figures, do not depend on how busy the machine is. Under valgrind SHA-256 runs in software
@@ -22,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from gen_profiles import lines as bench_profiles
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "results", "callgrind")
@@ -52,7 +56,16 @@ def wait_up(port, proc):
 PATCHES = [json.dumps({"displayName": f"Alex {c}", "riskScore": f"{r}"}) for c, r in (("A", 40), ("B", 60))]
 
 
-def instructions(binary, label, extra, n, method):
+def profile(bench_document):
+    """The profile the requests name, as a POST body; its id is "alex"."""
+    if not bench_document:
+        return {"id": "alex", "userPrincipalName": "alex@contoso.com", "tags": ["HVA"]}
+    doc = json.loads(next(bench_profiles(1, TENANT)))
+    doc["id"] = "alex"
+    return doc
+
+
+def instructions(binary, label, extra, n, method, bench_document):
     data = tempfile.mkdtemp(prefix="callgrind-")
     port = free_port()
     out = os.path.join(OUT, f"{label}-{n}.cg")
@@ -67,7 +80,7 @@ def instructions(binary, label, extra, n, method):
                                              "--scopes", "SecurityEvents.ReadWrite.All"]).decode().strip()
             auth = {"Authorization": "Bearer " + token}
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-            body = json.dumps({"id": "alex", "userPrincipalName": "alex@contoso.com", "tags": ["HVA"]})
+            body = json.dumps(profile(bench_document))
             c.request("POST", "/beta/security/userSecurityProfiles", body=body,
                       headers={**auth, "Content-Type": "application/json"})
             r = c.getresponse()
@@ -96,11 +109,14 @@ def main():
     method = "get"
     if args[:1] == ["--method"]:
         method, args = args[1].lower(), args[2:]
+    bench_document = args[:1] == ["--bench-document"]
+    if bench_document:
+        args = args[1:]
     if len(args) < 2 or method not in ("get", "patch"):
         sys.exit(__doc__)
     binary, label, extra = args[0], args[1], args[2:]
     os.makedirs(OUT, exist_ok=True)
-    few, many = (instructions(binary, label, extra, n, method) for n in (500, 2500))
+    few, many = (instructions(binary, label, extra, n, method, bench_document) for n in (500, 2500))
     print(f"{label}: {(many - few) / 2000:.0f} instructions/{method.upper()} (500: {few}, 2500: {many})")
 
 
