@@ -93,14 +93,10 @@ impl<'a> Document<'a> {
     /// Where a member is: a declared one at its declared place (`canonical`), a dynamic one
     /// found by a search, which is why many dynamic members are only ever handled in one pass.
     fn position(&self, name: &str) -> Option<usize> {
-        match members::MEMBERS.iter().position(|m| m.name == name) {
+        let declared = members::MEMBERS.iter().position(|m| m.name == name);
+        match declared.filter(|&at| self.members.get(at).is_some_and(|(n, _)| n == name)) {
             Some(at) => Some(at),
-            None => self
-                .members
-                .iter()
-                .skip(members::MEMBERS.len())
-                .position(|(n, _)| n == name)
-                .map(|at| at + members::MEMBERS.len()),
+            None => self.members.iter().position(|(n, _)| n == name),
         }
     }
 
@@ -139,8 +135,9 @@ impl<'a> Document<'a> {
         self.members.extend(added);
     }
 
+    /// Removes dynamic members; the declared ones stay (null is how a declared member is unset).
     pub fn remove(&mut self, names: &HashSet<&str>) {
-        self.members.retain(|(name, _)| !names.contains(name.as_ref()));
+        self.members.retain(|(name, _)| members::is_declared(name) || !names.contains(name.as_ref()));
     }
 
     /// The members whose value differs from `before`'s, in this document's order, then those
@@ -198,11 +195,6 @@ impl<'a> Document<'a> {
         }
         text.push(b'}');
         String::from_utf8(text).map_err(serde::ser::Error::custom)
-    }
-
-    /// The document as values.
-    pub fn to_map(&self) -> serde_json::Result<Map<String, Value>> {
-        self.members.iter().map(|(name, slot)| Ok((name.to_string(), slot.value()?))).collect()
     }
 }
 
@@ -290,7 +282,10 @@ mod tests {
     /// The canonical text of a document given as values: what serde_json writes of it.
     fn canonical_text(value: Value) -> String {
         let Value::Object(map) = value else { panic!("an object") };
-        serde_json::to_string(&Document::of(map).to_map().expect("values")).expect("text")
+        let doc = Document::of(map);
+        let values: Map<String, Value> =
+            doc.members.iter().map(|(name, slot)| (name.to_string(), slot.value().expect("a value"))).collect();
+        serde_json::to_string(&values).expect("text")
     }
 
     #[test]

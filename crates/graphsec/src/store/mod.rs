@@ -372,6 +372,11 @@ pub(crate) struct IndexedColumns<'a> {
 }
 
 impl<'a> IndexedColumns<'a> {
+    /// A new document's columns and its text, as a create stores them.
+    pub(crate) fn with_text(doc: &'a Map<String, Value>) -> Result<(Self, String), StoreError> {
+        Ok((IndexedColumns::of(doc)?, serde_json::to_string(doc)?))
+    }
+
     pub(crate) fn of(doc: &'a Map<String, Value>) -> Result<Self, StoreError> {
         Self::from_members(|name| members::value_of(doc, name))
     }

@@ -13,7 +13,7 @@
 use super::rows::Found;
 use super::statements::{self, RowWrite};
 use super::{PgStore, faults, pg, pool, stored};
-use crate::domain::write::{Decision, Update};
+use crate::domain::write::{Change, Decision, Update};
 use crate::store::audit;
 use crate::store::sql::{self, NamedRow};
 use crate::store::{Actor, IndexedColumns, Scope, StoreError, StoredProfile, WriteCommand, WriteOutcome};
@@ -105,7 +105,8 @@ impl PgStore {
         match command {
             WriteCommand::Create(create) => {
                 let record = create.audit(actor.author());
-                let row = RowWrite::of(IndexedColumns::of(&create.doc)?, serde_json::to_string(&create.doc)?, &record)?;
+                let (columns, wire) = IndexedColumns::with_text(&create.doc)?;
+                let row = RowWrite::of(columns, wire, &record)?;
                 let answer = WriteOutcome::Written(StoredProfile { doc: row.wire.clone(), version: 1 });
                 Ok(self
                     .send(row.create(), &record.id, answer, actor, unsure)
@@ -139,10 +140,11 @@ impl PgStore {
             (_, None) => return Err(StoreError::Other("an update was decided on no row".into())),
         };
         let (change, read_version) = change;
-        let tags_changed = change.copied_before.get("tags") != change.copied.get("tags");
-        let row = RowWrite::of(IndexedColumns::of_copied(&change.copied)?, change.text.clone(), &change.audit)?;
+        let Change { text, copied_before, copied, audit, .. } = *change;
+        let tags_changed = copied_before.get("tags") != copied.get("tags");
+        let row = RowWrite::of(IndexedColumns::of_copied(&copied)?, text, &audit)?;
         let answer = WriteOutcome::Written(StoredProfile { doc: row.wire.clone(), version: read_version + 1 });
-        let sent = self.send(row.rewrite(read_version, tags_changed), &change.audit.id, answer, actor, unsure).await?;
+        let sent = self.send(row.rewrite(read_version, tags_changed), &audit.id, answer, actor, unsure).await?;
         Ok(sent.map_or(Try::LostRace, Try::Stored))
     }
 

@@ -25,8 +25,8 @@ impl PgStore {
         let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(pg)?;
         let end = match command {
             WriteCommand::Create(create) => {
-                match insert(&mut tx, &IndexedColumns::of(&create.doc)?, serde_json::to_string(&create.doc)?, 1).await?
-                {
+                let (columns, wire) = IndexedColumns::with_text(&create.doc)?;
+                match insert(&mut tx, &columns, wire, 1).await? {
                     written @ WriteOutcome::Written(_) => {
                         insert_audit(&mut tx, &create.audit(actor.author())).await?;
                         End::Commit(written)

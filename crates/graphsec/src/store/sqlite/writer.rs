@@ -288,8 +288,8 @@ fn write_command(
 ) -> Result<WriteOutcome, StoreError> {
     match command {
         WriteCommand::Create(create) => {
-            let outcome =
-                rows::insert(conn, &IndexedColumns::of(&create.doc)?, serde_json::to_string(&create.doc)?, 1)?;
+            let (columns, text) = IndexedColumns::with_text(&create.doc)?;
+            let outcome = rows::insert(conn, &columns, text, 1)?;
             if matches!(outcome, WriteOutcome::Written(_)) {
                 chain::append(conn, &create.audit(actor.author()))?;
             }
