@@ -60,7 +60,7 @@ impl<'a> Document<'a> {
     }
 
     /// A document whose every member is set: `map` in canonical order.
-    pub fn of(map: Map<String, Value>) -> Document<'static> {
+    fn of(map: Map<String, Value>) -> Document<'static> {
         Document::canonical(map.into_iter().map(|(name, value)| (Cow::Owned(name), Slot::Set(value))).collect())
     }
 
@@ -167,15 +167,25 @@ impl<'a> Document<'a> {
         changed.chain(removed).collect()
     }
 
-    /// The members the stores copy into columns and tag rows.
-    pub fn copied(&self) -> serde_json::Result<Copied> {
+    /// The members the stores copy into columns and tag rows, as `before` had them and as this
+    /// document has them. A member both hold as the same stored text is parsed once.
+    pub fn copied_since(&self, before: &Document<'_>) -> serde_json::Result<(Copied, Copied)> {
+        let (mut was, mut is) = (Vec::new(), Vec::new());
         // The declared members lead, in declared order (`canonical`).
-        let declared = members::MEMBERS.iter().zip(&self.members);
-        let copied = declared.filter(|(member, _)| member.column.is_some() || member.indexed);
-        copied
-            .map(|(member, (_, slot))| Ok((member.name, slot.value()?)))
-            .collect::<serde_json::Result<_>>()
-            .map(Copied)
+        let declared = members::MEMBERS.iter().zip(self.members.iter().zip(&before.members));
+        for (member, ((_, after), (_, earlier))) in declared {
+            if member.column.is_none() && !member.indexed {
+                continue;
+            }
+            let value = after.value()?;
+            let old = match (after, earlier) {
+                (Slot::Stored(a), Slot::Stored(b)) if a.get() == b.get() => value.clone(),
+                _ => earlier.value()?,
+            };
+            was.push((member.name, old));
+            is.push((member.name, value));
+        }
+        Ok((Copied(was), Copied(is)))
     }
 
     /// The document as compact JSON text.
@@ -356,10 +366,14 @@ mod tests {
     #[test]
     fn the_copied_members_are_those_with_a_column_or_an_index() {
         let text = canonical_text(json!({"id": "p", "azureTenantId": "t", "tags": ["a"], "accounts": [], "dyn": 1}));
-        let copied = read(&text).copied().expect("JSON");
+        let before = read(&text);
+        let mut after = before.clone();
+        after.set("displayName", json!("D"));
+        let (was, copied) = after.copied_since(&before).expect("JSON");
+        assert_eq!((was.get("displayName"), copied.get("displayName")), (Some(&Value::Null), Some(&json!("D"))));
+        assert_eq!(was.get("tags"), copied.get("tags"));
         assert_eq!(copied.get("tags"), Some(&json!(["a"])));
         assert_eq!(copied.get("azureTenantId"), Some(&json!("t")));
-        assert_eq!(copied.get("displayName"), Some(&Value::Null));
         assert!(["accounts", "vendorInformation", "dyn"].iter().all(|name| copied.get(name).is_none()));
     }
 }

@@ -162,13 +162,8 @@ impl Update {
         let moves = tenant != current.tenant;
         let entry = Entry { operation: Operation::Update, tenant: &tenant, profile_id: &self.id, changed };
         let audit = AuditRecord::new(author, entry, &self.now);
-        let change = Box::new(Change {
-            text: doc.text()?,
-            copied_before: previous.copied()?,
-            copied: doc.copied()?,
-            version: current.version + 1,
-            audit,
-        });
+        let (copied_before, copied) = doc.copied_since(&previous)?;
+        let change = Box::new(Change { text: doc.text()?, copied_before, copied, version: current.version + 1, audit });
         Ok(if moves { Decision::Move(change) } else { Decision::Rewrite(change) })
     }
 }
